@@ -1,0 +1,129 @@
+//! Durations as operators write them: `"500ms"`, `"90s"`, `"30m"`, `"12h"`,
+//! `"90d"`, `"2w"`, `"6mo"`, `"1y"`, with `mo` = 30 days and `y` = 365 days
+//! as TFE's provider counts (humantime's 365.25-day year would not match).
+//! A decimal amount (`"0.5h"`) is accepted like the provider does.
+
+use std::time::Duration;
+
+const UNITS: &[(&str, u128)] = &[
+    ("ms", 1),
+    ("s", 1_000),
+    ("m", 60_000),
+    ("h", 3_600_000),
+    ("d", 86_400_000),
+    ("w", 7 * 86_400_000),
+    ("mo", 30 * 86_400_000),
+    ("y", 365 * 86_400_000),
+];
+
+/// Parses one duration; the error says what was expected.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("{s:?} has no unit: write e.g. \"90s\", \"30m\", \"12h\", \"90d\" (units: ms s m h d w mo y)"))?;
+    let (num, unit) = t.split_at(split);
+    let per_ms = UNITS
+        .iter()
+        .find(|(u, _)| *u == unit)
+        .map(|(_, ms)| *ms)
+        .ok_or_else(|| {
+            format!("{s:?} has an unknown unit {unit:?}: use one of ms s m h d w mo y")
+        })?;
+    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+    if int.is_empty() && frac.is_empty() || num.matches('.').count() > 1 || frac.len() > 9 {
+        return Err(format!("{s:?} is not a number followed by a unit"));
+    }
+    let int: u128 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| format!("{s:?} is too large"))?
+    };
+    let frac_val: u128 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().map_err(|_| format!("{s:?} is not a number"))?
+    };
+    let scale = 10u128.pow(frac.len() as u32);
+    // Work in nanoseconds so "0.5ms" stays exact.
+    let nanos = int
+        .checked_mul(per_ms * 1_000_000)
+        .and_then(|n| n.checked_add(frac_val * per_ms * 1_000_000 / scale))
+        .filter(|n| *n <= u64::MAX as u128 * 1_000_000_000 / 1_000_000)
+        .ok_or_else(|| format!("{s:?} is too large"))?;
+    Ok(Duration::from_nanos(
+        u64::try_from(nanos).map_err(|_| format!("{s:?} is too large"))?,
+    ))
+}
+
+/// Formats a duration compactly for messages, e.g. `90s`, `1500ms`, `2h`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, per) in [
+        ("d", 86_400_000u128),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
+        if ms >= per && ms % per == 0 {
+            return format!("{}{unit}", ms / per);
+        }
+    }
+    format!("{ms}ms")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_unit() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse_duration("12h").unwrap(), Duration::from_secs(43_200));
+        assert_eq!(
+            parse_duration("90d").unwrap(),
+            Duration::from_secs(90 * 86_400)
+        );
+        assert_eq!(
+            parse_duration("2w").unwrap(),
+            Duration::from_secs(14 * 86_400)
+        );
+        assert_eq!(
+            parse_duration("6mo").unwrap(),
+            Duration::from_secs(180 * 86_400)
+        );
+        assert_eq!(
+            parse_duration("1y").unwrap(),
+            Duration::from_secs(365 * 86_400)
+        );
+        assert_eq!(parse_duration("0.5h").unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse_duration(" 2y ").unwrap().as_millis(), 63_072_000_000);
+    }
+
+    #[test]
+    fn rejects_garbage_with_a_reason() {
+        for bad in [
+            "",
+            "10",
+            "s",
+            "1x",
+            "1.2.3s",
+            "-1s",
+            "1e3s",
+            "99999999999999999999999y",
+            "1.0000000001s",
+        ] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(e.contains(&format!("{bad:?}")), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn formats_compactly() {
+        assert_eq!(format_duration(Duration::from_secs(90)), "90s");
+        assert_eq!(format_duration(Duration::from_secs(7200)), "2h");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+    }
+}
