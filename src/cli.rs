@@ -1,0 +1,78 @@
+//! Command-line definitions (clap) and nothing else.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::machine::StepName;
+use crate::output::Format;
+
+/// Takes a freshly installed Terraform Enterprise to "ready for its first
+/// users": waits for readiness, creates the initial admin, configures
+/// settings and the organization. Resumable: every finished step is
+/// checkpointed, and a rerun repeats no side effect.
+///
+/// Exit codes: 0 done, 1 a step failed, 2 usage/config error (nothing sent),
+/// 3 TFE not ready in time, 4 no admin could be created, 5 state dir locked.
+#[derive(Parser, Debug)]
+#[command(name = "tfe-bootstrap", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Config file (TOML).
+    #[arg(long, global = true, env = "TFE_BOOTSTRAP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// State directory; overrides [state] dir.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub output: Format,
+
+    /// One line per HTTP request (method, path, status, latency; never bodies).
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+
+    /// Print only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the state machine to the end, skipping checkpointed steps whose config is unchanged.
+    Run {
+        /// Steps to leave out (comma-separated).
+        #[arg(long, value_delimiter = ',', value_parser = StepName::parse, value_name = "STEP,...")]
+        skip: Vec<StepName>,
+        /// Run only these steps (comma-separated).
+        #[arg(long, value_delimiter = ',', value_parser = StepName::parse, value_name = "STEP,...")]
+        only: Vec<StepName>,
+        /// Re-run these steps even though they are done (comma-separated).
+        #[arg(long, value_delimiter = ',', value_parser = StepName::parse, value_name = "STEP,...")]
+        force: Vec<StepName>,
+    },
+    /// Say step by step what `run` would do now, with live vs desired values (read-only).
+    Plan {
+        /// Exit 0 when nothing is pending, 2 when changes are pending, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Check the config and every referenced secret; print a summary with secrets masked.
+    Validate,
+    /// Print the checkpoints: each step, done or not, when, and whether its config changed since.
+    Status,
+    /// Forget checkpoints so the step(s) run again. Never deletes the admin token file.
+    Reset {
+        /// Steps to forget (comma-separated).
+        #[arg(long, value_delimiter = ',', value_parser = StepName::parse, value_name = "STEP,...",
+              required_unless_present = "all", conflicts_with = "all")]
+        step: Vec<StepName>,
+        /// Forget every checkpoint.
+        #[arg(long)]
+        all: bool,
+    },
+}

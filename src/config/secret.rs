@@ -1,0 +1,170 @@
+//! Secrets: where they come from (`"literal"`, `{ env = "NAME" }`,
+//! `{ file = "PATH" }`) and the resolved value, which never prints.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// `{ env = "NAME" }`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EnvRef {
+    pub env: String,
+}
+
+/// `{ file = "PATH" }`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileRef {
+    pub file: PathBuf,
+}
+
+/// Where a secret (or a long text such as a certificate) comes from, as written in the config.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(
+    untagged,
+    expecting = "a string, { env = \"NAME\" } or { file = \"PATH\" }"
+)]
+pub enum SecretSource {
+    Literal(String),
+    Env(EnvRef),
+    File(FileRef),
+}
+
+impl fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretSource::Literal(_) => f.write_str("Literal(***)"),
+            SecretSource::Env(e) => write!(f, "Env({})", e.env),
+            SecretSource::File(p) => write!(f, "File({})", p.file.display()),
+        }
+    }
+}
+
+impl SecretSource {
+    /// Reads the value: env var or file must exist and be non-empty; a file's
+    /// trailing newline (`\n` or `\r\n`) is stripped.
+    pub fn resolve(&self) -> Result<Secret, String> {
+        match self {
+            SecretSource::Literal(v) if v.is_empty() => Err("is an empty string".into()),
+            SecretSource::Literal(v) => Ok(Secret::new(v.clone(), "inline")),
+            SecretSource::Env(e) => match std::env::var(&e.env) {
+                Ok(v) if !v.is_empty() => Ok(Secret::new(v, format!("env {}", e.env))),
+                Ok(_) => Err(format!(
+                    "refers to environment variable {} which is empty",
+                    e.env
+                )),
+                Err(std::env::VarError::NotPresent) => Err(format!(
+                    "refers to environment variable {} which is not set",
+                    e.env
+                )),
+                Err(std::env::VarError::NotUnicode(_)) => Err(format!(
+                    "refers to environment variable {} which is not valid UTF-8",
+                    e.env
+                )),
+            },
+            SecretSource::File(r) => {
+                let path = &r.file;
+                let mut v = std::fs::read_to_string(path).map_err(|e| {
+                    format!(
+                        "refers to file {} which cannot be read: {e}",
+                        path.display()
+                    )
+                })?;
+                if v.ends_with('\n') {
+                    v.pop();
+                    if v.ends_with('\r') {
+                        v.pop();
+                    }
+                }
+                if v.is_empty() {
+                    return Err(format!("refers to file {} which is empty", path.display()));
+                }
+                Ok(Secret::new(v, format!("file {}", path.display())))
+            }
+        }
+    }
+
+    pub fn is_literal(&self) -> bool {
+        matches!(self, SecretSource::Literal(_))
+    }
+}
+
+/// A resolved secret. `Debug` and `Display` show only where it came from.
+#[derive(Clone, PartialEq)]
+pub struct Secret {
+    value: String,
+    origin: String,
+}
+
+impl Secret {
+    pub fn new(value: impl Into<String>, origin: impl Into<String>) -> Secret {
+        Secret {
+            value: value.into(),
+            origin: origin.into(),
+        }
+    }
+    /// The secret itself: only for the wire, a 0600 token file, or a hash.
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+    /// Where it came from, e.g. `env TFE_ADMIN_PASSWORD` (safe to print).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret(*** from {})", self.origin)
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "*** (from {})", self.origin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_prints_the_value() {
+        let s = Secret::new("hunter2-very-secret", "inline");
+        assert!(!format!("{s:?} {s}").contains("hunter2"));
+        let src = SecretSource::Literal("hunter2-very-secret".into());
+        assert!(!format!("{src:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn file_strips_one_trailing_newline() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s");
+        std::fs::write(&p, "abc\r\n").unwrap();
+        let s = SecretSource::File(FileRef { file: p.clone() })
+            .resolve()
+            .unwrap();
+        assert_eq!(s.expose(), "abc");
+        std::fs::write(&p, "\n").unwrap();
+        let e = SecretSource::File(FileRef { file: p })
+            .resolve()
+            .unwrap_err();
+        assert!(e.contains("empty"), "{e}");
+    }
+
+    #[test]
+    fn missing_env_is_named() {
+        let e = SecretSource::Env(EnvRef {
+            env: "TFE_BOOTSTRAP_SURELY_UNSET_VAR".into(),
+        })
+        .resolve()
+        .unwrap_err();
+        assert!(
+            e.contains("TFE_BOOTSTRAP_SURELY_UNSET_VAR") && e.contains("not set"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! The one error type the commands return, and its exit code per the
+//! contract (`shared/spec/interface.md`, "Exit codes").
+
+use std::fmt;
+
+use crate::config::ConfigError;
+use crate::machine::StepName;
+use crate::state::StateError;
+
+/// Exit codes of the contract.
+pub mod exit {
+    /// Every configured step is done.
+    pub const OK: u8 = 0;
+    /// A step failed (API error, unexpected response).
+    pub const STEP_FAILED: u8 = 1;
+    /// Usage or config error; nothing sent, nothing on disk changed.
+    pub const USAGE: u8 = 2;
+    /// TFE did not become ready within `[wait] timeout`.
+    pub const NOT_READY: u8 = 3;
+    /// No initial admin could be created, and no admin token to resume with.
+    pub const NO_ADMIN: u8 = 4;
+    /// Another run holds the state directory's lock.
+    pub const LOCKED: u8 = 5;
+}
+
+/// What stopped a command.
+#[derive(Debug)]
+pub enum Error {
+    /// Bad command line (exit 2).
+    Usage(String),
+    /// The config file is unusable (exit 2).
+    Config(ConfigError),
+    /// The state directory is unusable (exit 2) or locked (exit 5).
+    State(StateError),
+    /// A step stopped; `code` is 1, 3 or 4.
+    Step {
+        step: StepName,
+        code: u8,
+        message: String,
+    },
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) | Error::Config(_) => exit::USAGE,
+            Error::State(StateError::Locked { .. }) => exit::LOCKED,
+            Error::State(StateError::Io { .. }) => exit::STEP_FAILED,
+            Error::State(_) => exit::USAGE,
+            Error::Step { code, .. } => *code,
+        }
+    }
+
+    pub fn step(step: StepName, message: impl Into<String>) -> Error {
+        Error::Step {
+            step,
+            code: exit::STEP_FAILED,
+            message: message.into(),
+        }
+    }
+    pub fn not_ready(message: impl Into<String>) -> Error {
+        Error::Step {
+            step: StepName::Wait,
+            code: exit::NOT_READY,
+            message: message.into(),
+        }
+    }
+    pub fn no_admin(step: StepName, message: impl Into<String>) -> Error {
+        Error::Step {
+            step,
+            code: exit::NO_ADMIN,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(m) => f.write_str(m),
+            Error::Config(e) => e.fmt(f),
+            Error::State(e) => e.fmt(f),
+            Error::Step { step, message, .. } => write!(f, "step {}: {message}", step.as_str()),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(e)
+    }
+}
+
+impl From<StateError> for Error {
+    fn from(e: StateError) -> Self {
+        Error::State(e)
+    }
+}

@@ -1,0 +1,361 @@
+//! The one place that prints. Steps and the machine emit [`Event`]s; the
+//! [`Reporter`] renders them as text lines (cloud-init friendly: no ANSI
+//! when stdout is not a terminal or `NO_COLOR` is set, a spinner only on a
+//! terminal) or as one JSON object per line. Events never carry secrets.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::machine::StepName;
+use crate::tfe::RequestEvent;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    Unchanged,
+    Skipped,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Skipped => "skipped",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// Something worth telling the operator.
+#[derive(Debug)]
+pub enum Event<'a> {
+    RunStarted {
+        command: &'a str,
+        address: &'a str,
+        state_dir: &'a str,
+    },
+    StepStarted {
+        step: StepName,
+    },
+    StepFinished {
+        step: StepName,
+        outcome: Outcome,
+        elapsed: Duration,
+        detail: &'a str,
+    },
+    WaitPoll {
+        attempt: u32,
+        status: &'a str,
+        elapsed: Duration,
+    },
+    Request(&'a RequestEvent),
+    Warning {
+        step: Option<StepName>,
+        message: &'a str,
+    },
+    Finished {
+        exit_code: u8,
+        error: Option<&'a str>,
+        counts: [usize; 4],
+    },
+}
+
+struct Live {
+    spinner: Option<indicatif::ProgressBar>,
+    last_plain_poll: Option<Instant>,
+}
+
+/// Renders events to stdout (and the final error to stderr).
+pub struct Reporter {
+    format: Format,
+    verbosity: Verbosity,
+    color: bool,
+    tty: bool,
+    started: Instant,
+    live: Mutex<Live>,
+}
+
+/// How often a plain (non-terminal) wait prints a progress line.
+const PLAIN_POLL_EVERY: Duration = Duration::from_secs(15);
+
+impl Reporter {
+    pub fn new(format: Format, verbosity: Verbosity) -> Reporter {
+        let tty = std::io::stdout().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Reporter {
+            format,
+            verbosity,
+            color: tty && !no_color && format == Format::Text,
+            tty: tty && format == Format::Text && verbosity != Verbosity::Quiet,
+            started: Instant::now(),
+            live: Mutex::new(Live {
+                spinner: None,
+                last_plain_poll: None,
+            }),
+        }
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    fn live(&self) -> std::sync::MutexGuard<'_, Live> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn paint(&self, text: &str, code: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn line(&self, s: &str) {
+        let live = self.live();
+        match &live.spinner {
+            Some(sp) => sp.println(s),
+            None => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{s}");
+                let _ = out.flush();
+            }
+        }
+    }
+
+    fn json_line(&self, v: Value) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{v}");
+        let _ = out.flush();
+    }
+
+    fn stop_spinner(&self) {
+        if let Some(sp) = self.live().spinner.take() {
+            sp.finish_and_clear();
+        }
+    }
+
+    /// Prints a plain line of a command's own output (status, plan, validate).
+    pub fn print(&self, s: &str) {
+        self.line(s);
+    }
+
+    /// Prints a JSON value as one line (for `--output json`).
+    pub fn print_json(&self, v: Value) {
+        self.json_line(v);
+    }
+
+    pub fn emit(&self, e: Event<'_>) {
+        if self.format == Format::Json {
+            if let Some(v) = self.to_json(&e) {
+                self.json_line(v);
+            }
+            if let Event::Finished {
+                error: Some(err), ..
+            } = e
+            {
+                eprintln!("error: {err}");
+            }
+            return;
+        }
+        match e {
+            Event::RunStarted {
+                command,
+                address,
+                state_dir,
+            } => {
+                if self.verbosity >= Verbosity::Normal {
+                    self.line(&format!(
+                        "tfe-bootstrap {command}: {address} (state {state_dir})"
+                    ));
+                }
+            }
+            Event::StepStarted { step } => {
+                if self.tty && step == StepName::Wait {
+                    let sp = indicatif::ProgressBar::new_spinner();
+                    sp.set_style(
+                        indicatif::ProgressStyle::with_template("{spinner} {msg}")
+                            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                    );
+                    sp.enable_steady_tick(Duration::from_millis(100));
+                    sp.set_message("wait          waiting for TFE to answer ready");
+                    self.live().spinner = Some(sp);
+                }
+            }
+            Event::WaitPoll {
+                attempt,
+                status,
+                elapsed,
+            } => {
+                let msg = format!(
+                    "wait          waiting for TFE: {attempt} polls, last {status}, {:.0}s",
+                    elapsed.as_secs_f64()
+                );
+                let mut live = self.live();
+                if let Some(sp) = &live.spinner {
+                    sp.set_message(msg);
+                } else if self.verbosity >= Verbosity::Normal
+                    && live
+                        .last_plain_poll
+                        .is_none_or(|t| t.elapsed() >= PLAIN_POLL_EVERY)
+                {
+                    live.last_plain_poll = Some(Instant::now());
+                    drop(live);
+                    self.line(&msg);
+                }
+            }
+            Event::StepFinished {
+                step,
+                outcome,
+                elapsed,
+                detail,
+            } => {
+                if step == StepName::Wait {
+                    self.stop_spinner();
+                }
+                if self.verbosity == Verbosity::Quiet {
+                    return;
+                }
+                let word = match outcome {
+                    Outcome::Applied => self.paint("applied  ", "32"),
+                    Outcome::Unchanged => self.paint("unchanged", "2"),
+                    Outcome::Skipped => self.paint("skipped  ", "2"),
+                    Outcome::Failed => self.paint("failed   ", "31;1"),
+                };
+                let ms = elapsed.as_millis();
+                let time = if outcome == Outcome::Applied || outcome == Outcome::Failed {
+                    format!(" ({ms} ms)")
+                } else {
+                    String::new()
+                };
+                self.line(&format!("{:<13} {word} {detail}{time}", step.as_str()));
+            }
+            Event::Request(r) => {
+                if self.verbosity == Verbosity::Verbose {
+                    let status = r
+                        .status
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "---".into());
+                    let retry = if r.attempt > 1 {
+                        format!(" (attempt {})", r.attempt)
+                    } else {
+                        String::new()
+                    };
+                    let err = r
+                        .error
+                        .as_deref()
+                        .map(|e| format!(" {e}"))
+                        .unwrap_or_default();
+                    self.line(&format!(
+                        "  -> {} {} {status} {} ms{retry}{err}",
+                        r.method,
+                        r.path,
+                        r.elapsed.as_millis()
+                    ));
+                }
+            }
+            Event::Warning { step, message } => {
+                self.stop_spinner();
+                let prefix = step
+                    .map(|s| format!("[{}] ", s.as_str()))
+                    .unwrap_or_default();
+                if self.verbosity >= Verbosity::Normal {
+                    self.line(&format!(
+                        "{} {prefix}{message}",
+                        self.paint("warning:", "33")
+                    ));
+                } else {
+                    eprintln!("warning: {prefix}{message}");
+                }
+            }
+            Event::Finished {
+                exit_code,
+                error,
+                counts,
+            } => {
+                self.stop_spinner();
+                if let Some(err) = error {
+                    let red = if std::io::stderr().is_terminal() && self.color {
+                        "\x1b[31;1merror:\x1b[0m"
+                    } else {
+                        "error:"
+                    };
+                    eprintln!("{red} {err}");
+                }
+                if self.verbosity >= Verbosity::Normal {
+                    let [a, u, s, f] = counts;
+                    let total = self.started.elapsed().as_secs_f64();
+                    let word = if exit_code == 0 { "done" } else { "stopped" };
+                    self.line(&format!(
+                        "{word}: {a} applied, {u} unchanged, {s} skipped, {f} failed in {total:.1}s (exit {exit_code})"
+                    ));
+                }
+            }
+        }
+    }
+
+    fn to_json(&self, e: &Event<'_>) -> Option<Value> {
+        Some(match e {
+            Event::RunStarted {
+                command,
+                address,
+                state_dir,
+            } => {
+                json!({"event": "run_started", "command": command, "address": address, "state_dir": state_dir, "version": env!("CARGO_PKG_VERSION")})
+            }
+            Event::StepStarted { step } => json!({"event": "step_started", "step": step.as_str()}),
+            Event::StepFinished {
+                step,
+                outcome,
+                elapsed,
+                detail,
+            } => json!({
+                "event": "step_finished", "step": step.as_str(), "outcome": outcome.as_str(),
+                "elapsed_ms": elapsed.as_millis() as u64, "detail": detail}),
+            Event::WaitPoll {
+                attempt,
+                status,
+                elapsed,
+            } => json!({
+                "event": "wait_poll", "step": "wait", "attempt": attempt, "status": status,
+                "elapsed_ms": elapsed.as_millis() as u64}),
+            Event::Request(r) => {
+                if self.verbosity != Verbosity::Verbose {
+                    return None;
+                }
+                json!({"event": "request", "method": r.method, "path": r.path, "status": r.status,
+                       "elapsed_ms": r.elapsed.as_millis() as u64, "attempt": r.attempt, "error": r.error})
+            }
+            Event::Warning { step, message } => {
+                json!({"event": "warning", "step": step.map(|s| s.as_str()), "message": message})
+            }
+            Event::Finished {
+                exit_code,
+                error,
+                counts,
+            } => json!({
+                "event": "finished", "exit_code": exit_code, "error": error,
+                "applied": counts[0], "unchanged": counts[1], "skipped": counts[2], "failed": counts[3],
+                "elapsed_ms": self.started.elapsed().as_millis() as u64}),
+        })
+    }
+}

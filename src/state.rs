@@ -1,0 +1,304 @@
+//! The checkpoint store: `<state dir>/state.json` (0600, directory 0700),
+//! written atomically, and the advisory lock `<state dir>/lock` that keeps a
+//! second run out. Behind the small [`CheckpointStore`] trait because a
+//! shared store for multi-node (active-active) installs is planned.
+//!
+//! The file holds, per step, when it finished and a fingerprint of the
+//! config it applied; and a few non-secret facts later steps need (the time
+//! TFE first answered ready, the agent pool id). Secrets never enter it: they
+//! reach a fingerprint only through a salted hash.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::util::{ensure_private_dir, write_atomic};
+
+/// The `format` value this version reads and writes.
+pub const FORMAT: &str = "tfe-bootstrap/state/v1";
+
+/// One finished step.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    /// Always `"done"` for now.
+    pub status: String,
+    /// RFC 3339 UTC.
+    pub at: String,
+    pub fingerprint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Non-secret facts learned on the way.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Facts {
+    /// Unix seconds when TFE first answered ready (start of the IACT API window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_ready_unix: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_pool_id: Option<String>,
+}
+
+/// The whole state file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    pub format: String,
+    pub tfe_address: String,
+    /// Random, per state file: salts the fingerprints.
+    pub salt: String,
+    #[serde(default)]
+    pub steps: BTreeMap<String, Checkpoint>,
+    #[serde(default)]
+    pub facts: Facts,
+}
+
+impl State {
+    pub fn new(tfe_address: &str) -> State {
+        let mut rng = fastrand::Rng::new();
+        State {
+            format: FORMAT.into(),
+            tfe_address: tfe_address.into(),
+            salt: (0..32)
+                .map(|_| char::from_digit(rng.u32(..16), 16).unwrap_or('0'))
+                .collect(),
+            steps: BTreeMap::new(),
+            facts: Facts::default(),
+        }
+    }
+}
+
+/// Why the state could not be used.
+#[derive(Debug)]
+pub enum StateError {
+    Io {
+        path: PathBuf,
+        error: io::Error,
+    },
+    /// Not JSON, truncated, or not our format.
+    Corrupt {
+        path: PathBuf,
+        detail: String,
+    },
+    /// Ours, but for another TFE.
+    Foreign {
+        path: PathBuf,
+        detail: String,
+    },
+    /// Another run holds the lock.
+    Locked {
+        path: PathBuf,
+    },
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateError::Io { path, error } => write!(f, "{}: {error}", path.display()),
+            StateError::Corrupt { path, detail } => write!(
+                f,
+                "state file {} is damaged ({detail}); it was left as it is. Move it aside, or run \
+                 `tfe-bootstrap reset --all` to start the checkpoints afresh (the admin token file is kept)",
+                path.display()
+            ),
+            StateError::Foreign { path, detail } => write!(
+                f,
+                "state file {} {detail}; it was left as it is. Use another --state-dir for this TFE, or run \
+                 `tfe-bootstrap reset --all` if the old install is gone",
+                path.display()
+            ),
+            StateError::Locked { path } => write!(
+                f,
+                "another tfe-bootstrap holds the lock {}; wait for it to finish",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StateError {}
+
+/// Where checkpoints live.
+pub trait CheckpointStore {
+    /// `Ok(None)` when nothing was saved yet.
+    fn load(&self) -> Result<Option<State>, StateError>;
+    fn save(&self, state: &State) -> Result<(), StateError>;
+    /// Forgets everything (`reset --all`).
+    fn clear(&self) -> Result<(), StateError>;
+    /// For messages, e.g. the file path.
+    fn location(&self) -> String;
+}
+
+/// The local-directory store.
+pub struct DirStore {
+    dir: PathBuf,
+}
+
+impl DirStore {
+    pub fn new(dir: &Path) -> DirStore {
+        DirStore {
+            dir: dir.to_path_buf(),
+        }
+    }
+    pub fn file(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    /// Takes the advisory lock for the lifetime of the guard. Creates the
+    /// directory (0700) when needed.
+    pub fn lock(&self) -> Result<LockGuard, StateError> {
+        let path = self.dir.join("lock");
+        let io_err = |error| StateError::Io {
+            path: path.clone(),
+            error,
+        };
+        ensure_private_dir(&self.dir).map_err(|error| StateError::Io {
+            path: self.dir.clone(),
+            error,
+        })?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err)?;
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
+        match file.try_lock() {
+            Ok(()) => Ok(LockGuard { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked { path }),
+            Err(std::fs::TryLockError::Error(e)) => Err(io_err(e)),
+        }
+    }
+
+    /// Checks that a loaded state belongs to `address`.
+    pub fn check_owner(&self, state: &State, address: &str) -> Result<(), StateError> {
+        if state.tfe_address != address {
+            return Err(StateError::Foreign {
+                path: self.file(),
+                detail: format!(
+                    "belongs to {} but [tfe] address is {address}",
+                    state.tfe_address
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Held while a run works; dropping it releases the lock.
+pub struct LockGuard {
+    _file: File,
+}
+
+impl CheckpointStore for DirStore {
+    fn load(&self) -> Result<Option<State>, StateError> {
+        let path = self.file();
+        let text = match std::fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(StateError::Io { path, error }),
+        };
+        let value: serde_json::Value =
+            serde_json::from_slice(&text).map_err(|e| StateError::Corrupt {
+                path: path.clone(),
+                detail: format!("not valid JSON: {e}"),
+            })?;
+        match value.get("format").and_then(|f| f.as_str()) {
+            Some(FORMAT) => {}
+            Some(other) => {
+                return Err(StateError::Foreign {
+                    path,
+                    detail: format!(
+                        "has format {other:?}, which this version ({FORMAT}) does not read"
+                    ),
+                });
+            }
+            None => {
+                return Err(StateError::Corrupt {
+                    path,
+                    detail: "no \"format\" field: not a tfe-bootstrap state file".into(),
+                });
+            }
+        }
+        serde_json::from_value(value)
+            .map(Some)
+            .map_err(|e| StateError::Corrupt {
+                path,
+                detail: e.to_string(),
+            })
+    }
+
+    fn save(&self, state: &State) -> Result<(), StateError> {
+        let path = self.file();
+        let mut bytes = serde_json::to_vec_pretty(state).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        bytes.push(b'\n');
+        write_atomic(&path, &bytes).map_err(|error| StateError::Io { path, error })
+    }
+
+    fn clear(&self) -> Result<(), StateError> {
+        let path = self.file();
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(StateError::Io { path, error }),
+        }
+    }
+
+    fn location(&self) -> String {
+        self.file().display().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_refuses_damage() {
+        let d = tempfile::tempdir().unwrap();
+        let store = DirStore::new(&d.path().join("st"));
+        assert!(store.load().unwrap().is_none());
+        let mut s = State::new("https://tfe.example.com");
+        s.steps.insert(
+            "smtp".into(),
+            Checkpoint {
+                status: "done".into(),
+                at: "2026-01-01T00:00:00Z".into(),
+                fingerprint: "ab".into(),
+                detail: None,
+            },
+        );
+        store.save(&s).unwrap();
+        assert_eq!(store.load().unwrap().unwrap(), s);
+        let mode = std::fs::metadata(store.file())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+        std::fs::write(store.file(), "{\"format\":").unwrap();
+        assert!(matches!(store.load(), Err(StateError::Corrupt { .. })));
+        std::fs::write(store.file(), "{\"format\":\"other/v9\"}").unwrap();
+        assert!(matches!(store.load(), Err(StateError::Foreign { .. })));
+    }
+
+    #[test]
+    fn second_lock_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let store = DirStore::new(d.path());
+        let _g = store.lock().unwrap();
+        assert!(matches!(store.lock(), Err(StateError::Locked { .. })));
+    }
+}

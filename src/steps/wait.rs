@@ -1,0 +1,87 @@
+//! `wait`: poll until TFE answers ready.
+//!
+//! `GET /api/v1/health/readiness` (TFE >= 1.2); on 404 fall back to
+//! `GET /_health_check` (older installs), and back again on 410. Anything but
+//! 200 — a refused connection, a 503, a redirect — means "not yet". The poll
+//! interval starts at 100 ms and doubles up to `[wait] max_interval`; past
+//! `[wait] timeout` the run stops with exit 3. A certificate that fails
+//! verification stops at once: waiting cannot fix it.
+
+use std::time::{Duration, Instant};
+
+use super::Applied;
+use crate::config::duration::format_duration;
+use crate::error::Error;
+use crate::machine::{Ctx, StepName};
+use crate::output::Event;
+use crate::tfe::TfeError;
+use crate::util::unix_now;
+
+pub fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+    let started = Instant::now();
+    let deadline = started + ctx.cfg.wait.timeout;
+    let mut interval = Duration::from_millis(100).min(ctx.cfg.wait.max_interval);
+    let mut legacy = false;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let result = if legacy {
+            ctx.client.health_check()
+        } else {
+            ctx.client.readiness()
+        };
+        let last = match result {
+            Ok(_) => {
+                ctx.state.facts.first_ready_unix.get_or_insert(unix_now());
+                let via = if legacy {
+                    " (legacy /_health_check)"
+                } else {
+                    ""
+                };
+                return Ok(Applied::applied(format!(
+                    "TFE is ready after {attempt} poll{}{via}",
+                    if attempt == 1 { "" } else { "s" }
+                )));
+            }
+            Err(TfeError::Tls { detail }) => {
+                return Err(Error::step(
+                    StepName::Wait,
+                    format!("cannot connect to {}: {detail}", ctx.cfg.tfe.address),
+                ));
+            }
+            Err(e) => match e.status() {
+                Some(404) if !legacy => {
+                    legacy = true;
+                    attempt -= 1;
+                    continue;
+                }
+                Some(410) if legacy => {
+                    legacy = false;
+                    attempt -= 1;
+                    continue;
+                }
+                Some(s) => s.to_string(),
+                None => match e {
+                    TfeError::Transport { detail, .. } => detail,
+                    other => other.to_string(),
+                },
+            },
+        };
+        ctx.report.emit(Event::WaitPoll {
+            attempt,
+            status: &last,
+            elapsed: started.elapsed(),
+        });
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(Error::not_ready(format!(
+                "TFE at {} did not become ready within {} ([wait] timeout; {attempt} polls, last: {last}). \
+                 Check that the install is running, then rerun: finished steps are kept",
+                ctx.cfg.tfe.address,
+                format_duration(ctx.cfg.wait.timeout)
+            )));
+        }
+        std::thread::sleep(interval.min(deadline - now));
+        interval = (interval * 2).min(ctx.cfg.wait.max_interval);
+    }
+}

@@ -1,0 +1,382 @@
+//! TFE endpoints, one function each, as in `shared/spec/tfe-api.md`. They
+//! build bodies, pick the [`Replay`] class and decode answers; deciding what
+//! to do with them is the steps' job.
+
+use serde_json::{Map, Value, json};
+
+use super::{Body, Client, Replay, Response, TfeError};
+
+/// The admin-settings singletons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingsKind {
+    General,
+    Smtp,
+    Saml,
+    Twilio,
+}
+
+impl SettingsKind {
+    pub fn path(self) -> &'static str {
+        match self {
+            SettingsKind::General => "/api/v2/admin/general-settings",
+            SettingsKind::Smtp => "/api/v2/admin/smtp-settings",
+            SettingsKind::Saml => "/api/v2/admin/saml-settings",
+            SettingsKind::Twilio => "/api/v2/admin/twilio-settings",
+        }
+    }
+    pub fn json_type(self) -> &'static str {
+        match self {
+            SettingsKind::General => "general-settings",
+            SettingsKind::Smtp => "smtp-settings",
+            SettingsKind::Saml => "saml-settings",
+            SettingsKind::Twilio => "twilio-settings",
+        }
+    }
+}
+
+/// Who a token belongs to (`GET /api/v2/account/details`).
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: String,
+    pub username: String,
+    pub site_admin: bool,
+}
+
+/// The parts of an organization the steps look at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Organization {
+    pub name: String,
+    pub email: String,
+    pub default_execution_mode: String,
+    pub default_agent_pool_id: Option<String>,
+    pub max_ttl_enabled: Option<bool>,
+}
+
+fn decode_err(method: &'static str, path: &str, detail: impl Into<String>) -> TfeError {
+    TfeError::Decode {
+        method,
+        path: path.into(),
+        detail: detail.into(),
+    }
+}
+
+fn json_of(resp: &Response, method: &'static str, path: &str) -> Result<Value, TfeError> {
+    resp.json()
+        .ok_or_else(|| decode_err(method, path, "the body is not JSON"))
+}
+
+/// `data.attributes` of a JSON:API document.
+pub fn attributes<'a>(
+    doc: &'a Value,
+    method: &'static str,
+    path: &str,
+) -> Result<&'a Map<String, Value>, TfeError> {
+    doc.get("data")
+        .and_then(|d| d.get("attributes"))
+        .and_then(Value::as_object)
+        .ok_or_else(|| decode_err(method, path, "no data.attributes object"))
+}
+
+fn org_path(org: &str) -> String {
+    format!("/api/v2/organizations/{}", super::percent_encode(org))
+}
+
+impl Client {
+    /// `GET /api/v1/health/readiness`, once (the wait loop does its own polling).
+    pub fn readiness(&self) -> Result<Response, TfeError> {
+        self.send(
+            "GET",
+            "/api/v1/health/readiness",
+            &[],
+            Body::None,
+            Replay::Once,
+        )
+    }
+
+    /// `GET /_health_check` (TFE < 1.2), once.
+    pub fn health_check(&self) -> Result<Response, TfeError> {
+        self.send("GET", "/_health_check", &[], Body::None, Replay::Once)
+    }
+
+    /// `GET /admin/retrieve-iact`: the raw token, or the refusal as an error.
+    pub fn retrieve_iact(&self) -> Result<String, TfeError> {
+        let path = "/admin/retrieve-iact";
+        let r = self.send("GET", path, &[], Body::None, Replay::Safe)?;
+        let token = r.body.trim().to_string();
+        if token.is_empty() || token.contains(char::is_whitespace) || token.starts_with('<') {
+            return Err(decode_err("GET", path, "the answer is not a token"));
+        }
+        Ok(token)
+    }
+
+    /// `POST /admin/initial-admin-user?token=IACT` (plain JSON). Returns the
+    /// new admin's API token. Never retried after an ambiguous failure.
+    pub fn create_initial_admin(
+        &self,
+        iact: &str,
+        username: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<String, TfeError> {
+        let path = "/admin/initial-admin-user";
+        let body = json!({"username": username, "email": email, "password": password});
+        let r = self.send(
+            "POST",
+            path,
+            &[("token", iact)],
+            Body::Json(&body),
+            Replay::IfNotProcessed,
+        )?;
+        let v = json_of(&r, "POST", path)?;
+        match (
+            v.get("status").and_then(Value::as_str),
+            v.get("token").and_then(Value::as_str),
+        ) {
+            (Some("created"), Some(t)) if !t.is_empty() => Ok(t.to_string()),
+            _ => Err(decode_err(
+                "POST",
+                path,
+                "no \"created\" status with a token",
+            )),
+        }
+    }
+
+    /// `GET /api/v2/account/details`.
+    pub fn account(&self) -> Result<Account, TfeError> {
+        let path = "/api/v2/account/details";
+        let r = self.send("GET", path, &[], Body::None, Replay::Safe)?;
+        let v = json_of(&r, "GET", path)?;
+        let a = attributes(&v, "GET", path)?;
+        Ok(Account {
+            id: v["data"]["id"].as_str().unwrap_or_default().to_string(),
+            username: a
+                .get("username")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            site_admin: a
+                .get("is-site-admin")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        })
+    }
+
+    /// `GET /api/v2/admin/<kind>`: the attributes.
+    pub fn settings(&self, kind: SettingsKind) -> Result<Map<String, Value>, TfeError> {
+        let r = self.send("GET", kind.path(), &[], Body::None, Replay::Safe)?;
+        let v = json_of(&r, "GET", kind.path())?;
+        Ok(attributes(&v, "GET", kind.path())?.clone())
+    }
+
+    /// `PATCH /api/v2/admin/<kind>` with exactly these attributes.
+    pub fn patch_settings(
+        &self,
+        kind: SettingsKind,
+        attrs: &Map<String, Value>,
+    ) -> Result<(), TfeError> {
+        let body = json!({"data": {"type": kind.json_type(), "attributes": attrs}});
+        self.send(
+            "PATCH",
+            kind.path(),
+            &[],
+            Body::JsonApi(&body),
+            Replay::Idempotent,
+        )?;
+        Ok(())
+    }
+
+    /// `POST /api/v2/admin/twilio-settings/verify` (sends one SMS).
+    pub fn twilio_verify(&self, test_number: &str) -> Result<(), TfeError> {
+        let body = json!({"data": {"attributes": {"test-number": test_number}}});
+        self.send(
+            "POST",
+            "/api/v2/admin/twilio-settings/verify",
+            &[],
+            Body::JsonApi(&body),
+            Replay::IfNotProcessed,
+        )?;
+        Ok(())
+    }
+
+    /// `PUT /api/v2/admin/saml-settings/actions/revoke-old-certificate`.
+    pub fn saml_revoke_old_cert(&self) -> Result<(), TfeError> {
+        self.send(
+            "PUT",
+            "/api/v2/admin/saml-settings/actions/revoke-old-certificate",
+            &[],
+            Body::None,
+            Replay::Idempotent,
+        )?;
+        Ok(())
+    }
+
+    fn decode_org(v: &Value, method: &'static str, path: &str) -> Result<Organization, TfeError> {
+        let a = attributes(v, method, path)?;
+        let s = |k: &str| {
+            a.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        Ok(Organization {
+            name: s("name"),
+            email: s("email"),
+            default_execution_mode: s("default-execution-mode"),
+            default_agent_pool_id: v["data"]["relationships"]["default-agent-pool"]["data"]["id"]
+                .as_str()
+                .map(String::from),
+            max_ttl_enabled: a.get("max-ttl-enabled").and_then(Value::as_bool),
+        })
+    }
+
+    /// `GET /api/v2/organizations/:name`; `Ok(None)` on 404.
+    pub fn organization(&self, name: &str) -> Result<Option<Organization>, TfeError> {
+        let path = org_path(name);
+        match self.send("GET", &path, &[], Body::None, Replay::Safe) {
+            Ok(r) => Ok(Some(Self::decode_org(
+                &json_of(&r, "GET", &path)?,
+                "GET",
+                &path,
+            )?)),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /api/v2/organizations`.
+    pub fn create_organization(&self, name: &str, email: &str) -> Result<Organization, TfeError> {
+        let path = "/api/v2/organizations";
+        let body = json!({"data": {"type": "organizations", "attributes": {"name": name, "email": email}}});
+        let r = self.send(
+            "POST",
+            path,
+            &[],
+            Body::JsonApi(&body),
+            Replay::IfNotProcessed,
+        )?;
+        Self::decode_org(&json_of(&r, "POST", path)?, "POST", path)
+    }
+
+    /// `PATCH /api/v2/organizations/:name` with these attributes and, when
+    /// given, the `default-agent-pool` relationship (`Some(None)` clears it).
+    pub fn patch_organization(
+        &self,
+        name: &str,
+        attrs: Map<String, Value>,
+        pool: Option<Option<&str>>,
+    ) -> Result<Organization, TfeError> {
+        let path = org_path(name);
+        let mut data = json!({"type": "organizations", "attributes": attrs});
+        if let Some(pool) = pool {
+            let rel = match pool {
+                Some(id) => json!({"data": {"type": "agent-pools", "id": id}}),
+                None => json!({"data": null}),
+            };
+            data["relationships"] = json!({"default-agent-pool": rel});
+        }
+        let body = json!({"data": data});
+        let r = self.send(
+            "PATCH",
+            &path,
+            &[],
+            Body::JsonApi(&body),
+            Replay::Idempotent,
+        )?;
+        Self::decode_org(&json_of(&r, "PATCH", &path)?, "PATCH", &path)
+    }
+
+    /// Finds an agent pool by exact name (`GET .../agent-pools?q=name`).
+    pub fn find_agent_pool(&self, org: &str, name: &str) -> Result<Option<String>, TfeError> {
+        let path = format!("{}/agent-pools", org_path(org));
+        let r = self.send("GET", &path, &[("q", name)], Body::None, Replay::Safe)?;
+        let v = json_of(&r, "GET", &path)?;
+        let list = v["data"]
+            .as_array()
+            .ok_or_else(|| decode_err("GET", &path, "data is not a list"))?;
+        Ok(list
+            .iter()
+            .find(|p| p["attributes"]["name"].as_str() == Some(name))
+            .and_then(|p| p["id"].as_str())
+            .map(String::from))
+    }
+
+    /// `POST .../agent-pools`: the new pool's id.
+    pub fn create_agent_pool(&self, org: &str, name: &str) -> Result<String, TfeError> {
+        let path = format!("{}/agent-pools", org_path(org));
+        let body = json!({"data": {"type": "agent-pools", "attributes": {"name": name, "organization-scoped": true}}});
+        let r = self.send(
+            "POST",
+            &path,
+            &[],
+            Body::JsonApi(&body),
+            Replay::IfNotProcessed,
+        )?;
+        let v = json_of(&r, "POST", &path)?;
+        v["data"]["id"]
+            .as_str()
+            .map(String::from)
+            .ok_or_else(|| decode_err("POST", &path, "no data.id"))
+    }
+
+    /// `GET .../token-ttl-policies`: `token-type` → `max-ttl-ms`.
+    pub fn token_ttl_policies(&self, org: &str) -> Result<Map<String, Value>, TfeError> {
+        let path = format!("{}/token-ttl-policies", org_path(org));
+        let r = self.send("GET", &path, &[], Body::None, Replay::Safe)?;
+        let v = json_of(&r, "GET", &path)?;
+        let list = v["data"]
+            .as_array()
+            .ok_or_else(|| decode_err("GET", &path, "data is not a list"))?;
+        Ok(list
+            .iter()
+            .filter_map(|p| {
+                let a = &p["attributes"];
+                Some((
+                    a["token-type"].as_str()?.to_string(),
+                    a["max-ttl-ms"].clone(),
+                ))
+            })
+            .collect())
+    }
+
+    /// `PATCH .../token-ttl-policies` in the object form (go-tfe, provider, OpenAPI).
+    pub fn patch_token_ttl_policies(
+        &self,
+        org: &str,
+        policies: &[(&str, u64)],
+    ) -> Result<(), TfeError> {
+        let path = format!("{}/token-ttl-policies", org_path(org));
+        let list: Vec<Value> = policies
+            .iter()
+            .map(|(t, ms)| json!({"token-type": t, "max-ttl-ms": ms}))
+            .collect();
+        let body = json!({"data": {"type": "organization-token-ttl-policies", "attributes": {"token-ttl-policies": list}}});
+        self.send(
+            "PATCH",
+            &path,
+            &[],
+            Body::JsonApi(&body),
+            Replay::Idempotent,
+        )?;
+        Ok(())
+    }
+
+    /// `POST .../authentication-token`: mints the organization token
+    /// (invalidating the previous one). Returns the token.
+    pub fn create_org_token(&self, org: &str) -> Result<String, TfeError> {
+        let path = format!("{}/authentication-token", org_path(org));
+        let body = json!({"data": {"type": "authentication-tokens", "attributes": {}}});
+        let r = self.send(
+            "POST",
+            &path,
+            &[],
+            Body::JsonApi(&body),
+            Replay::IfNotProcessed,
+        )?;
+        let v = json_of(&r, "POST", &path)?;
+        attributes(&v, "POST", &path)?
+            .get("token")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .ok_or_else(|| decode_err("POST", &path, "no token in the answer"))
+    }
+}

@@ -1,0 +1,697 @@
+//! The TFE API client. [`Client`] is the transport: one `ureq` agent for the
+//! whole run (keep-alive), TLS through rustls with an optional private CA,
+//! timeouts, retries, and a read-only switch that `plan` relies on. The
+//! endpoint functions live in [`api`]. Nothing in this module knows about
+//! steps or checkpoints.
+//!
+//! Retry policy, by what a request may safely repeat ([`Replay`]):
+//!
+//! | answer / failure            | `Safe` (GET) | `Idempotent` (PATCH/PUT) | `IfNotProcessed` (POST) | `Once` |
+//! |-----------------------------|--------------|--------------------------|-------------------------|--------|
+//! | connection refused / DNS    | retry        | retry                    | retry                   | no     |
+//! | 429 (`X-RateLimit-Reset`)   | retry        | retry                    | retry                   | no     |
+//! | 503                         | retry        | retry                    | retry                   | no     |
+//! | 502, 504                    | retry        | retry                    | ambiguous → error       | no     |
+//! | 500                         | retry        | no                       | no                      | no     |
+//! | reset / timeout after send  | retry        | retry                    | ambiguous → error       | no     |
+//! | TLS failure                 | no           | no                       | no                      | no     |
+//!
+//! 429 and 503 mean TFE did not act, so even a one-time POST may repeat. After
+//! an *ambiguous* failure a POST is never re-sent blindly: the caller decides
+//! (re-read and retry for organizations and pools; never for the initial
+//! admin, whose IACT is one-time).
+
+pub mod api;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backon::BackoffBuilder;
+use serde_json::Value;
+
+use crate::config::TfeConfig;
+use crate::config::secret::Secret;
+
+/// What a request may safely repeat; see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    Safe,
+    Idempotent,
+    IfNotProcessed,
+    Once,
+}
+
+/// A request body.
+pub enum Body<'a> {
+    None,
+    /// `application/vnd.api+json` (every `/api/v2` write).
+    JsonApi(&'a Value),
+    /// Plain `application/json` (`/admin/initial-admin-user`).
+    Json(&'a Value),
+}
+
+/// One HTTP exchange, reported to the observer (never holds bodies or query strings).
+#[derive(Debug, Clone)]
+pub struct RequestEvent {
+    pub method: &'static str,
+    pub path: String,
+    pub status: Option<u16>,
+    pub elapsed: Duration,
+    pub attempt: u32,
+    /// Short description of a transport failure.
+    pub error: Option<String>,
+}
+
+/// A response as the steps see it.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub body: String,
+    pub rate_limit_reset: Option<Duration>,
+}
+
+impl Response {
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_str(&self.body).ok()
+    }
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone)]
+pub enum TfeError {
+    /// TFE answered, but not with success.
+    Status {
+        method: &'static str,
+        path: String,
+        status: u16,
+        detail: String,
+    },
+    /// No usable answer. `ambiguous`: the request may have reached TFE.
+    Transport {
+        method: &'static str,
+        path: String,
+        detail: String,
+        ambiguous: bool,
+    },
+    /// The TLS handshake failed; `detail` says why and what to do.
+    Tls { detail: String },
+    /// The answer could not be understood.
+    Decode {
+        method: &'static str,
+        path: String,
+        detail: String,
+    },
+    /// A mutating request was attempted by a read-only client (`plan`).
+    ReadOnly { method: &'static str, path: String },
+}
+
+impl TfeError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            TfeError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(
+            self,
+            TfeError::Transport {
+                ambiguous: true,
+                ..
+            }
+        ) || matches!(
+            self,
+            TfeError::Status {
+                status: 502 | 504,
+                method: "POST",
+                ..
+            }
+        )
+    }
+}
+
+impl fmt::Display for TfeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TfeError::Status {
+                method,
+                path,
+                status,
+                detail,
+            } => {
+                write!(f, "TFE answered {status} to {method} {path}")?;
+                if !detail.is_empty() {
+                    write!(f, ": {detail}")?;
+                }
+                Ok(())
+            }
+            TfeError::Transport {
+                method,
+                path,
+                detail,
+                ambiguous,
+            } => {
+                write!(f, "{method} {path} failed: {detail}")?;
+                if *ambiguous {
+                    write!(f, " (the request may have reached TFE)")?;
+                }
+                Ok(())
+            }
+            TfeError::Tls { detail } => write!(f, "TLS: {detail}"),
+            TfeError::Decode {
+                method,
+                path,
+                detail,
+            } => {
+                write!(f, "unexpected answer to {method} {path}: {detail}")
+            }
+            TfeError::ReadOnly { method, path } => {
+                write!(f, "refusing {method} {path}: this command only reads")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TfeError {}
+
+/// Extracts TFE's error text from a body: JSON:API `errors` (with `status`
+/// as a string or a number), a plain `{"errors": ["..."]}`, or the
+/// initial-admin-user form `{"status": "error", "error": "..."}`. HTML is not echoed.
+pub fn error_detail(body: &str) -> String {
+    let Ok(v) = serde_json::from_str::<Value>(body) else {
+        let t = body.trim();
+        if t.is_empty() || t.starts_with('<') {
+            return String::new();
+        }
+        return t.chars().take(200).collect();
+    };
+    if let Some(e) = v.get("error").and_then(Value::as_str) {
+        return e.to_string();
+    }
+    let Some(errs) = v.get("errors").and_then(Value::as_array) else {
+        return String::new();
+    };
+    errs.iter()
+        .filter_map(|e| match e {
+            Value::String(s) => Some(s.clone()),
+            Value::Object(o) => {
+                let title = o.get("title").and_then(Value::as_str).unwrap_or("");
+                let detail = o.get("detail").and_then(Value::as_str).unwrap_or("");
+                match (title.is_empty(), detail.is_empty()) {
+                    (_, false) if !title.is_empty() => Some(format!("{title}: {detail}")),
+                    (_, false) => Some(detail.to_string()),
+                    (false, true) => Some(title.to_string()),
+                    (true, true) => None,
+                }
+            }
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Retry limits. Defaults: 8 attempts, 100 ms doubling to 5 s with jitter,
+/// at most 2 minutes of waiting in all, 60 s at most for one 429.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_attempts: usize,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+    pub max_total_delay: Duration,
+    pub max_rate_limit_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            min_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
+            max_total_delay: Duration::from_secs(120),
+            max_rate_limit_wait: Duration::from_secs(60),
+        }
+    }
+}
+
+pub type Observer = Arc<dyn Fn(&RequestEvent) + Send + Sync>;
+
+/// The transport. Cheap to clone (the agent is shared).
+#[derive(Clone)]
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    token: Option<Secret>,
+    read_only: bool,
+    observer: Option<Observer>,
+    pub retry: RetryPolicy,
+}
+
+/// System trust store locations, first existing wins (`SSL_CERT_FILE` first).
+const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+];
+
+fn system_roots() -> Vec<ureq::tls::Certificate<'static>> {
+    let env = std::env::var("SSL_CERT_FILE").ok();
+    let candidates = env
+        .iter()
+        .map(String::as_str)
+        .chain(SYSTEM_BUNDLES.iter().copied());
+    for path in candidates {
+        if let Ok(pem) = std::fs::read(path) {
+            return pem_certs(&pem);
+        }
+    }
+    vec![]
+}
+
+fn pem_certs(pem: &[u8]) -> Vec<ureq::tls::Certificate<'static>> {
+    ureq::tls::parse_pem(pem)
+        .filter_map(|i| match i {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c.to_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Client {
+    /// Builds the agent from `[tfe]`. Fails when `ca_bundle` holds no usable certificate.
+    pub fn new(cfg: &TfeConfig) -> Result<Client, String> {
+        use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+        let mut tls = TlsConfig::builder().provider(TlsProvider::Rustls);
+        if let Some((path, pem)) = &cfg.ca_bundle {
+            let extra = pem_certs(pem);
+            if extra.is_empty() {
+                return Err(format!(
+                    "[tfe] ca_bundle: {} holds no certificate that can be parsed",
+                    path.display()
+                ));
+            }
+            let mut roots = system_roots();
+            roots.extend(extra);
+            tls = tls.root_certs(RootCerts::new_with_certs(&roots));
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .https_only(!cfg.allow_insecure_http)
+            .max_redirects(0)
+            .timeout_global(Some(cfg.request_timeout))
+            .timeout_connect(Some(cfg.request_timeout.min(Duration::from_secs(10))))
+            .user_agent(format!("tfe-bootstrap/{}", env!("CARGO_PKG_VERSION")))
+            .tls_config(tls.build())
+            .build()
+            .into();
+        Ok(Client {
+            agent,
+            base: cfg.address.clone(),
+            token: None,
+            read_only: false,
+            observer: None,
+            retry: RetryPolicy::default(),
+        })
+    }
+
+    pub fn with_token(mut self, token: Secret) -> Client {
+        self.token = Some(token);
+        self
+    }
+    pub fn token(&self) -> Option<&Secret> {
+        self.token.as_ref()
+    }
+    /// From now on every non-GET request fails with [`TfeError::ReadOnly`]
+    /// before it leaves the process.
+    pub fn read_only(mut self) -> Client {
+        self.read_only = true;
+        self
+    }
+    pub fn with_observer(mut self, o: Observer) -> Client {
+        self.observer = Some(o);
+        self
+    }
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends a request with retries per `replay`. `query` values are
+    /// percent-encoded and never appear in events or errors.
+    pub fn send(
+        &self,
+        method: &'static str,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Body<'_>,
+        replay: Replay,
+    ) -> Result<Response, TfeError> {
+        if self.read_only && method != "GET" {
+            return Err(TfeError::ReadOnly {
+                method,
+                path: path.into(),
+            });
+        }
+        let mut delays = backon::ExponentialBuilder::default()
+            .with_min_delay(self.retry.min_delay)
+            .with_max_delay(self.retry.max_delay)
+            .with_factor(2.0)
+            .with_jitter()
+            .with_max_times(self.retry.max_attempts.saturating_sub(1))
+            .build();
+        let mut waited = Duration::ZERO;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let started = Instant::now();
+            let result = self.once(method, path, query, &body);
+            if let Some(o) = &self.observer {
+                o(&RequestEvent {
+                    method,
+                    path: path.into(),
+                    status: result.as_ref().ok().map(|r| r.status),
+                    elapsed: started.elapsed(),
+                    attempt,
+                    error: result.as_ref().err().map(Failure::text),
+                });
+            }
+            let (err, wait) = match result {
+                Ok(resp) => match decide(resp.status, replay) {
+                    Decision::Done => return Ok(resp),
+                    Decision::Fail => {
+                        return Err(TfeError::Status {
+                            method,
+                            path: path.into(),
+                            status: resp.status,
+                            detail: error_detail(&resp.body),
+                        });
+                    }
+                    Decision::Retry => {
+                        let wait = (resp.status == 429).then(|| {
+                            resp.rate_limit_reset
+                                .unwrap_or(Duration::from_secs(1))
+                                .min(self.retry.max_rate_limit_wait)
+                                + Duration::from_millis(fastrand::u64(20..120))
+                        });
+                        let err = TfeError::Status {
+                            method,
+                            path: path.into(),
+                            status: resp.status,
+                            detail: error_detail(&resp.body),
+                        };
+                        (err, wait)
+                    }
+                },
+                Err(Failure::NotSent(detail)) if replay != Replay::Once => (
+                    TfeError::Transport {
+                        method,
+                        path: path.into(),
+                        detail,
+                        ambiguous: false,
+                    },
+                    None,
+                ),
+                Err(Failure::NotSent(detail)) => {
+                    return Err(TfeError::Transport {
+                        method,
+                        path: path.into(),
+                        detail,
+                        ambiguous: false,
+                    });
+                }
+                Err(Failure::MaybeSent(detail)) => {
+                    let err = TfeError::Transport {
+                        method,
+                        path: path.into(),
+                        detail,
+                        ambiguous: replay == Replay::IfNotProcessed,
+                    };
+                    if matches!(replay, Replay::IfNotProcessed | Replay::Once) {
+                        return Err(err);
+                    }
+                    (err, None)
+                }
+                Err(Failure::Tls(detail)) => return Err(TfeError::Tls { detail }),
+            };
+            if replay == Replay::Once {
+                return Err(err);
+            }
+            let Some(backoff) = delays.next() else {
+                return Err(err);
+            };
+            let wait = wait.unwrap_or(backoff);
+            if waited + wait > self.retry.max_total_delay {
+                return Err(err);
+            }
+            waited += wait;
+            std::thread::sleep(wait);
+        }
+    }
+
+    fn once(
+        &self,
+        method: &'static str,
+        path: &str,
+        query: &[(&str, &str)],
+        body: &Body<'_>,
+    ) -> Result<Response, Failure> {
+        let mut url = format!("{}{}", self.base, path);
+        for (i, (k, v)) in query.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(&percent_encode(k));
+            url.push('=');
+            url.push_str(&percent_encode(v));
+        }
+        let accept = if path.starts_with("/api/v2") {
+            "application/vnd.api+json"
+        } else {
+            "application/json"
+        };
+        let auth = self
+            .token
+            .as_ref()
+            .map(|t| format!("Bearer {}", t.expose()));
+        macro_rules! common {
+            ($rb:expr) => {{
+                let mut rb = $rb.header("Accept", accept);
+                if let Some(a) = &auth {
+                    rb = rb.header("Authorization", a.as_str());
+                }
+                rb
+            }};
+        }
+        let result = match (method, body) {
+            ("GET", _) => common!(self.agent.get(&url)).call(),
+            (m, b) => {
+                let rb = match m {
+                    "POST" => self.agent.post(&url),
+                    "PUT" => self.agent.put(&url),
+                    _ => self.agent.patch(&url),
+                };
+                let rb = common!(rb);
+                match b {
+                    Body::None => rb
+                        .header("Content-Type", "application/vnd.api+json")
+                        .send_empty(),
+                    Body::JsonApi(v) => rb
+                        .header("Content-Type", "application/vnd.api+json")
+                        .send(v.to_string().as_bytes()),
+                    Body::Json(v) => rb
+                        .header("Content-Type", "application/json")
+                        .send(v.to_string().as_bytes()),
+                }
+            }
+        };
+        let mut resp = result.map_err(classify)?;
+        let status = resp.status().as_u16();
+        let header = |n: &str| {
+            resp.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let reset = header("retry-after")
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .or_else(|| header("x-ratelimit-reset").and_then(|v| v.trim().parse::<f64>().ok()))
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| Duration::from_secs_f64(s.min(3600.0)));
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(8 * 1024 * 1024)
+            .read_to_string()
+            .map_err(classify)?;
+        Ok(Response {
+            status,
+            body,
+            rate_limit_reset: reset,
+        })
+    }
+}
+
+enum Decision {
+    Done,
+    Retry,
+    Fail,
+}
+
+impl Failure {
+    fn text(&self) -> String {
+        match self {
+            Failure::NotSent(t) | Failure::MaybeSent(t) | Failure::Tls(t) => t.clone(),
+        }
+    }
+}
+
+fn decide(status: u16, replay: Replay) -> Decision {
+    match status {
+        200..=299 => Decision::Done,
+        _ if replay == Replay::Once => Decision::Fail,
+        429 | 503 => Decision::Retry,
+        502 | 504 if replay != Replay::IfNotProcessed => Decision::Retry,
+        500 if replay == Replay::Safe => Decision::Retry,
+        _ => Decision::Fail,
+    }
+}
+
+enum Failure {
+    /// The request never left (connect refused, DNS, connect timeout).
+    NotSent(String),
+    /// It may have reached the server.
+    MaybeSent(String),
+    Tls(String),
+}
+
+/// Finds a rustls error in ureq's error and explains it.
+fn tls_explanation(e: &ureq::Error) -> Option<String> {
+    let rustls_err: Option<&rustls::Error> = match e {
+        ureq::Error::Rustls(r) => Some(r),
+        ureq::Error::Io(io) => io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
+        _ => None,
+    };
+    let text = match rustls_err {
+        Some(r) => r.to_string(),
+        None => {
+            let t = e.to_string();
+            if !t.to_ascii_lowercase().contains("certificate") && !t.contains("tls") {
+                return None;
+            }
+            t
+        }
+    };
+    let fix = if text.contains("CaUsedAsEndEntity") {
+        "the server's certificate is itself a CA certificate (what a plain `openssl req -x509` makes); \
+         rustls refuses a CA certificate used as a server certificate even when it is trusted. \
+         Issue a leaf certificate for the TFE host name from a CA, serve that leaf, and put the CA in [tfe] ca_bundle"
+    } else if text.contains("UnknownIssuer") {
+        "the server's certificate is not signed by a trusted CA: set [tfe] ca_bundle to the PEM file of the CA that issued it"
+    } else if text.contains("NotValidForName") {
+        "the server's certificate does not cover the host name in [tfe] address: use the name the certificate was issued for"
+    } else if text.contains("Expired") {
+        "the server's certificate has expired (or this machine's clock is wrong)"
+    } else if text.contains("NotValidYet") {
+        "the server's certificate is not valid yet (check this machine's clock)"
+    } else {
+        "the TLS handshake failed; check [tfe] address and [tfe] ca_bundle"
+    };
+    Some(format!("{fix} ({text})"))
+}
+
+fn classify(e: ureq::Error) -> Failure {
+    use std::io::ErrorKind as K;
+    if let Some(t) = tls_explanation(&e) {
+        return Failure::Tls(t);
+    }
+    match &e {
+        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
+            Failure::NotSent(e.to_string())
+        }
+        ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => {
+            Failure::NotSent(format!("connect timed out ({e})"))
+        }
+        ureq::Error::Timeout(_) => Failure::MaybeSent(format!(
+            "timed out waiting for TFE ({e}); raise [tfe] request_timeout if TFE is slow"
+        )),
+        ureq::Error::Io(io)
+            if matches!(
+                io.kind(),
+                K::ConnectionRefused | K::AddrNotAvailable | K::NotFound
+            ) =>
+        {
+            Failure::NotSent(format!("connection refused ({io})"))
+        }
+        ureq::Error::RequireHttpsOnly(_) => Failure::Tls(
+            "refusing plain http:// (set [tfe] allow_insecure_http = true for a lab)".into(),
+        ),
+        _ => Failure::MaybeSent(e.to_string()),
+    }
+}
+
+/// Percent-encodes a query component (RFC 3986 unreserved characters kept).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_detail_reads_every_documented_shape() {
+        assert_eq!(
+            error_detail(
+                r#"{"errors":[{"status":"422","title":"invalid attribute","detail":"Name has already been taken"}]}"#
+            ),
+            "invalid attribute: Name has already been taken"
+        );
+        assert_eq!(
+            error_detail(
+                r#"{"errors":[{"detail":"You have exceeded the API's rate limit.","status":429,"title":"Too many requests"}]}"#
+            ),
+            "Too many requests: You have exceeded the API's rate limit."
+        );
+        assert_eq!(error_detail(r#"{"errors":["a","b"]}"#), "a; b");
+        assert_eq!(
+            error_detail(r#"{"status":"error","error":"bad token"}"#),
+            "bad token"
+        );
+        assert_eq!(error_detail("<html>401</html>"), "");
+        assert_eq!(
+            error_detail(r#"{"errors":[{"status":"404","title":"not found"}]}"#),
+            "not found"
+        );
+    }
+
+    #[test]
+    fn retry_decisions_follow_the_table() {
+        assert!(matches!(
+            decide(200, Replay::IfNotProcessed),
+            Decision::Done
+        ));
+        assert!(matches!(
+            decide(429, Replay::IfNotProcessed),
+            Decision::Retry
+        ));
+        assert!(matches!(
+            decide(502, Replay::IfNotProcessed),
+            Decision::Fail
+        ));
+        assert!(matches!(decide(502, Replay::Idempotent), Decision::Retry));
+        assert!(matches!(decide(500, Replay::Idempotent), Decision::Fail));
+        assert!(matches!(decide(500, Replay::Safe), Decision::Retry));
+        assert!(matches!(decide(503, Replay::Once), Decision::Fail));
+        assert!(matches!(decide(422, Replay::Safe), Decision::Fail));
+    }
+
+    #[test]
+    fn encodes_query_values() {
+        assert_eq!(percent_encode("a b/c+d=e&f"), "a%20b%2Fc%2Bd%3De%26f");
+    }
+}
