@@ -301,7 +301,7 @@ impl Reporter {
                     };
                     eprintln!("{red} {err}");
                 }
-                if self.verbosity >= Verbosity::Normal {
+                if self.verbosity >= Verbosity::Normal && counts.iter().sum::<usize>() > 0 {
                     let [a, u, s, f] = counts;
                     let total = self.started.elapsed().as_secs_f64();
                     let word = if exit_code == 0 { "done" } else { "stopped" };

@@ -46,6 +46,10 @@ pub struct Facts {
     pub admin_username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_pool_id: Option<String>,
+    /// Unix seconds when the admin token in token_file expires, when this
+    /// tool minted it (rotation); unknown for the initial admin's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token_expires_unix: Option<u64>,
 }
 
 /// The whole state file.

@@ -65,7 +65,7 @@ struct Args {
     #[arg(long)]
     smtp_fail: Option<u16>,
     /// Scripted fault KIND=ARG:ACTION[*COUNT] (repeatable). KIND: seq, mutating, path, get,
-    /// post, patch, put. ACTION: a status code, 429=SECS, drop, stall=DUR, pause, pause-after.
+    /// post, patch, put. ACTION: a status code, 429=SECS, drop, stall=DUR, pause, pause-drop, pause-after.
     /// Example: --fault mutating=2:drop --fault path=/api/v2/ping:503*3
     #[arg(long = "fault", value_parser = FaultRule::parse)]
     faults: Vec<FaultRule>,

@@ -103,6 +103,8 @@ pub struct AdminConfig {
     pub token_file: PathBuf,
     /// An existing site-admin token to resume with instead of creating one.
     pub token: Option<Secret>,
+    /// Before enforcing a user-token TTL shorter than the admin token's
+    /// lifetime, mint a new admin token within it and replace `token_file`.
     /// Defaults to false.
     pub rotate_token: bool,
 }
@@ -176,7 +178,6 @@ pub const KNOWN_KEYS: &[&str] = &[
     "admin.password",
     "admin.token_file",
     "admin.token",
-    "admin.rotate_token",
     "general.limit_user_organization_creation",
     "general.support_email_address",
     "general.api_rate_limiting_enabled",
@@ -312,19 +313,19 @@ fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
         out.push_str(&format!("[{t}] "));
     }
     // serde: "unknown field `hots`, expected one of `host`, `port`" / "expected `a` or `b`"
-    if let Some(rest) = msg.strip_prefix("unknown field `") {
-        if let Some((field, expected)) = rest.split_once('`') {
-            let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-            out.push_str(&format!("unknown key {field:?}"));
-            match did_you_mean(field, candidates.iter().copied()) {
-                Some(s) => out.push_str(&format!(": did you mean {s:?}?")),
-                None if !candidates.is_empty() => {
-                    out.push_str(&format!("; this table takes: {}", candidates.join(", ")))
-                }
-                None => {}
+    if let Some(rest) = msg.strip_prefix("unknown field `")
+        && let Some((field, expected)) = rest.split_once('`')
+    {
+        let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        out.push_str(&format!("unknown key {field:?}"));
+        match did_you_mean(field, candidates.iter().copied()) {
+            Some(s) => out.push_str(&format!(": did you mean {s:?}?")),
+            None if !candidates.is_empty() => {
+                out.push_str(&format!("; this table takes: {}", candidates.join(", ")))
             }
-            return out;
+            None => {}
         }
+        return out;
     }
     out.push_str(&msg);
     out
@@ -358,10 +359,10 @@ impl Checker {
         }
     }
     fn email(&mut self, key: &str, v: Option<&String>) {
-        if let Some(e) = v {
-            if !looks_like_email(e) {
-                self.fail(key, format!("{e:?} does not look like an e-mail address"));
-            }
+        if let Some(e) = v
+            && !looks_like_email(e)
+        {
+            self.fail(key, format!("{e:?} does not look like an e-mail address"));
         }
     }
     fn required<'a>(&mut self, key: &str, v: Option<&'a String>, why: &str) -> Option<&'a String> {
@@ -590,25 +591,24 @@ impl Config {
                 c.fail("[admin] password", format!("is required {why}"));
             }
         }
-        if let Some(u) = &a.username {
-            if !u
+        if let Some(u) = &a.username
+            && !u
                 .chars()
                 .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
-            {
-                c.fail(
-                    "[admin] username",
-                    format!("{u:?} may contain only letters, digits, - and _"),
-                );
-            }
+        {
+            c.fail(
+                "[admin] username",
+                format!("{u:?} may contain only letters, digits, - and _"),
+            );
         }
         c.email("[admin] email", a.email.as_ref());
-        if let Some(p) = &password {
-            if p.expose().chars().count() < 10 {
-                c.fail(
-                    "[admin] password",
-                    "must be at least 10 characters (TFE refuses shorter ones)",
-                );
-            }
+        if let Some(p) = &password
+            && p.expose().chars().count() < 10
+        {
+            c.fail(
+                "[admin] password",
+                "must be at least 10 characters (TFE refuses shorter ones)",
+            );
         }
         let state_dir = state_dir
             .map(Path::to_path_buf)
@@ -625,6 +625,12 @@ impl Config {
             token: admin_token,
             rotate_token: a.rotate_token.unwrap_or(false),
         };
+        if admin.rotate_token && a.token.is_some() {
+            c.fail(
+                "[admin] rotate_token",
+                "needs the admin token in token_file, not [admin] token (a rotated token replaces token_file)",
+            );
+        }
 
         // [iact]
         let i = raw.iact.unwrap_or_default();
@@ -662,10 +668,10 @@ impl Config {
             other => Some(c.duration("[iact] time_limit", other.map(String::from).as_ref(), "60m")),
         };
         let command = i.command.clone();
-        if let Some(cmd) = &command {
-            if cmd.is_empty() || cmd[0].trim().is_empty() {
-                c.fail("[iact] command", "must be a non-empty argv list, e.g. [\"docker\", \"exec\", \"tfe\", \"tfectl\", \"admin\", \"token\"]");
-            }
+        if let Some(cmd) = &command
+            && (cmd.is_empty() || cmd[0].trim().is_empty())
+        {
+            c.fail("[iact] command", "must be a non-empty argv list, e.g. [\"docker\", \"exec\", \"tfe\", \"tfectl\", \"admin\", \"token\"]");
         }
         let iact = IactConfig {
             source,
@@ -730,13 +736,13 @@ impl Config {
             );
             put("plan-timeout", g.plan_timeout.clone().map(Value::from));
             put("apply-timeout", g.apply_timeout.clone().map(Value::from));
-            if let Some(n) = g.api_rate_limit {
-                if n < 30 {
-                    c.fail(
-                        "[general] api_rate_limit",
-                        format!("{n} is below TFE's minimum of 30 requests per second"),
-                    );
-                }
+            if let Some(n) = g.api_rate_limit
+                && n < 30
+            {
+                c.fail(
+                    "[general] api_rate_limit",
+                    format!("{n} is below TFE's minimum of 30 requests per second"),
+                );
             }
             c.email(
                 "[general] support_email_address",
@@ -870,13 +876,14 @@ impl Config {
                 ("slo_endpoint_url", &s.slo_endpoint_url),
                 ("sso_endpoint_url", &s.sso_endpoint_url),
             ] {
-                if let Some(u) = v {
-                    if !u.starts_with("https://") && !u.starts_with("http://") {
-                        c.fail(
-                            &format!("[saml] {key}"),
-                            format!("{u:?} must be an http(s) URL"),
-                        );
-                    }
+                if let Some(u) = v
+                    && !u.starts_with("https://")
+                    && !u.starts_with("http://")
+                {
+                    c.fail(
+                        &format!("[saml] {key}"),
+                        format!("{u:?} must be an http(s) URL"),
+                    );
                 }
             }
             for (key, wire, v) in [
@@ -975,11 +982,10 @@ impl Config {
             }
             let email = c.required("[organization] email", o.email.as_ref(), why).cloned().unwrap_or_default();
             c.email("[organization] email", o.email.as_ref());
-            if let Some(m) = &o.default_execution_mode {
-                if !["remote", "local", "agent"].contains(&m.as_str()) {
+            if let Some(m) = &o.default_execution_mode
+                && !["remote", "local", "agent"].contains(&m.as_str()) {
                     c.fail("[organization] default_execution_mode", format!("{m:?} is not one of remote, local, agent"));
                 }
-            }
             let pool = match (&o.default_agent_pool, &o.default_agent_pool_id) {
                 (Some(_), Some(_)) => {
                     c.fail("[organization] default_agent_pool", "give either default_agent_pool (a name) or default_agent_pool_id, not both");
@@ -1021,11 +1027,10 @@ impl Config {
                     ("organization", "organization", &t.organization), ("team", "team", &t.team),
                     ("user", "user", &t.user), ("audit_trails", "audit_trails", &t.audit_trails),
                 ] {
-                    if let Some(val) = val {
-                        if let Some(ms) = parse_ttl(&mut c, &format!("[organization.token_ttl] {key}"), val) {
+                    if let Some(val) = val
+                        && let Some(ms) = parse_ttl(&mut c, &format!("[organization.token_ttl] {key}"), val) {
                             v.push((wire, ms));
                         }
-                    }
                 }
                 if t.organization.is_none() && t.team.is_none() && t.user.is_none() && t.audit_trails.is_none() {
                     c.fail("[organization.token_ttl]", "is empty: set at least one of organization, team, user, audit_trails, or remove the table");

@@ -33,8 +33,11 @@ pub enum Action {
     Drop,
     /// Wait this long, then handle the request normally.
     Stall(Duration),
-    /// Park the request before acting until the test releases it.
+    /// Park the request before acting until the test releases it, then handle it.
     Pause,
+    /// Park the request before acting; on release close the connection
+    /// without acting (the request is lost, as when the client died first).
+    PauseThenDrop,
     /// Act, then park without answering until the test releases it; the
     /// answer is never sent (the connection is closed afterwards).
     PauseAfterAct,
@@ -56,6 +59,7 @@ impl fmt::Display for Action {
             Action::Drop => write!(f, "drop"),
             Action::Stall(d) => write!(f, "stall={}ms", d.as_millis()),
             Action::Pause => write!(f, "pause"),
+            Action::PauseThenDrop => write!(f, "pause-drop"),
             Action::PauseAfterAct => write!(f, "pause-after"),
         }
     }
@@ -68,7 +72,7 @@ impl FaultRule {
         let usage = || {
             format!(
                 "bad fault {s:?}: expected KIND=ARG:ACTION[*COUNT] with KIND seq|mutating|path|get|post|patch|put \
-                 and ACTION a status code, 429=SECS, drop, stall=DUR, pause or pause-after"
+                 and ACTION a status code, 429=SECS, drop, stall=DUR, pause, pause-drop or pause-after"
             )
         };
         let (matcher, rest) = s.split_once(':').ok_or_else(usage)?;
@@ -113,6 +117,7 @@ fn parse_action(a: &str) -> Option<Action> {
     Some(match a {
         "drop" => Action::Drop,
         "pause" => Action::Pause,
+        "pause-drop" => Action::PauseThenDrop,
         "pause-after" => Action::PauseAfterAct,
         "stall" => Action::Stall(Duration::from_secs(2)),
         "429" => Action::RateLimit(1.0),

@@ -187,12 +187,18 @@ impl Sim {
         let handler: Arc<dyn Handler> = Arc::new(SimHandler(Arc::clone(&shared)));
         let stop2 = Arc::clone(&stop);
         let listen_after = opts.listen_after;
+        // With listen_after, the port is closed (connection refused) before
+        // `start` returns, and re-opened later on the same port.
+        let early = if listen_after.is_zero() {
+            Some(listener)
+        } else {
+            drop(listener);
+            None
+        };
         thread::spawn(move || {
-            let listener = if listen_after.is_zero() {
-                listener
+            let listener = if let Some(l) = early {
+                l
             } else {
-                // The port stays closed (connection refused) until then.
-                drop(listener);
                 thread::sleep(listen_after);
                 let deadline = Instant::now() + Duration::from_secs(10);
                 loop {
@@ -426,6 +432,11 @@ impl Handler for SimHandler {
             }
             Some(Action::Stall(d)) => thread::sleep(*d),
             Some(Action::Pause) => self.park(seq, req, false),
+            Some(Action::PauseThenDrop) => {
+                self.park(seq, req, false);
+                self.log(seq, req, 0, fault.as_ref());
+                return Reply::Drop;
+            }
             Some(Action::PauseAfterAct) | None => {}
         }
         let resp = lock(&self.0.tfe).handle(req);

@@ -127,6 +127,14 @@ enum Ty {
 /// (name, type, writable, write-only)
 type Attr = (&'static str, Ty, bool, bool);
 
+/// A settings singleton: current values, schema, JSON:API id and type.
+type SettingsRef<'a> = (
+    &'a Map<String, Value>,
+    &'static [Attr],
+    &'static str,
+    &'static str,
+);
+
 const GENERAL: &[Attr] = &[
     ("limit-user-organization-creation", Ty::Bool, true, false),
     ("support-email-address", Ty::Str, true, false),
@@ -234,6 +242,29 @@ fn check_type(name: &str, ty: Ty, v: &Value) -> Result<(), String> {
     } else {
         Err(format!("{name} has the wrong type"))
     }
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` to Unix milliseconds.
+fn parse_rfc3339_ms(t: &str) -> Option<u64> {
+    let t = t.strip_suffix('Z')?;
+    let (date, time) = t.split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let time = time.split('.').next()?;
+    let mut h = time.split(':').map(|x| x.parse::<i64>().ok());
+    let (hh, mm, ss) = (h.next()??, h.next()??, h.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000).max(0)).ok()
 }
 
 fn looks_like_email(s: &str) -> bool {
@@ -430,6 +461,14 @@ impl Tfe {
                 )
             }
             ("POST", ["organizations"]) => self.create_org(req, user.as_ref()),
+            ("POST", ["users", uid, "authentication-tokens"]) => {
+                let allowed = user.as_ref().is_some_and(|u| u.id == *uid || u.site_admin);
+                if !allowed || !self.users.iter().any(|u| u.id == *uid) {
+                    return not_found();
+                }
+                let uid = uid.to_string();
+                self.user_token(&uid, req)
+            }
             (_, ["organizations", org, rest @ ..]) => {
                 let org = org.to_string();
                 let Some(idx) = self.orgs.iter().position(|o| o.name == org) else {
@@ -594,15 +633,7 @@ impl Tfe {
         Response::plain_json(200, &json!({"status": "created", "token": token}))
     }
 
-    fn settings(
-        &self,
-        kind: &str,
-    ) -> Option<(
-        &Map<String, Value>,
-        &'static [Attr],
-        &'static str,
-        &'static str,
-    )> {
+    fn settings(&self, kind: &str) -> Option<SettingsRef<'_>> {
         Some(match kind {
             "general-settings" => (&self.general, GENERAL, "general", "general-settings"),
             "smtp-settings" => (&self.smtp, SMTP, "smtp", "smtp-settings"),
@@ -679,19 +710,19 @@ impl Tfe {
             }
             _ => {}
         }
-        if id == "smtp" {
-            if let Some(to) = next.remove("test-email-address") {
-                if let Some(code) = self.behaviour.smtp_fail {
-                    let detail = match code {
-                        401 => "SMTP user credentials are invalid",
-                        504 => "SMTP server timed out",
-                        _ => "SMTP server returned a server error",
-                    };
-                    return errors(code, "smtp error", detail);
-                }
-                if let Some(to) = to.as_str() {
-                    self.test_mails.push(to.to_string());
-                }
+        if id == "smtp"
+            && let Some(to) = next.remove("test-email-address")
+        {
+            if let Some(code) = self.behaviour.smtp_fail {
+                let detail = match code {
+                    401 => "SMTP user credentials are invalid",
+                    504 => "SMTP server timed out",
+                    _ => "SMTP server returned a server error",
+                };
+                return errors(code, "smtp error", detail);
+            }
+            if let Some(to) = to.as_str() {
+                self.test_mails.push(to.to_string());
             }
         }
         if id == "saml"
@@ -1024,6 +1055,48 @@ impl Tfe {
         )
     }
 
+    /// `POST /api/v2/users/:id/authentication-tokens`: a new user token,
+    /// optionally with `expired-at` (RFC 3339, UTC, in the future).
+    fn user_token(&mut self, uid: &str, req: &Request) -> Response {
+        let attrs = match body_attributes(req, "authentication-tokens") {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
+        if let Some(k) = attrs
+            .keys()
+            .find(|k| !["description", "expired-at"].contains(&k.as_str()))
+        {
+            return invalid(format!("unknown attribute {k:?} for authentication-tokens"));
+        }
+        let now = now_ms();
+        let expires = match attrs.get("expired-at") {
+            None | Some(Value::Null) => now + TOKEN_LIFETIME_MS,
+            Some(Value::String(t)) => match parse_rfc3339_ms(t) {
+                Some(ms) if ms > now => ms,
+                Some(_) => return invalid("expired-at must be in the future"),
+                None => {
+                    return invalid(
+                        "expired-at must be an RFC 3339 time like 2026-01-02T03:04:05Z",
+                    );
+                }
+            },
+            Some(_) => return invalid("expired-at must be a string"),
+        };
+        let value = self.issue_token(TokenKind::User(uid.to_string()));
+        let Some(t) = self.tokens.last_mut() else {
+            return errors(500, "internal", "");
+        };
+        t.expires_ms = expires;
+        let t = t.clone();
+        Response::json(
+            201,
+            &json!({"data": {"id": t.id, "type": "authentication-tokens", "attributes": {
+            "token": value, "description": attrs.get("description").cloned().unwrap_or(Value::Null),
+            "created-at": rfc3339(UNIX_EPOCH + Duration::from_millis(t.created_ms)),
+            "expired-at": rfc3339(UNIX_EPOCH + Duration::from_millis(t.expires_ms))}}}),
+        )
+    }
+
     /// With `max-ttl-enabled`, TFE rejects existing tokens whose lifetime
     /// exceeds the policy for their type.
     fn ttl_rejects(&self, tok: &Token, idx: usize) -> Option<Response> {
@@ -1066,7 +1139,7 @@ impl Tfe {
         json!({
             "ready": self.is_ready(),
             "users": self.users.iter().map(|u| json!({"id": u.id, "username": u.username, "email": u.email, "site-admin": u.site_admin})).collect::<Vec<_>>(),
-            "tokens": self.tokens.iter().map(|t| json!({"token": t.value, "kind": match &t.kind {
+            "tokens": self.tokens.iter().map(|t| json!({"token": t.value, "lifetime-ms": t.expires_ms.saturating_sub(t.created_ms), "kind": match &t.kind {
                 TokenKind::User(u) => json!({"user": u}), TokenKind::Organization(o) => json!({"organization": o})}})).collect::<Vec<_>>(),
             "initial-admin-attempts": self.initial_admin_attempts,
             "settings": {"general": self.general, "smtp": smtp, "saml": saml, "twilio": twilio},

@@ -195,7 +195,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
             .with_token(Secret::new(token, "initial-admin-user")),
     );
     ctx.iact = None;
-    Ok(Applied::applied(format!(
+    Ok(Applied::changed(format!(
         "created site admin {username:?}; token saved to {} (0600)",
         cfg.admin.token_file.display()
     )))

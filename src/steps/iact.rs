@@ -47,7 +47,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         match got {
             Ok((token, how)) => {
                 ctx.iact = Some(token);
-                return Ok(Applied::applied(format!("obtained from {how}")));
+                return Ok(Applied::changed(format!("obtained from {how}")));
             }
             Err(Some(reason)) => reasons.push(reason),
             Err(None) => {}

@@ -26,7 +26,7 @@ pub struct Applied {
 }
 
 impl Applied {
-    pub fn applied(detail: impl Into<String>) -> Applied {
+    pub fn changed(detail: impl Into<String>) -> Applied {
         Applied {
             outcome: Outcome::Applied,
             detail: detail.into(),

@@ -11,7 +11,10 @@ use crate::config::{OrgConfig, PoolRef};
 use crate::error::Error;
 use crate::machine::{Ctx, StepName};
 use crate::tfe::{Client, TfeError};
-use crate::util::write_atomic;
+use std::time::{Duration, UNIX_EPOCH};
+
+use crate::config::secret::Secret;
+use crate::util::{rfc3339, unix_now, write_atomic};
 
 fn org_cfg<'c>(ctx: &Ctx<'c>, step: StepName) -> Result<&'c OrgConfig, Error> {
     ctx.cfg
@@ -20,22 +23,26 @@ fn org_cfg<'c>(ctx: &Ctx<'c>, step: StepName) -> Result<&'c OrgConfig, Error> {
         .ok_or_else(|| Error::step(step, "no [organization] section"))
 }
 
-/// Reads, creates if missing; after an ambiguous create, reads again and
-/// creates at most once more.
+/// How often an ambiguous create (connection lost after sending) is
+/// re-checked and retried before giving up.
+const AMBIGUOUS_RETRIES: usize = 3;
+
+/// Reads, creates if missing; after an ambiguous create, reads again before
+/// trying again, so a lost answer never makes a second object.
 fn ensure<T>(
     mut read: impl FnMut() -> Result<Option<T>, TfeError>,
     mut create: impl FnMut() -> Result<T, TfeError>,
 ) -> Result<(T, bool), TfeError> {
-    if let Some(v) = read()? {
-        return Ok((v, false));
-    }
-    match create() {
-        Ok(v) => Ok((v, true)),
-        Err(e) if e.is_ambiguous() => match read()? {
-            Some(v) => Ok((v, true)),
-            None => create().map(|v| (v, true)),
-        },
-        Err(e) => Err(e),
+    let mut tries = 0;
+    loop {
+        if let Some(v) = read()? {
+            return Ok((v, tries > 0));
+        }
+        match create() {
+            Ok(v) => return Ok((v, true)),
+            Err(e) if e.is_ambiguous() && tries < AMBIGUOUS_RETRIES => tries += 1,
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -52,7 +59,7 @@ pub fn ensure_org(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
             }
         })?;
     if created {
-        return Ok(Applied::applied(format!(
+        return Ok(Applied::changed(format!(
             "created organization {:?}",
             o.name
         )));
@@ -63,12 +70,12 @@ pub fn ensure_org(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         client
             .patch_organization(&o.name, attrs, None)
             .map_err(|e| api_error(step, ctx, e))?;
-        return Ok(Applied::applied(format!(
+        return Ok(Applied::changed(format!(
             "organization {:?} exists; email set to {}",
             o.name, o.email
         )));
     }
-    Ok(Applied::applied(format!(
+    Ok(Applied::changed(format!(
         "organization {:?} exists",
         o.name
     )))
@@ -94,7 +101,7 @@ pub fn ensure_pool(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
     let (id, created) =
         find_or_create_pool(&client, &o.name, name).map_err(|e| api_error(step, ctx, e))?;
     ctx.state.facts.agent_pool_id = Some(id.clone());
-    Ok(Applied::applied(if created {
+    Ok(Applied::changed(if created {
         format!("created agent pool {name:?} ({id})")
     } else {
         format!("agent pool {name:?} exists ({id})")
@@ -134,7 +141,7 @@ pub fn defaults(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
     client
         .patch_organization(&o.name, attrs, pool)
         .map_err(|e| api_error(step, ctx, e))?;
-    Ok(Applied::applied(match pool_id {
+    Ok(Applied::changed(match pool_id {
         Some(id) if mode == "agent" => format!("default execution mode agent, default pool {id}"),
         _ => format!("default execution mode {mode}"),
     }))
@@ -153,47 +160,99 @@ pub fn org_token(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         )));
     }
     let client = admin_client(ctx, step)?.clone();
-    // A re-sent POST only invalidates a token nobody received, so one retry is safe.
-    let token = match client.create_org_token(&o.name) {
-        Err(e) if e.is_ambiguous() => client.create_org_token(&o.name),
-        r => r,
-    }
-    .map_err(|e| api_error(step, ctx, e))?;
+    // A re-sent POST only invalidates a token nobody received, so retrying is safe.
+    let mut tries = 0;
+    let token = loop {
+        match client.create_org_token(&o.name) {
+            Err(e) if e.is_ambiguous() && tries < AMBIGUOUS_RETRIES => tries += 1,
+            r => break r.map_err(|e| api_error(step, ctx, e))?,
+        }
+    };
     write_atomic(file, format!("{token}\n").as_bytes()).map_err(|e| {
         Error::step(
             step,
             format!("the organization token was minted but {} could not be written: {e}; fix it and rerun with --force org-token", file.display()),
         )
     })?;
-    Ok(Applied::applied(format!(
+    Ok(Applied::changed(format!(
         "organization token written to {} (0600)",
         file.display()
     )))
 }
 
+/// TFE >= 2.0 issues tokens for 24 months unless told otherwise.
+const TFE_DEFAULT_TOKEN_LIFETIME_MS: u64 = 2 * 365 * 86_400_000;
+
+/// Mints a new admin token that expires within `ttl_ms` (one hour short of
+/// it, or half of it when it is shorter than two hours), writes it to
+/// `token_file` atomically, and switches the run to it. Returns the expiry.
+fn rotate_admin_token(ctx: &mut Ctx<'_>, step: StepName, ttl_ms: u64) -> Result<String, Error> {
+    let client = admin_client(ctx, step)?.clone();
+    let me = client.account().map_err(|e| api_error(step, ctx, e))?;
+    let margin_s = if ttl_ms > 2 * 3_600_000 {
+        3600
+    } else {
+        ttl_ms / 2000
+    };
+    let expires_unix = unix_now() + ttl_ms / 1000 - margin_s;
+    let expires = rfc3339(UNIX_EPOCH + Duration::from_secs(expires_unix));
+    let token = client
+        .create_user_token(
+            &me.id,
+            "tfe-bootstrap (rotated within the organization's token TTL)",
+            &expires,
+        )
+        .map_err(|e| api_error(step, ctx, e))?;
+    let file = &ctx.cfg.admin.token_file;
+    write_atomic(file, format!("{token}\n").as_bytes()).map_err(|e| {
+        Error::step(
+            step,
+            format!("a rotated admin token was minted but {} could not be written: {e}; the previous token is still in place", file.display()),
+        )
+    })?;
+    ctx.state.facts.admin_token_expires_unix = Some(expires_unix);
+    ctx.admin = Some(
+        ctx.client
+            .clone()
+            .with_token(Secret::new(token, "rotated admin token")),
+    );
+    Ok(expires)
+}
+
 pub fn token_ttl(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
     let step = StepName::TokenTtl;
     let o = org_cfg(ctx, step)?;
-    let client = admin_client(ctx, step)?.clone();
     let mut done = vec![];
-    // Policies first, enforcement second: once enforced, TFE may refuse this
-    // run's own (24-month) token for the organization.
-    if let (Some(true), Some(policies)) = (o.max_ttl_enabled, &o.token_ttl) {
-        if let Some((_, ms)) = policies.iter().find(|(t, _)| *t == "user") {
-            const TFE_DEFAULT_TOKEN_LIFETIME_MS: u64 = 2 * 365 * 86_400_000;
-            if *ms < TFE_DEFAULT_TOKEN_LIFETIME_MS {
-                ctx.warn(
-                    step,
-                    &format!(
-                        "the user-token TTL ({} days) is shorter than the admin token's lifetime (TFE issues 24-month tokens): \
-                         once enforced, TFE may refuse that token for organization {:?}; mint a shorter-lived admin token for later automation",
-                        ms / 86_400_000,
-                        o.name
-                    ),
-                );
+    // Once enforced, TFE refuses tokens that live longer than the policy, this
+    // run's own 24-month admin token included: rotate first when asked to.
+    let user_ttl_ms = o
+        .token_ttl
+        .as_ref()
+        .and_then(|p| p.iter().find(|(t, _)| *t == "user"))
+        .map(|(_, ms)| *ms);
+    if let (Some(true), Some(ttl_ms)) = (o.max_ttl_enabled, user_ttl_ms) {
+        let within = |expires: u64| expires <= unix_now() + ttl_ms / 1000;
+        match ctx.state.facts.admin_token_expires_unix {
+            Some(exp) if within(exp) => {}
+            _ if ctx.cfg.admin.rotate_token => {
+                let expires = rotate_admin_token(ctx, step, ttl_ms)?;
+                done.push(format!("admin token rotated in {} (expires {expires})", ctx.cfg.admin.token_file.display()));
             }
+            _ if ttl_ms < TFE_DEFAULT_TOKEN_LIFETIME_MS => ctx.warn(
+                step,
+                &format!(
+                    "the user-token TTL ({}) is shorter than the admin token's lifetime (TFE issues 24-month tokens): \
+                     once enforced, TFE refuses that token for organization {:?}, so later runs that change it fail with 401. \
+                     Set [admin] rotate_token = true to mint a token within the policy first",
+                    human_ms(ttl_ms),
+                    o.name
+                ),
+            ),
+            _ => {}
         }
     }
+    let client = admin_client(ctx, step)?.clone();
+    // Policies first, enforcement second.
     if let Some(policies) = &o.token_ttl {
         client
             .patch_token_ttl_policies(&o.name, policies)
@@ -212,7 +271,7 @@ pub fn token_ttl(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
             .map_err(|e| api_error(step, ctx, e))?;
         done.push(format!("max-ttl-enabled = {enabled}"));
     }
-    Ok(Applied::applied(done.join("; ")))
+    Ok(Applied::changed(done.join("; ")))
 }
 
 fn human_ms(ms: u64) -> String {

@@ -83,15 +83,15 @@ pub fn run(step: StepName, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
     {
         detail.push_str(&format!("; TFE sent a test mail to {to}"));
     }
-    if step == StepName::Twilio {
-        if let Some(n) = &ctx.cfg.twilio_test_number {
-            client
-                .twilio_verify(n)
-                .map_err(|e| api_error(step, ctx, e))?;
-            detail.push_str(&format!("; verification SMS sent to {n}"));
-        }
+    if step == StepName::Twilio
+        && let Some(n) = &ctx.cfg.twilio_test_number
+    {
+        client
+            .twilio_verify(n)
+            .map_err(|e| api_error(step, ctx, e))?;
+        detail.push_str(&format!("; verification SMS sent to {n}"));
     }
-    Ok(Applied::applied(detail))
+    Ok(Applied::changed(detail))
 }
 
 /// SMTP's PATCH answers 401/500/504 about the *SMTP server*, not the TFE token.

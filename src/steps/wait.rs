@@ -38,7 +38,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
                 } else {
                     ""
                 };
-                return Ok(Applied::applied(format!(
+                return Ok(Applied::changed(format!(
                     "TFE is ready after {attempt} poll{}{via}",
                     if attempt == 1 { "" } else { "s" }
                 )));

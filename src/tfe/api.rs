@@ -360,6 +360,35 @@ impl Client {
         Ok(())
     }
 
+    /// `POST /api/v2/users/:id/authentication-tokens`: a new token for the
+    /// user, expiring at `expired_at` (RFC 3339). Returns the token.
+    pub fn create_user_token(
+        &self,
+        user_id: &str,
+        description: &str,
+        expired_at: &str,
+    ) -> Result<String, TfeError> {
+        let path = format!(
+            "/api/v2/users/{}/authentication-tokens",
+            super::percent_encode(user_id)
+        );
+        let body = json!({"data": {"type": "authentication-tokens",
+            "attributes": {"description": description, "expired-at": expired_at}}});
+        let r = self.send(
+            "POST",
+            &path,
+            &[],
+            Body::JsonApi(&body),
+            Replay::IfNotProcessed,
+        )?;
+        let v = json_of(&r, "POST", &path)?;
+        attributes(&v, "POST", &path)?
+            .get("token")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .ok_or_else(|| decode_err("POST", &path, "no token in the answer"))
+    }
+
     /// `POST .../authentication-token`: mints the organization token
     /// (invalidating the previous one). Returns the token.
     pub fn create_org_token(&self, org: &str) -> Result<String, TfeError> {

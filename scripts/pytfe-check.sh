@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Independent-client check: tfe-bootstrap configures tfe-sim with
+# config/demo.toml (with max_ttl_enabled off, so the admin token may still
+# read the organization afterwards), then the official TFE Python SDK
+# (pytfe, from PyPI, in a virtualenv) reads the results back.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=target/pytfe-venv
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pytfe' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'pytfe==1.5.0'
+fi
+cargo build --quiet --bins
+
+work=$(mktemp -d)
+trap 'kill "$sim_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+target/debug/tfe-sim --iact-subnets 127.0.0.0/8 >"$work/url" &
+sim_pid=$!
+for _ in $(seq 1 200); do [ -s "$work/url" ] && break; sleep 0.05; done
+url=$(head -1 "$work/url")
+
+sed -e "s#http://127.0.0.1:18800#$url#" -e 's/^max_ttl_enabled = true/max_ttl_enabled = false/' \
+  config/demo.toml >"$work/config.toml"
+TFE_ADMIN_PASSWORD=pytfe-check-password SMTP_PASSWORD=pytfe-check-smtp \
+  target/debug/tfe-bootstrap run -q --config "$work/config.toml" --state-dir "$work/state"
+"$venv/bin/python" scripts/pytfe_check.py "$url" "$work/state/admin-token"

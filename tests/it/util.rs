@@ -1,0 +1,357 @@
+//! Test harness: an in-process simulator, a temp dir with a config, the real
+//! `tfe-bootstrap` binary run as a subprocess, and the secrets audit.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use tfe_bootstrap::sim::{LogEntry, Sim, SimOptions};
+
+/// Distinctive secret values: any of them in an output is a leak.
+pub const ADMIN_PASSWORD: &str = "adm1n-Pa55word-q7Zx";
+pub const SMTP_PASSWORD: &str = "smtp-Pa55word-k2Vw";
+pub const IACT: &str = "iact-5e1f0c7b9a2d4e6f8a0b";
+pub const TWILIO_TOKEN: &str = "twilio-auth-Tk9Qm3";
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tfe-bootstrap")
+}
+
+pub fn sim_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tfe-sim")
+}
+
+/// Simulator options every test starts from: the known IACT, API retrieval
+/// allowed from loopback.
+pub fn sim_opts() -> SimOptions {
+    SimOptions {
+        iact: Some(IACT.into()),
+        iact_subnets: vec!["127.0.0.0/8".parse().unwrap()],
+        ..SimOptions::default()
+    }
+}
+
+/// The full config used by most tests: every step of the contract the
+/// core run covers.
+pub fn full_config(url: &str, state: &Path) -> String {
+    format!(
+        r#"
+[tfe]
+address = "{url}"
+allow_insecure_http = true
+request_timeout = "10s"
+
+[wait]
+timeout = "20s"
+max_interval = "200ms"
+
+[iact]
+source = "auto"
+subnets = ["127.0.0.0/8"]
+
+[admin]
+username = "tfe-admin"
+email = "platform@example.com"
+password = {{ env = "T_ADMIN_PASSWORD" }}
+rotate_token = true
+
+[general]
+limit_user_organization_creation = true
+api_rate_limiting_enabled = true
+api_rate_limit = 60
+
+[smtp]
+enabled = true
+host = "smtp.example.com"
+port = 587
+sender = "noreply@example.com"
+auth = "login"
+username = "smtp-bot"
+password = {{ env = "T_SMTP_PASSWORD" }}
+test_email_address = "ops@example.com"
+
+[organization]
+name = "my-org"
+email = "platform@example.com"
+default_execution_mode = "agent"
+default_agent_pool = "default-pool"
+max_ttl_enabled = true
+
+[organization.token_ttl]
+organization = "1y"
+team = "90d"
+user = "30d"
+audit_trails = "2y"
+
+[state]
+dir = "{}"
+"#,
+        state.display()
+    )
+}
+
+/// One test's world: a simulator, a temp dir, a config file.
+pub struct World {
+    pub sim: Sim,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn both(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+impl World {
+    pub fn new(opts: SimOptions) -> World {
+        let sim = Sim::start(opts).expect("start sim");
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("tfe-bootstrap.toml");
+        let w = World { sim, dir, config };
+        w.write_config(&full_config(w.sim.url(), &w.state_dir()));
+        w
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn token_file(&self) -> PathBuf {
+        self.state_dir().join("admin-token")
+    }
+
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(&self.config, text).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&self.config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    pub fn config_text(&self) -> String {
+        std::fs::read_to_string(&self.config).unwrap()
+    }
+
+    /// Replaces `from` with `to` in the config (must be present).
+    pub fn edit_config(&self, from: &str, to: &str) {
+        let t = self.config_text();
+        assert!(t.contains(from), "config has no {from:?}");
+        self.write_config(&t.replacen(from, to, 1));
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .env("T_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("T_SMTP_PASSWORD", SMTP_PASSWORD)
+            .env("T_TWILIO_TOKEN", TWILIO_TOKEN)
+            .env("T_IACT", IACT)
+            .env_remove("TFE_BOOTSTRAP_CONFIG")
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self.command(args).output().expect("run tfe-bootstrap");
+        let r = to_run(out);
+        self.assert_no_secrets(&r);
+        r
+    }
+
+    pub fn snapshot(&self) -> Value {
+        self.sim.snapshot()
+    }
+
+    pub fn requests(&self) -> Vec<LogEntry> {
+        self.sim.requests()
+    }
+
+    pub fn mutating(&self) -> Vec<LogEntry> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.is_mutating())
+            .collect()
+    }
+
+    /// Every token the simulator ever issued.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.snapshot()["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["token"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// No secret value in stdout, stderr, or any file under the state dir
+    /// except the admin token file itself.
+    pub fn assert_no_secrets(&self, r: &Run) {
+        let mut secrets: Vec<String> = vec![
+            ADMIN_PASSWORD.into(),
+            SMTP_PASSWORD.into(),
+            IACT.into(),
+            TWILIO_TOKEN.into(),
+        ];
+        secrets.extend(self.issued_tokens());
+        let text = r.both();
+        for s in &secrets {
+            assert!(
+                !text.contains(s.as_str()),
+                "secret {s:?} leaked into the output:\n{text}"
+            );
+        }
+        for f in files_under(&self.state_dir()) {
+            if f == self.token_file() {
+                continue;
+            }
+            let content =
+                String::from_utf8_lossy(&std::fs::read(&f).unwrap_or_default()).into_owned();
+            for s in &secrets {
+                assert!(
+                    !content.contains(s.as_str()),
+                    "secret {s:?} leaked into {}",
+                    f.display()
+                );
+            }
+        }
+    }
+}
+
+pub fn to_run(out: Output) -> Run {
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Asserts a run's exit code, showing its output when it differs.
+#[track_caller]
+pub fn assert_code(r: &Run, code: i32) {
+    assert_eq!(
+        r.code, code,
+        "exit code {} (wanted {code})\nstdout:\n{}\nstderr:\n{}",
+        r.code, r.stdout, r.stderr
+    );
+}
+
+/// Polls `cond` until it holds or `timeout` passes (a deadline, not a sleep).
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A plain HTTP client for talking to the simulator directly.
+pub struct Http {
+    agent: ureq::Agent,
+    pub base: String,
+}
+
+impl Http {
+    pub fn new(base: &str) -> Http {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        Http {
+            agent,
+            base: base.into(),
+        }
+    }
+
+    /// Sends a request; `ct` is the Content-Type for bodies.
+    pub fn req(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        ct: &str,
+    ) -> (u16, Value, String) {
+        let url = format!("{}{}", self.base, path);
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let result = match method {
+            "GET" => {
+                let mut rb = self.agent.get(&url);
+                if let Some(a) = &auth {
+                    rb = rb.header("Authorization", a.as_str());
+                }
+                rb.call()
+            }
+            m => {
+                let mut rb = match m {
+                    "POST" => self.agent.post(&url),
+                    "PUT" => self.agent.put(&url),
+                    _ => self.agent.patch(&url),
+                };
+                if let Some(a) = &auth {
+                    rb = rb.header("Authorization", a.as_str());
+                }
+                if !ct.is_empty() {
+                    rb = rb.header("Content-Type", ct);
+                }
+                match body {
+                    Some(b) => rb.send(b.to_string().as_bytes()),
+                    None => rb.send_empty(),
+                }
+            }
+        };
+        let mut resp = result.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        (status, json, text)
+    }
+
+    pub fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let (s, v, _) = self.req("GET", path, token, None, "");
+        (s, v)
+    }
+
+    pub fn api(&self, method: &str, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        let (s, v, _) = self.req(
+            method,
+            path,
+            Some(token),
+            Some(body),
+            "application/vnd.api+json",
+        );
+        (s, v)
+    }
+}
