@@ -45,15 +45,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         frac.parse().map_err(|_| format!("{s:?} is not a number"))?
     };
     let scale = 10u128.pow(frac.len() as u32);
-    // Work in nanoseconds so "0.5ms" stays exact.
+    // Work in nanoseconds (u128) so "0.5ms" stays exact.
     let nanos = int
         .checked_mul(per_ms * 1_000_000)
         .and_then(|n| n.checked_add(frac_val * per_ms * 1_000_000 / scale))
-        .filter(|n| *n <= u64::MAX as u128 * 1_000_000_000 / 1_000_000)
         .ok_or_else(|| format!("{s:?} is too large"))?;
-    Ok(Duration::from_nanos(
-        u64::try_from(nanos).map_err(|_| format!("{s:?} is too large"))?,
-    ))
+    let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| format!("{s:?} is too large"))?;
+    Ok(Duration::new(secs, (nanos % 1_000_000_000) as u32))
 }
 
 /// Formats a duration compactly for messages, e.g. `90s`, `1500ms`, `2h`.

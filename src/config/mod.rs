@@ -178,6 +178,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "admin.password",
     "admin.token_file",
     "admin.token",
+    "admin.rotate_token",
     "general.limit_user_organization_creation",
     "general.support_email_address",
     "general.api_rate_limiting_enabled",
@@ -331,6 +332,9 @@ fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
     out
 }
 
+/// No duration in the config may exceed this (keeps deadline arithmetic safe).
+const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
+
 struct Checker {
     problems: Vec<String>,
 }
@@ -342,6 +346,10 @@ impl Checker {
     fn duration(&mut self, key: &str, v: Option<&String>, default: &str) -> Duration {
         let text = v.map(String::as_str).unwrap_or(default);
         match parse_duration(text) {
+            Ok(d) if d > MAX_DURATION => {
+                self.fail(key, format!("{text:?} is longer than 100 years"));
+                Duration::ZERO
+            }
             Ok(d) => d,
             Err(e) => {
                 self.fail(key, e);
@@ -452,6 +460,10 @@ fn parse_ttl(c: &mut Checker, key: &str, v: &TtlValue) -> Option<u64> {
             return None;
         }
         TtlValue::Text(t) => match parse_duration(t) {
+            Ok(d) if d > MAX_DURATION => {
+                c.fail(key, format!("{t:?} is longer than 100 years"));
+                return None;
+            }
             Ok(d) => d.as_millis() as u64,
             Err(e) => {
                 c.fail(key, e);

@@ -568,27 +568,29 @@ fn tls_explanation(e: &ureq::Error) -> Option<String> {
         ureq::Error::Io(io) => io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
         _ => None,
     };
-    let text = match rustls_err {
-        Some(r) => r.to_string(),
+    // Match on the Debug form (variant names are stable), show the Display form.
+    let (text, kind) = match rustls_err {
+        Some(r) => (r.to_string(), format!("{r:?}")),
         None => {
             let t = e.to_string();
             if !t.to_ascii_lowercase().contains("certificate") && !t.contains("tls") {
                 return None;
             }
-            t
+            (t.clone(), t)
         }
     };
-    let fix = if text.contains("CaUsedAsEndEntity") {
+    let has = |v: &str| kind.contains(v) || text.contains(v);
+    let fix = if has("CaUsedAsEndEntity") {
         "the server's certificate is itself a CA certificate (what a plain `openssl req -x509` makes); \
          rustls refuses a CA certificate used as a server certificate even when it is trusted. \
          Issue a leaf certificate for the TFE host name from a CA, serve that leaf, and put the CA in [tfe] ca_bundle"
-    } else if text.contains("UnknownIssuer") {
+    } else if has("UnknownIssuer") {
         "the server's certificate is not signed by a trusted CA: set [tfe] ca_bundle to the PEM file of the CA that issued it"
-    } else if text.contains("NotValidForName") {
+    } else if has("NotValidForName") {
         "the server's certificate does not cover the host name in [tfe] address: use the name the certificate was issued for"
-    } else if text.contains("Expired") {
+    } else if has("Expired") {
         "the server's certificate has expired (or this machine's clock is wrong)"
-    } else if text.contains("NotValidYet") {
+    } else if has("NotValidYet") {
         "the server's certificate is not valid yet (check this machine's clock)"
     } else {
         "the TLS handshake failed; check [tfe] address and [tfe] ca_bundle"

@@ -1,6 +1,9 @@
 //! Integration tests: the real binaries against tfe-sim.
 
+mod configs;
+mod fuzz;
 mod run;
 mod sim_api;
 mod survive;
+mod tls;
 mod util;

@@ -1,0 +1,139 @@
+//! TLS: a private CA generated here (rcgen) and trusted through `ca_bundle`;
+//! the failures an operator meets, each explained before any HTTP request
+//! is served.
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use tfe_bootstrap::sim::SimOptions;
+
+use crate::util::*;
+
+struct Pki {
+    ca_pem: String,
+    leaf_pem: String,
+    leaf_key: String,
+}
+
+fn ca() -> CertifiedIssuer<'static, KeyPair> {
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name
+        .push(DnType::CommonName, "tfe-bootstrap test CA");
+    CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap()
+}
+
+/// A CA and a leaf for `names`, issued by it.
+fn pki(names: &[&str]) -> Pki {
+    let ca = ca();
+    let key = KeyPair::generate().unwrap();
+    let mut p =
+        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    p.distinguished_name.push(DnType::CommonName, names[0]);
+    let leaf = p.signed_by(&key, &ca).unwrap();
+    Pki {
+        ca_pem: ca.pem(),
+        leaf_pem: leaf.pem(),
+        leaf_key: key.serialize_pem(),
+    }
+}
+
+fn tls_world(cert: &str, key: &str) -> World {
+    let opts = SimOptions {
+        tls: Some((cert.as_bytes().to_vec(), key.as_bytes().to_vec())),
+        ..sim_opts()
+    };
+    let w = World::new(opts);
+    assert!(
+        w.sim.url().starts_with("https://127.0.0.1:"),
+        "{}",
+        w.sim.url()
+    );
+    // Plain https: no insecure-http switch.
+    w.edit_config("allow_insecure_http = true\n", "");
+    w
+}
+
+fn trust(w: &World, ca_pem: &str) {
+    let path = w.dir.path().join("ca.pem");
+    std::fs::write(&path, ca_pem).unwrap();
+    w.edit_config(
+        "[tfe]\n",
+        &format!("[tfe]\nca_bundle = \"{}\"\n", path.display()),
+    );
+}
+
+#[test]
+fn private_ca_through_ca_bundle_works() {
+    let p = pki(&["127.0.0.1", "localhost"]);
+    let w = tls_world(&p.leaf_pem, &p.leaf_key);
+    trust(&w, &p.ca_pem);
+    let r = w.run(&["run"]);
+    assert_code(&r, 0);
+    let s = w.snapshot();
+    assert_eq!(s["organizations"][0]["default-agent-pool"], "default-pool");
+    assert_eq!(s["users"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn untrusted_ca_fails_before_any_request_naming_ca_bundle() {
+    let p = pki(&["127.0.0.1"]);
+    let w = tls_world(&p.leaf_pem, &p.leaf_key);
+    let r = w.run(&["run"]);
+    assert_code(&r, 1);
+    assert!(
+        r.stderr.contains("not signed by a trusted CA") && r.stderr.contains("[tfe] ca_bundle"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        w.requests().is_empty(),
+        "no HTTP request may be served over an unverified connection"
+    );
+}
+
+#[test]
+fn hostname_mismatch_is_refused() {
+    let p = pki(&["tfe.other.example"]);
+    let w = tls_world(&p.leaf_pem, &p.leaf_key);
+    trust(&w, &p.ca_pem);
+    let r = w.run(&["run"]);
+    assert_code(&r, 1);
+    assert!(
+        r.stderr.contains("does not cover the host name"),
+        "{}",
+        r.stderr
+    );
+    assert!(w.requests().is_empty());
+}
+
+#[test]
+fn self_signed_ca_certificate_as_server_cert_is_explained() {
+    // What a plain `openssl req -x509` makes: a CA certificate served as the leaf.
+    let mut p = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let key = KeyPair::generate().unwrap();
+    let cert = p.self_signed(&key).unwrap();
+    let w = tls_world(&cert.pem(), &key.serialize_pem());
+    trust(&w, &cert.pem());
+    let r = w.run(&["run"]);
+    assert_code(&r, 1);
+    assert!(
+        r.stderr.contains("itself a CA certificate") && r.stderr.contains("leaf"),
+        "{}",
+        r.stderr
+    );
+    assert!(w.requests().is_empty());
+}
+
+#[test]
+fn ca_bundle_without_a_certificate_is_a_config_error() {
+    let p = pki(&["127.0.0.1"]);
+    let w = tls_world(&p.leaf_pem, &p.leaf_key);
+    trust(&w, "not a certificate\n");
+    let r = w.run(&["run"]);
+    assert_code(&r, 2);
+    assert!(
+        r.stderr.contains("[tfe] ca_bundle") && r.stderr.contains("no PEM certificate"),
+        "{}",
+        r.stderr
+    );
+}
