@@ -65,6 +65,16 @@ pub enum Command {
     Validate,
     /// Print the checkpoints: each step, done or not, when, and whether its config changed since.
     Status,
+    /// SAML actions.
+    #[command(subcommand)]
+    Saml(SamlCommand),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout: `tfe-bootstrap man > tfe-bootstrap.1`.
+    Man,
     /// Forget checkpoints so the step(s) run again. Never deletes the admin token file.
     Reset {
         /// Steps to forget (comma-separated).
@@ -75,4 +85,11 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SamlCommand {
+    /// Revoke the previous IdP certificate kept for rotation, once the new one
+    /// is known to work (PUT .../saml-settings/actions/revoke-old-certificate).
+    RevokeOldCert,
 }

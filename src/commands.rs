@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, SamlCommand};
 use crate::config::{Config, PoolRef, default_state_dir};
 use crate::error::{Error, exit};
 use crate::machine::{self, Assessment, Selection, StepName};
@@ -40,6 +40,19 @@ pub fn main(cli: Cli) -> u8 {
         Command::Validate => validate(&cli, &report),
         Command::Status => status(&cli, &report),
         Command::Reset { step, all } => reset(&cli, &report, step, *all),
+        Command::Saml(SamlCommand::RevokeOldCert) => saml_revoke(&cli, &report),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "tfe-bootstrap", &mut std::io::stdout());
+            Ok(exit::OK)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+                Ok(()) => Ok(exit::OK),
+                Err(e) => Err(Error::Usage(format!("cannot write the man page: {e}"))),
+            }
+        }
     };
     match result {
         Ok(code) => code,
@@ -93,6 +106,19 @@ fn run(cli: &Cli, sel: &Selection, report: &Arc<Reporter>) -> Result<u8, Error> 
         Err(e @ Error::Step { .. }) => Err(e),
         Err(e) => Err(e),
     }
+}
+
+/// `saml revoke-old-cert`: one PUT with the admin token.
+fn saml_revoke(cli: &Cli, report: &Arc<Reporter>) -> Result<u8, Error> {
+    let cfg = load(cli)?;
+    let base = client(&cfg, report)?;
+    let step = StepName::Saml;
+    let admin = steps::load_admin_client(&cfg, &base, step)?;
+    admin
+        .saml_revoke_old_cert()
+        .map_err(|e| Error::step(step, format!("revoking the old IdP certificate: {e}")))?;
+    report.print("revoked the previous SAML IdP certificate; only the current one is trusted now");
+    Ok(exit::OK)
 }
 
 fn validate(cli: &Cli, report: &Reporter) -> Result<u8, Error> {

@@ -2,6 +2,7 @@
 
 mod configs;
 mod fuzz;
+mod ops;
 mod run;
 mod sim_api;
 mod survive;

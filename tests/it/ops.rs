@@ -1,0 +1,418 @@
+//! Operator experience (issue #5): plan with drift and no mutation, status,
+//! reset, --skip/--only/--force, a terminal session, the shipped cloud-init
+//! and systemd examples run against tfe-sim, completions and man page.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tfe_bootstrap::config::Config;
+use tfe_bootstrap::sim::SimOptions;
+use tfe_bootstrap::tfe::api::SettingsKind;
+use tfe_bootstrap::tfe::{Client, TfeError};
+
+use crate::util::*;
+
+fn token(w: &World) -> String {
+    std::fs::read_to_string(w.token_file())
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn plan_before_anything_sends_nothing_and_says_what_will_happen() {
+    let w = World::new(sim_opts());
+    let r = w.run(&["plan"]);
+    assert_code(&r, 0);
+    assert!(
+        w.requests().is_empty(),
+        "without a token plan has nothing to read"
+    );
+    assert!(
+        r.stdout.contains("admin         will apply"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("smtp          needs admin token"),
+        "{}",
+        r.stdout
+    );
+    assert_code(&w.run(&["plan", "--detailed-exitcode"]), 2);
+    assert!(
+        !w.state_dir().join("state.json").exists(),
+        "plan writes no state"
+    );
+}
+
+#[test]
+fn plan_shows_hand_made_drift_and_never_mutates() {
+    let w = World::new(sim_opts());
+    // A user TTL the admin token survives, so plan can read the organization.
+    w.edit_config("user = \"30d\"", "user = \"2y\"");
+    assert_code(&w.run(&["run"]), 0);
+    let r = w.run(&["plan", "--detailed-exitcode"]);
+    assert_code(&r, 0);
+    assert!(!r.stdout.contains("drifted"), "{}", r.stdout);
+
+    // Someone changes things by hand.
+    let http = Http::new(w.sim.url());
+    let t = token(&w);
+    let (s, _) = http.api(
+        "PATCH",
+        "/api/v2/admin/general-settings",
+        &t,
+        &json!({"data": {"attributes": {"api-rate-limit": 99}}}),
+    );
+    assert_eq!(s, 200);
+    let (s, _) = http.api("PATCH", "/api/v2/organizations/my-org", &t,
+        &json!({"data": {"type": "organizations", "attributes": {"default-execution-mode": "remote"}}}));
+    assert_eq!(s, 200);
+    let mutating = w.mutating().len();
+
+    let r = w.run(&["plan"]);
+    assert_code(&r, 0);
+    assert!(
+        r.stdout.contains("general       done, drifted"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("api-rate-limit: live 99 -> desired 60"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("default-execution-mode: live \"remote\" -> desired \"agent\""),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("password: live \"write-only\""),
+        "write-only keys are named: {}",
+        r.stdout
+    );
+    assert_eq!(w.mutating().len(), mutating, "plan sent a mutating request");
+
+    let r = w.run(&["plan", "--output", "json"]);
+    let events: Vec<Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let general = events.iter().find(|e| e["step"] == "general").unwrap();
+    assert_eq!(general["action"], "done, drifted");
+    assert_eq!(
+        general["drift"][0],
+        json!({"key": "api-rate-limit", "live": 99, "desired": 60})
+    );
+    assert_eq!(events.last().unwrap()["event"], "finished");
+
+    // --force re-applies what drifted.
+    assert_code(&w.run(&["run", "--force", "general,org-defaults"]), 0);
+    let s = w.snapshot();
+    assert_eq!(s["settings"]["general"]["api-rate-limit"], 60);
+    assert_eq!(s["organizations"][0]["default-execution-mode"], "agent");
+}
+
+#[test]
+fn read_only_client_refuses_writes_before_sending() {
+    let w = World::new(sim_opts());
+    // Build the client from [tfe] alone (the other sections need secrets from the environment).
+    let raw: tfe_bootstrap::config::raw::RawConfig = toml::from_str(&format!(
+        "[tfe]\naddress = \"{}\"\nallow_insecure_http = true\n[admin]\ntoken = \"x\"\n",
+        w.sim.url()
+    ))
+    .unwrap();
+    let tfe = Config::from_raw(raw, &w.config, Some(&w.state_dir()), false)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .tfe;
+    let c = Client::new(&tfe).unwrap().read_only();
+    let e = c
+        .patch_settings(SettingsKind::General, &serde_json::Map::new())
+        .unwrap_err();
+    assert!(matches!(e, TfeError::ReadOnly { .. }), "{e}");
+    assert!(
+        w.requests().is_empty(),
+        "the refused write never left the process"
+    );
+}
+
+#[test]
+fn status_reset_skip_only_and_force() {
+    let w = World::new(sim_opts());
+    let r = w.run(&["status"]);
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("nothing has run"), "{}", r.stdout);
+
+    // --skip leaves a step pending; a later run applies it.
+    let r = w.run(&["run", "--skip", "smtp"]);
+    assert_code(&r, 0);
+    assert!(
+        r.stdout
+            .contains("smtp          skipped   excluded by --skip"),
+        "{}",
+        r.stdout
+    );
+    assert!(w.snapshot()["test-mails"].as_array().unwrap().is_empty());
+    let r = w.run(&["status"]);
+    assert!(r.stdout.contains("smtp          not done"), "{}", r.stdout);
+    assert_code(&w.run(&["run"]), 0);
+    assert_eq!(w.snapshot()["test-mails"].as_array().unwrap().len(), 1);
+
+    // A config change shows in status; --only applies just that step.
+    w.edit_config("api_rate_limit = 60", "api_rate_limit = 70");
+    w.edit_config(
+        "host = \"smtp.example.com\"",
+        "host = \"smtp9.example.com\"",
+    );
+    let r = w.run(&["status", "--output", "json"]);
+    let v: Value = serde_json::from_str(r.stdout.lines().last().unwrap()).unwrap();
+    let changed: Vec<&str> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["config_changed"] == true)
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(changed, vec!["general", "smtp"]);
+    let before = w.mutating().len();
+    assert_code(&w.run(&["run", "--only", "general"]), 0);
+    let new: Vec<String> = w
+        .mutating()
+        .iter()
+        .skip(before)
+        .map(|e| e.path.clone())
+        .collect();
+    assert_eq!(new, vec!["/api/v2/admin/general-settings"]);
+    let r = w.run(&["status"]);
+    assert!(
+        r.stdout.contains("(config changed since)") && r.stdout.contains("smtp"),
+        "{}",
+        r.stdout
+    );
+
+    // reset --step: that step runs again, nothing else.
+    assert_code(&w.run(&["run"]), 0);
+    let before = w.mutating().len();
+    let r = w.run(&["reset", "--step", "smtp"]);
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("forgot smtp"), "{}", r.stdout);
+    assert_code(&w.run(&["run"]), 0);
+    let new: Vec<String> = w
+        .mutating()
+        .iter()
+        .skip(before)
+        .map(|e| e.path.clone())
+        .collect();
+    assert_eq!(new, vec!["/api/v2/admin/smtp-settings"]);
+
+    // --force: re-run a done step.
+    let before = w.mutating().len();
+    assert_code(&w.run(&["run", "--force", "smtp"]), 0);
+    assert_eq!(w.mutating().len(), before + 1);
+
+    // reset --all keeps the admin token; the next run re-applies everything with it.
+    assert_code(&w.run(&["reset", "--all"]), 0);
+    assert!(w.token_file().exists());
+    assert!(!w.state_dir().join("state.json").exists());
+    assert_code(&w.run(&["run"]), 0);
+    assert_eq!(w.snapshot()["users"].as_array().unwrap().len(), 1);
+
+    // A step name that does not exist.
+    let r = w.run(&["run", "--skip", "smpt"]);
+    assert_code(&r, 2);
+    assert!(r.stderr.contains("did you mean \"smtp\""), "{}", r.stderr);
+    let r = w.run(&["reset"]);
+    assert_code(&r, 2);
+}
+
+/// Runs the binary under a pseudo-terminal (`script`), as an operator would see it.
+#[test]
+fn terminal_session_shows_a_spinner_and_a_clean_summary() {
+    let w = World::new(SimOptions {
+        ready_after: Duration::from_millis(1500),
+        ..sim_opts()
+    });
+    let cmd = format!("{} run --config {}", bin(), w.config.display());
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("TERM", "xterm-256color")
+        .env("T_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("T_SMTP_PASSWORD", SMTP_PASSWORD)
+        .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script(1) from util-linux runs the binary under a pty");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{screen}");
+    assert!(
+        screen.contains("waiting for TFE"),
+        "no spinner message: {screen}"
+    );
+    assert!(
+        screen.contains('\u{1b}'),
+        "a terminal gets colour: {screen}"
+    );
+    assert!(
+        ["⠁", "⠂", "⠄", "⡀", "⢀", "⠠", "⠐", "⠈"]
+            .iter()
+            .any(|c| screen.contains(c)),
+        "no spinner frame: {screen}"
+    );
+    assert!(
+        screen.contains("done: 9 applied, 0 unchanged, 3 skipped, 0 failed"),
+        "{screen}"
+    );
+    // NO_COLOR is honoured even on a terminal.
+    let w2 = World::new(sim_opts());
+    let cmd = format!("{} run --config {}", bin(), w2.config.display());
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .env("T_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("T_SMTP_PASSWORD", SMTP_PASSWORD)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !screen.contains("\u{1b}[3"),
+        "colour despite NO_COLOR: {screen}"
+    );
+}
+
+fn repo_file(p: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(p)).unwrap()
+}
+
+#[test]
+fn cloud_init_example_config_runs_against_the_sim() {
+    let yaml = repo_file("scripts/cloud-init/user-data.yaml");
+    // The TOML of the write_files entry: the indented block after `content: |`.
+    let start = yaml.find("content: |").unwrap();
+    let block: Vec<&str> = yaml[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("      ") || l.trim().is_empty())
+        .collect();
+    let toml_text: String = block
+        .iter()
+        .map(|l| l.strip_prefix("      ").unwrap_or(l.trim()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let w = World::new(SimOptions {
+        iact_subnets: vec![],
+        ..sim_opts()
+    });
+    let text = toml_text
+        .replace(
+            "address = \"https://tfe.example.com\"",
+            &format!("address = \"{}\"\nallow_insecure_http = true", w.sim.url()),
+        )
+        .replace("ca_bundle = \"/etc/tfe-bootstrap/ca.pem\"\n", "")
+        .replace(
+            "token_file = \"/var/lib/tfe-bootstrap/admin-token\"",
+            &format!("token_file = \"{}\"", w.token_file().display()),
+        )
+        + &format!("\n[state]\ndir = \"{}\"\n", w.state_dir().display());
+    assert!(
+        text.contains(w.sim.url()),
+        "the example's address line changed; update this test"
+    );
+    w.write_config(&text);
+    let r = to_run(
+        w.command(&["run"])
+            .env("TFE_IACT_TOKEN", IACT)
+            .env("TFE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("SMTP_PASSWORD", SMTP_PASSWORD)
+            .output()
+            .unwrap(),
+    );
+    w.assert_no_secrets(&r);
+    assert_code(&r, 0);
+    let s = w.snapshot();
+    assert_eq!(s["organizations"][0]["name"], "platform");
+    assert_eq!(s["settings"]["smtp"]["username"], "tfe-mailer");
+    assert!(
+        yaml.contains("/usr/local/bin/tfe-bootstrap run --config /etc/tfe-bootstrap/config.toml")
+    );
+}
+
+#[test]
+fn systemd_unit_command_is_safe_on_every_boot() {
+    let unit = repo_file("scripts/systemd/tfe-bootstrap.service");
+    for must in [
+        "Type=oneshot",
+        "RestartPreventExitStatus=2 4 5",
+        "UMask=0077",
+        "StateDirectoryMode=0700",
+    ] {
+        assert!(unit.contains(must), "unit lacks {must}");
+    }
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap();
+    let argv: Vec<String> = exec
+        .split_whitespace()
+        .map(|a| a.replace("/usr/local/bin/tfe-bootstrap", bin()))
+        .collect();
+    let w = World::new(sim_opts());
+    let boot = || {
+        let args: Vec<String> = argv[1..]
+            .iter()
+            .map(|a| {
+                if a == "/etc/tfe-bootstrap/config.toml" {
+                    w.config.display().to_string()
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
+        let out = std::process::Command::new(&argv[0])
+            .args(&args)
+            .env("T_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("T_SMTP_PASSWORD", SMTP_PASSWORD)
+            .output()
+            .unwrap();
+        to_run(out)
+    };
+    assert_code(&boot(), 0);
+    let n = w.requests().len();
+    for _ in 0..2 {
+        assert_code(&boot(), 0);
+    }
+    assert_eq!(w.requests().len(), n, "later boots send nothing");
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_cli_definitions() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = std::process::Command::new(bin())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let force = if shell == "fish" {
+            "-l force"
+        } else {
+            "--force"
+        };
+        assert!(
+            text.contains(force) && text.contains("reset"),
+            "{shell} completions lack commands"
+        );
+    }
+    let out = std::process::Command::new(bin())
+        .arg("man")
+        .output()
+        .unwrap();
+    let man = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        man.contains(".TH tfe-bootstrap 1") && man.contains("state\\-dir"),
+        "{man}"
+    );
+}
