@@ -8,7 +8,7 @@
 //!   │        │            admin checkpoint                  organization ──► agent-pool
 //!   │        └─ IACT kept in memory only                                        │
 //!   └─ first-ready time (start of the IACT API window)                          ▼
-//!                                          token-ttl ◄── org-token ◄──── org-defaults
+//!                          token-ttl ◄── team-token ◄── org-token ◄──── org-defaults
 //!                                          (last: it may invalidate the run's own token)
 //! ```
 //!
@@ -46,11 +46,12 @@ pub enum StepName {
     AgentPool,
     OrgDefaults,
     OrgToken,
+    TeamToken,
     TokenTtl,
 }
 
 impl StepName {
-    pub const ALL: [StepName; 12] = [
+    pub const ALL: [StepName; 13] = [
         StepName::Wait,
         StepName::Iact,
         StepName::Admin,
@@ -62,6 +63,7 @@ impl StepName {
         StepName::AgentPool,
         StepName::OrgDefaults,
         StepName::OrgToken,
+        StepName::TeamToken,
         StepName::TokenTtl,
     ];
 
@@ -78,6 +80,7 @@ impl StepName {
             StepName::AgentPool => "agent-pool",
             StepName::OrgDefaults => "org-defaults",
             StepName::OrgToken => "org-token",
+            StepName::TeamToken => "team-token",
             StepName::TokenTtl => "token-ttl",
         }
     }

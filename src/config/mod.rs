@@ -134,6 +134,8 @@ pub struct OrgConfig {
     pub default_agent_pool: Option<PoolRef>,
     pub max_ttl_enabled: Option<bool>,
     pub service_token_file: Option<PathBuf>,
+    /// `[organization.owners_team_token] file`: the owners team's token.
+    pub owners_team_token_file: Option<PathBuf>,
     /// `(token-type, max-ttl-ms)` in wire spelling (`audit_trails`).
     pub token_ttl: Option<Vec<(&'static str, u64)>>,
 }
@@ -226,6 +228,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "organization.default_agent_pool_id",
     "organization.max_ttl_enabled",
     "organization.service_token.file",
+    "organization.owners_team_token.file",
     "organization.token_ttl.organization",
     "organization.token_ttl.team",
     "organization.token_ttl.user",
@@ -1033,6 +1036,18 @@ impl Config {
                 }
                 s.file.clone()
             });
+            let owners_team_token_file = o.owners_team_token.as_ref().and_then(|s| {
+                if s.file.is_none() {
+                    c.fail(
+                        "[organization.owners_team_token] file",
+                        "is required: where to write the owners team's token (mode 0600)",
+                    );
+                }
+                s.file.clone()
+            });
+            if owners_team_token_file.is_some() && owners_team_token_file == service_token_file {
+                c.fail("[organization.owners_team_token] file", "must differ from [organization.service_token] file");
+            }
             let token_ttl = o.token_ttl.as_ref().map(|t| {
                 let mut v = vec![];
                 for (key, wire, val) in [
@@ -1056,6 +1071,7 @@ impl Config {
                 default_agent_pool: pool,
                 max_ttl_enabled: o.max_ttl_enabled,
                 service_token_file,
+                owners_team_token_file,
                 token_ttl,
             }
         });
@@ -1133,6 +1149,7 @@ impl Config {
                 "default_agent_pool": o.default_agent_pool.as_ref().map(|p| match p { PoolRef::Name(n) => n.clone(), PoolRef::Id(i) => i.clone() }),
                 "max_ttl_enabled": o.max_ttl_enabled,
                 "service_token_file": o.service_token_file.as_ref().map(|p| p.display().to_string()),
+                "owners_team_token_file": o.owners_team_token_file.as_ref().map(|p| p.display().to_string()),
                 "token_ttl": o.token_ttl.as_ref().map(|v| v.iter().map(|(t, ms)| (t.to_string(), json!(ms))).collect::<Map<_, _>>()),
             })),
             "state": {"dir": self.state_dir.display().to_string()},

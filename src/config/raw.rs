@@ -131,6 +131,7 @@ pub struct RawOrganization {
     pub default_agent_pool_id: Option<String>,
     pub max_ttl_enabled: Option<bool>,
     pub service_token: Option<RawServiceToken>,
+    pub owners_team_token: Option<RawServiceToken>,
     pub token_ttl: Option<RawTokenTtl>,
 }
 

@@ -30,6 +30,15 @@ pub struct User {
 pub enum TokenKind {
     User(String),
     Organization(String),
+    /// A team token: (team id, organization).
+    Team(String, String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Team {
+    pub id: String,
+    pub name: String,
+    pub org: String,
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +96,7 @@ pub struct Tfe {
     pub twilio: Map<String, Value>,
     pub orgs: Vec<Org>,
     pub pools: Vec<Pool>,
+    pub teams: Vec<Team>,
     pub test_mails: Vec<String>,
     pub test_sms: Vec<String>,
     pub initial_admin_attempts: u32,
@@ -314,6 +324,7 @@ impl Tfe {
             twilio: obj(twilio),
             orgs: vec![],
             pools: vec![],
+            teams: vec![],
             test_mails: vec![],
             test_sms: vec![],
             initial_admin_attempts: 0,
@@ -427,7 +438,7 @@ impl Tfe {
         }
         let user = match &tok.kind {
             TokenKind::User(id) => self.users.iter().find(|u| &u.id == id).cloned(),
-            TokenKind::Organization(_) => None,
+            TokenKind::Organization(_) | TokenKind::Team(..) => None,
         };
         let site_admin = user.as_ref().is_some_and(|u| u.site_admin);
         let segs: Vec<&str> = path["/api/v2/".len()..].split('/').collect();
@@ -461,6 +472,33 @@ impl Tfe {
                 )
             }
             ("POST", ["organizations"]) => self.create_org(req, user.as_ref()),
+            ("POST", ["teams", tid, "authentication-token"]) => {
+                let Some(team) = self.teams.iter().find(|t| t.id == *tid).cloned() else {
+                    return not_found();
+                };
+                let owner = match &tok.kind {
+                    TokenKind::User(id) => {
+                        site_admin
+                            || self
+                                .orgs
+                                .iter()
+                                .any(|o| o.name == team.org && o.owners.contains(id))
+                    }
+                    TokenKind::Organization(o) => *o == team.org,
+                    TokenKind::Team(..) => false,
+                };
+                if !owner {
+                    return not_found();
+                }
+                self.tokens
+                    .retain(|t| !matches!(&t.kind, TokenKind::Team(id, _) if *id == team.id));
+                let value = self.issue_token(TokenKind::Team(team.id.clone(), team.org.clone()));
+                Response::json(
+                    201,
+                    &json!({"data": {"id": format!("at-team-{}", team.id), "type": "authentication-tokens",
+                    "attributes": {"token": value}}}),
+                )
+            }
             ("POST", ["users", uid, "authentication-tokens"]) => {
                 let allowed = user.as_ref().is_some_and(|u| u.id == *uid || u.site_admin);
                 if !allowed || !self.users.iter().any(|u| u.id == *uid) {
@@ -480,7 +518,7 @@ impl Tfe {
                 };
                 let member = match &tok.kind {
                     TokenKind::User(id) => site_admin || self.orgs[idx].owners.contains(id),
-                    TokenKind::Organization(o) => *o == org,
+                    TokenKind::Organization(o) | TokenKind::Team(_, o) => *o == org,
                 };
                 if !member {
                     return not_found();
@@ -506,6 +544,19 @@ impl Tfe {
                         self.patch_ttl(idx, req)
                     }
                     ("POST", ["authentication-token"]) => self.org_token(&org),
+                    ("GET", ["teams"]) => {
+                        let names: Vec<String> = req
+                            .query_param("filter[names]")
+                            .map(|n| n.split(',').map(String::from).collect())
+                            .unwrap_or_default();
+                        let data: Vec<Value> = self
+                            .teams
+                            .iter()
+                            .filter(|t| t.org == org && (names.is_empty() || names.contains(&t.name)))
+                            .map(|t| json!({"id": t.id, "type": "teams", "attributes": {"name": t.name, "visibility": "secret"}}))
+                            .collect();
+                        Response::json(200, &json!({"data": data}))
+                    }
                     _ => not_found(),
                 }
             }
@@ -842,6 +893,12 @@ impl Tfe {
                 .collect(),
             created: rfc3339(SystemTime::now()),
         });
+        let team_id = format!("team-{}", self.random(16));
+        self.teams.push(Team {
+            id: team_id,
+            name: "owners".into(),
+            org: name.into(),
+        });
         Response::json(201, &self.org_doc(self.orgs.len() - 1))
     }
 
@@ -1107,6 +1164,7 @@ impl Tfe {
         let ty = match tok.kind {
             TokenKind::User(_) => "user",
             TokenKind::Organization(_) => "organization",
+            TokenKind::Team(..) => "team",
         };
         let limit = org.ttl.get(ty).copied().unwrap_or(DEFAULT_TTL_MS);
         (tok.expires_ms.saturating_sub(tok.created_ms) > limit).then(|| {
@@ -1140,7 +1198,8 @@ impl Tfe {
             "ready": self.is_ready(),
             "users": self.users.iter().map(|u| json!({"id": u.id, "username": u.username, "email": u.email, "site-admin": u.site_admin})).collect::<Vec<_>>(),
             "tokens": self.tokens.iter().map(|t| json!({"token": t.value, "lifetime-ms": t.expires_ms.saturating_sub(t.created_ms), "kind": match &t.kind {
-                TokenKind::User(u) => json!({"user": u}), TokenKind::Organization(o) => json!({"organization": o})}})).collect::<Vec<_>>(),
+                TokenKind::User(u) => json!({"user": u}), TokenKind::Organization(o) => json!({"organization": o}),
+                TokenKind::Team(t, o) => json!({"team": t, "organization": o})}})).collect::<Vec<_>>(),
             "initial-admin-attempts": self.initial_admin_attempts,
             "settings": {"general": self.general, "smtp": smtp, "saml": saml, "twilio": twilio},
             "test-mails": self.test_mails,

@@ -108,6 +108,14 @@ pub fn desired(step: StepName, cfg: &Config) -> Result<Desired, String> {
                 .ok_or("no [organization.service_token]")?;
             plain(json!({"org": o.name, "file": file.display().to_string()}))
         }
+        StepName::TeamToken => {
+            let o = org.ok_or_else(no_org)?;
+            let file = o
+                .owners_team_token_file
+                .as_ref()
+                .ok_or("no [organization.owners_team_token]")?;
+            plain(json!({"org": o.name, "team": "owners", "file": file.display().to_string()}))
+        }
         StepName::TokenTtl => {
             let o = org.ok_or_else(no_org)?;
             if o.max_ttl_enabled.is_none() && o.token_ttl.is_none() {
@@ -133,6 +141,7 @@ pub fn apply(step: StepName, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         StepName::AgentPool => organization::ensure_pool(ctx),
         StepName::OrgDefaults => organization::defaults(ctx),
         StepName::OrgToken => organization::org_token(ctx),
+        StepName::TeamToken => organization::team_token(ctx),
         StepName::TokenTtl => organization::token_ttl(ctx),
     }
 }

@@ -147,23 +147,28 @@ pub fn defaults(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
     }))
 }
 
-pub fn org_token(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
-    let step = StepName::OrgToken;
-    let o = org_cfg(ctx, step)?;
-    let Some(file) = &o.service_token_file else {
-        return Err(Error::step(step, "no [organization.service_token] file"));
-    };
+/// Mints a service-account token once and writes it (0600, atomically).
+/// An existing file is kept unless `--force`: regenerating invalidates the
+/// token in use. After an ambiguous failure the mint is retried, which only
+/// invalidates a token nobody received.
+fn mint_once(
+    ctx: &mut Ctx<'_>,
+    step: StepName,
+    file: &std::path::Path,
+    what: &str,
+    mint: impl Fn(&crate::tfe::Client) -> Result<String, TfeError>,
+) -> Result<Applied, Error> {
     if file.exists() && !ctx.forced {
         return Ok(Applied::unchanged(format!(
-            "{} exists: not regenerated (that would invalidate the token in use; --force org-token mints a new one)",
-            file.display()
+            "{} exists: not regenerated (that would invalidate the token in use; --force {} mints a new one)",
+            file.display(),
+            step.as_str()
         )));
     }
     let client = admin_client(ctx, step)?.clone();
-    // A re-sent POST only invalidates a token nobody received, so retrying is safe.
     let mut tries = 0;
     let token = loop {
-        match client.create_org_token(&o.name) {
+        match mint(&client) {
             Err(e) if e.is_ambiguous() && tries < AMBIGUOUS_RETRIES => tries += 1,
             r => break r.map_err(|e| api_error(step, ctx, e))?,
         }
@@ -171,13 +176,51 @@ pub fn org_token(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
     write_atomic(file, format!("{token}\n").as_bytes()).map_err(|e| {
         Error::step(
             step,
-            format!("the organization token was minted but {} could not be written: {e}; fix it and rerun with --force org-token", file.display()),
+            format!(
+                "{what} was minted but {} could not be written: {e}; fix it and rerun with --force {}",
+                file.display(),
+                step.as_str()
+            ),
         )
     })?;
     Ok(Applied::changed(format!(
-        "organization token written to {} (0600)",
+        "{what} written to {} (0600)",
         file.display()
     )))
+}
+
+pub fn org_token(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+    let step = StepName::OrgToken;
+    let o = org_cfg(ctx, step)?;
+    let Some(file) = &o.service_token_file else {
+        return Err(Error::step(step, "no [organization.service_token] file"));
+    };
+    let name = o.name.clone();
+    mint_once(ctx, step, file, "the organization token", |c| {
+        c.create_org_token(&name)
+    })
+}
+
+pub fn team_token(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+    let step = StepName::TeamToken;
+    let o = org_cfg(ctx, step)?;
+    let Some(file) = &o.owners_team_token_file else {
+        return Err(Error::step(
+            step,
+            "no [organization.owners_team_token] file",
+        ));
+    };
+    let name = o.name.clone();
+    mint_once(ctx, step, file, "the owners team token", |c| {
+        let team = c
+            .find_team(&name, "owners")?
+            .ok_or_else(|| TfeError::Decode {
+                method: "GET",
+                path: format!("/api/v2/organizations/{name}/teams"),
+                detail: "the organization has no owners team".into(),
+            })?;
+        c.create_team_token(&team)
+    })
 }
 
 /// TFE >= 2.0 issues tokens for 24 months unless told otherwise.

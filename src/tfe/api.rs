@@ -389,6 +389,50 @@ impl Client {
             .ok_or_else(|| decode_err("POST", &path, "no token in the answer"))
     }
 
+    /// The id of the team named `name` (`GET .../teams?filter[names]=`).
+    pub fn find_team(&self, org: &str, name: &str) -> Result<Option<String>, TfeError> {
+        let path = format!("{}/teams", org_path(org));
+        let r = self.send(
+            "GET",
+            &path,
+            &[("filter[names]", name)],
+            Body::None,
+            Replay::Safe,
+        )?;
+        let v = json_of(&r, "GET", &path)?;
+        let list = v["data"]
+            .as_array()
+            .ok_or_else(|| decode_err("GET", &path, "data is not a list"))?;
+        Ok(list
+            .iter()
+            .find(|t| t["attributes"]["name"].as_str() == Some(name))
+            .and_then(|t| t["id"].as_str())
+            .map(String::from))
+    }
+
+    /// `POST /api/v2/teams/:id/authentication-token`: mints the team's token
+    /// (invalidating the previous one). Returns the token.
+    pub fn create_team_token(&self, team_id: &str) -> Result<String, TfeError> {
+        let path = format!(
+            "/api/v2/teams/{}/authentication-token",
+            super::percent_encode(team_id)
+        );
+        let body = json!({"data": {"type": "authentication-tokens", "attributes": {}}});
+        let r = self.send(
+            "POST",
+            &path,
+            &[],
+            Body::JsonApi(&body),
+            Replay::IfNotProcessed,
+        )?;
+        let v = json_of(&r, "POST", &path)?;
+        attributes(&v, "POST", &path)?
+            .get("token")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .ok_or_else(|| decode_err("POST", &path, "no token in the answer"))
+    }
+
     /// `POST .../authentication-token`: mints the organization token
     /// (invalidating the previous one). Returns the token.
     pub fn create_org_token(&self, org: &str) -> Result<String, TfeError> {

@@ -1,6 +1,7 @@
 //! Integration tests: the real binaries against tfe-sim.
 
 mod configs;
+mod extras;
 mod fuzz;
 mod ops;
 mod run;
