@@ -89,6 +89,9 @@ pub struct LogEntry {
     /// 0 when the connection was dropped or the answer withheld.
     pub status: u16,
     pub fault: Option<String>,
+    /// When the request arrived, measured from the simulator's start (its
+    /// boot: `--ready-after` counts from the same instant).
+    pub at: Duration,
 }
 
 impl LogEntry {
@@ -311,7 +314,8 @@ fn state_json(shared: &Shared) -> Value {
     let mut v = lock(&shared.tfe).snapshot();
     let log: Vec<Value> = lock(&shared.log)
         .iter()
-        .map(|e| json!({"seq": e.seq, "method": e.method, "path": e.path, "status": e.status, "fault": e.fault}))
+        .map(|e| json!({"seq": e.seq, "method": e.method, "path": e.path, "status": e.status, "fault": e.fault,
+                        "at_ms": e.at.as_secs_f64() * 1000.0}))
         .collect();
     v["requests"] = Value::Array(log);
     v
@@ -320,13 +324,15 @@ fn state_json(shared: &Shared) -> Value {
 struct SimHandler(Arc<Shared>);
 
 impl SimHandler {
-    fn log(&self, seq: u64, req: &Request, status: u16, fault: Option<&Action>) {
+    fn log(&self, seq: u64, req: &Request, status: u16, fault: Option<&Action>, arrived: Instant) {
+        let at = arrived.saturating_duration_since(lock(&self.0.tfe).boot);
         lock(&self.0.log).push(LogEntry {
             seq,
             method: req.method.clone(),
             path: req.path.clone(),
             status,
             fault: fault.map(|a| a.to_string()),
+            at,
         });
     }
 
@@ -387,6 +393,7 @@ impl Handler for SimHandler {
         if req.path.starts_with("/_sim/") {
             return Reply::Send(self.internal(req));
         }
+        let arrived = Instant::now();
         let (seq, mseq) = {
             let mut c = lock(&self.0.counters);
             c.0 += 1;
@@ -412,7 +419,7 @@ impl Handler for SimHandler {
         });
         match &fault {
             Some(Action::Status(code)) => {
-                self.log(seq, req, *code, fault.as_ref());
+                self.log(seq, req, *code, fault.as_ref(), arrived);
                 let detail = "injected fault";
                 return Reply::Send(Response::json(
                     *code,
@@ -420,32 +427,32 @@ impl Handler for SimHandler {
                 ));
             }
             Some(Action::RateLimit(secs)) => {
-                self.log(seq, req, 429, fault.as_ref());
+                self.log(seq, req, 429, fault.as_ref(), arrived);
                 let body = json!({"errors": [{"detail": "You have exceeded the API's rate limit.", "status": 429, "title": "Too many requests"}]});
                 return Reply::Send(
                     Response::json(429, &body).with_header("X-RateLimit-Reset", &format!("{secs}")),
                 );
             }
             Some(Action::Drop) => {
-                self.log(seq, req, 0, fault.as_ref());
+                self.log(seq, req, 0, fault.as_ref(), arrived);
                 return Reply::Drop;
             }
             Some(Action::Stall(d)) => thread::sleep(*d),
             Some(Action::Pause) => self.park(seq, req, false),
             Some(Action::PauseThenDrop) => {
                 self.park(seq, req, false);
-                self.log(seq, req, 0, fault.as_ref());
+                self.log(seq, req, 0, fault.as_ref(), arrived);
                 return Reply::Drop;
             }
             Some(Action::PauseAfterAct) | None => {}
         }
         let resp = lock(&self.0.tfe).handle(req);
         if matches!(fault, Some(Action::PauseAfterAct)) {
-            self.log(seq, req, 0, fault.as_ref());
+            self.log(seq, req, 0, fault.as_ref(), arrived);
             self.park(seq, req, true);
             return Reply::Drop;
         }
-        self.log(seq, req, resp.status, fault.as_ref());
+        self.log(seq, req, resp.status, fault.as_ref(), arrived);
         Reply::Send(resp)
     }
 }
