@@ -287,17 +287,7 @@ impl Client {
 
     /// Finds an agent pool by exact name (`GET .../agent-pools?q=name`).
     pub fn find_agent_pool(&self, org: &str, name: &str) -> Result<Option<String>, TfeError> {
-        let path = format!("{}/agent-pools", org_path(org));
-        let r = self.send("GET", &path, &[("q", name)], Body::None, Replay::Safe)?;
-        let v = json_of(&r, "GET", &path)?;
-        let list = v["data"]
-            .as_array()
-            .ok_or_else(|| decode_err("GET", &path, "data is not a list"))?;
-        Ok(list
-            .iter()
-            .find(|p| p["attributes"]["name"].as_str() == Some(name))
-            .and_then(|p| p["id"].as_str())
-            .map(String::from))
+        self.find_id_by_name(&format!("{}/agent-pools", org_path(org)), ("q", name), name)
     }
 
     /// `POST .../agent-pools`: the new pool's id.
@@ -372,37 +362,34 @@ impl Client {
             "/api/v2/users/{}/authentication-tokens",
             super::percent_encode(user_id)
         );
-        let body = json!({"data": {"type": "authentication-tokens",
-            "attributes": {"description": description, "expired-at": expired_at}}});
-        let r = self.send(
-            "POST",
+        self.mint_token(
             &path,
-            &[],
-            Body::JsonApi(&body),
-            Replay::IfNotProcessed,
-        )?;
-        let v = json_of(&r, "POST", &path)?;
-        attributes(&v, "POST", &path)?
-            .get("token")
-            .and_then(Value::as_str)
-            .map(String::from)
-            .ok_or_else(|| decode_err("POST", &path, "no token in the answer"))
+            json!({"description": description, "expired-at": expired_at}),
+        )
     }
 
     /// The id of the team named `name` (`GET .../teams?filter[names]=`).
     pub fn find_team(&self, org: &str, name: &str) -> Result<Option<String>, TfeError> {
-        let path = format!("{}/teams", org_path(org));
-        let r = self.send(
-            "GET",
-            &path,
-            &[("filter[names]", name)],
-            Body::None,
-            Replay::Safe,
-        )?;
-        let v = json_of(&r, "GET", &path)?;
+        self.find_id_by_name(
+            &format!("{}/teams", org_path(org)),
+            ("filter[names]", name),
+            name,
+        )
+    }
+
+    /// GETs the list at `path` filtered by `query` and returns the id of the
+    /// item whose `attributes.name` is exactly `name` (filters may match more).
+    fn find_id_by_name(
+        &self,
+        path: &str,
+        query: (&str, &str),
+        name: &str,
+    ) -> Result<Option<String>, TfeError> {
+        let r = self.send("GET", path, &[query], Body::None, Replay::Safe)?;
+        let v = json_of(&r, "GET", path)?;
         let list = v["data"]
             .as_array()
-            .ok_or_else(|| decode_err("GET", &path, "data is not a list"))?;
+            .ok_or_else(|| decode_err("GET", path, "data is not a list"))?;
         Ok(list
             .iter()
             .find(|t| t["attributes"]["name"].as_str() == Some(name))
@@ -417,39 +404,34 @@ impl Client {
             "/api/v2/teams/{}/authentication-token",
             super::percent_encode(team_id)
         );
-        let body = json!({"data": {"type": "authentication-tokens", "attributes": {}}});
+        self.mint_token(&path, json!({}))
+    }
+
+    /// POSTs an `authentication-tokens` document with `attributes` to `path`
+    /// and returns the `token` of the answer (shown this once by TFE).
+    fn mint_token(&self, path: &str, attributes_: Value) -> Result<String, TfeError> {
+        let body = json!({"data": {"type": "authentication-tokens", "attributes": attributes_}});
         let r = self.send(
             "POST",
-            &path,
+            path,
             &[],
             Body::JsonApi(&body),
             Replay::IfNotProcessed,
         )?;
-        let v = json_of(&r, "POST", &path)?;
-        attributes(&v, "POST", &path)?
+        let v = json_of(&r, "POST", path)?;
+        attributes(&v, "POST", path)?
             .get("token")
             .and_then(Value::as_str)
             .map(String::from)
-            .ok_or_else(|| decode_err("POST", &path, "no token in the answer"))
+            .ok_or_else(|| decode_err("POST", path, "no token in the answer"))
     }
 
     /// `POST .../authentication-token`: mints the organization token
     /// (invalidating the previous one). Returns the token.
     pub fn create_org_token(&self, org: &str) -> Result<String, TfeError> {
-        let path = format!("{}/authentication-token", org_path(org));
-        let body = json!({"data": {"type": "authentication-tokens", "attributes": {}}});
-        let r = self.send(
-            "POST",
-            &path,
-            &[],
-            Body::JsonApi(&body),
-            Replay::IfNotProcessed,
-        )?;
-        let v = json_of(&r, "POST", &path)?;
-        attributes(&v, "POST", &path)?
-            .get("token")
-            .and_then(Value::as_str)
-            .map(String::from)
-            .ok_or_else(|| decode_err("POST", &path, "no token in the answer"))
+        self.mint_token(
+            &format!("{}/authentication-token", org_path(org)),
+            json!({}),
+        )
     }
 }

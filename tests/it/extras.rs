@@ -2,10 +2,6 @@
 //! owners-team service-account tokens, and token safety under TTL policies.
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Stdio;
-use std::time::Duration;
-
-use tfe_bootstrap::sim::faults::FaultRule;
 
 use crate::util::*;
 
@@ -276,20 +272,7 @@ fn a_crash_around_the_org_token_mint_never_loses_the_file_silently() {
         format!("seq={}:pause-drop", mint.seq + 1), // answered, killed before the next request
     ] {
         let w = tokens_world();
-        w.sim.add_fault(FaultRule::parse(&rule).unwrap());
-        let mut child = w
-            .command(&["run"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        assert!(
-            w.sim.wait_parked(Duration::from_secs(30)).is_some(),
-            "{rule}"
-        );
-        child.kill().unwrap();
-        child.wait().unwrap();
-        w.sim.release();
+        w.kill_at(&rule);
         let r = w.run(&["run"]);
         assert_code(&r, 0);
         let org = read_token(&w, "org-token");

@@ -2,7 +2,6 @@
 //! random transient faults, stalls, damaged state. Each test prints a
 //! `RELIABILITY` line that `scripts/reliability.sh` turns into RELIABILITY.md.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -33,21 +32,7 @@ enum Kill {
 /// releases the sim, and reruns without faults.
 fn crash_then_rerun(rule: &str) -> (World, Run) {
     let w = World::new(sim_opts());
-    w.sim.add_fault(FaultRule::parse(rule).unwrap());
-    let mut child = w
-        .command(&["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let parked = w.sim.wait_parked(Duration::from_secs(30));
-    assert!(
-        parked.is_some(),
-        "{rule}: the run never reached the parked request"
-    );
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    w.sim.release();
+    w.kill_at(rule);
     let r = w.run(&["run"]);
     (w, r)
 }

@@ -169,6 +169,27 @@ impl World {
         r
     }
 
+    /// Starts `run` with a fault `rule` that parks a request, SIGKILLs the
+    /// client once the request is parked, then lets the simulator go on.
+    pub fn kill_at(&self, rule: &str) {
+        self.sim
+            .add_fault(tfe_bootstrap::sim::faults::FaultRule::parse(rule).unwrap());
+        let mut child = self
+            .command(&["run"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let parked = self.sim.wait_parked(Duration::from_secs(30));
+        assert!(
+            parked.is_some(),
+            "{rule}: the run never reached the parked request"
+        );
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        self.sim.release();
+    }
+
     pub fn snapshot(&self) -> Value {
         self.sim.snapshot()
     }
