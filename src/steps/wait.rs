@@ -25,10 +25,18 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
     let mut attempt = 0u32;
     loop {
         attempt += 1;
+        // A poll never outlives the wait: a TFE that accepts but does not
+        // answer must not hold the run past [wait] timeout.
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(200));
+        let poller = ctx
+            .client
+            .with_timeout(left.min(ctx.cfg.tfe.request_timeout));
         let result = if legacy {
-            ctx.client.health_check()
+            poller.health_check()
         } else {
-            ctx.client.readiness()
+            poller.readiness()
         };
         let last = match result {
             Ok(_) => {

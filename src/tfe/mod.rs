@@ -244,6 +244,8 @@ pub struct Client {
     token: Option<Secret>,
     read_only: bool,
     observer: Option<Observer>,
+    /// Overrides `[tfe] request_timeout` for this client's requests.
+    timeout: Option<Duration>,
     pub retry: RetryPolicy,
 }
 
@@ -310,6 +312,7 @@ impl Client {
             token: None,
             read_only: false,
             observer: None,
+            timeout: None,
             retry: RetryPolicy::default(),
         })
     }
@@ -330,6 +333,12 @@ impl Client {
     pub fn with_observer(mut self, o: Observer) -> Client {
         self.observer = Some(o);
         self
+    }
+    /// A client whose requests time out after `t` (e.g. the time a wait has left).
+    pub fn with_timeout(&self, t: Duration) -> Client {
+        let mut c = self.clone();
+        c.timeout = Some(t);
+        c
     }
     pub fn base(&self) -> &str {
         &self.base
@@ -470,9 +479,13 @@ impl Client {
             .token
             .as_ref()
             .map(|t| format!("Bearer {}", t.expose()));
+        let timeout = self.timeout;
         macro_rules! common {
             ($rb:expr) => {{
                 let mut rb = $rb.header("Accept", accept);
+                if let Some(t) = timeout {
+                    rb = rb.config().timeout_global(Some(t)).build();
+                }
                 if let Some(a) = &auth {
                     rb = rb.header("Authorization", a.as_str());
                 }

@@ -323,3 +323,21 @@ fn unreadable_or_revoked_admin_token_is_explained() {
     std::fs::write(w.token_file(), tok).unwrap();
     assert_code(&w.run(&["run"]), 0);
 }
+
+#[test]
+fn a_readiness_endpoint_that_never_answers_still_ends_at_the_wait_timeout() {
+    let w = World::new(sim_opts());
+    w.edit_config("timeout = \"20s\"", "timeout = \"1s\"");
+    // request_timeout is 10s in the test config: a poll must not wait that long.
+    w.sim
+        .add_fault(FaultRule::parse("get=/api/v1/health/readiness:stall=30s*100").unwrap());
+    let started = std::time::Instant::now();
+    let r = w.run(&["run"]);
+    assert_code(&r, 3);
+    assert!(r.stderr.contains("within 1s"), "{}", r.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "the run overran [wait] timeout by a request timeout: {:?}",
+        started.elapsed()
+    );
+}
