@@ -50,6 +50,18 @@ pub struct Facts {
     /// tool minted it (rotation); unknown for the initial admin's token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_token_expires_unix: Option<u64>,
+    /// Where each service-account token step last wrote its token, and for
+    /// which organization (step name → record). Never the token itself.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub token_files: BTreeMap<String, TokenFile>,
+}
+
+/// A service-account token file this tool wrote.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TokenFile {
+    pub path: PathBuf,
+    pub organization: String,
 }
 
 /// The whole state file.

@@ -13,7 +13,10 @@ use crate::machine::{Ctx, StepName};
 use crate::tfe::{Client, TfeError};
 use std::time::{Duration, UNIX_EPOCH};
 
+use std::path::Path;
+
 use crate::config::secret::Secret;
+use crate::state::TokenFile;
 use crate::util::{rfc3339, unix_now, write_atomic};
 
 fn org_cfg<'c>(ctx: &Ctx<'c>, step: StepName) -> Result<&'c OrgConfig, Error> {
@@ -149,21 +152,69 @@ pub fn defaults(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
 
 /// Mints a service-account token once and writes it (0600, atomically).
 /// An existing file is kept unless `--force`: regenerating invalidates the
-/// token in use. After an ambiguous failure the mint is retried, which only
-/// invalidates a token nobody received.
+/// token in use. When the config moves the file, the token is carried over
+/// instead of regenerated. After an ambiguous failure the mint is retried,
+/// which only invalidates a token nobody received.
 fn mint_once(
     ctx: &mut Ctx<'_>,
     step: StepName,
-    file: &std::path::Path,
+    file: &Path,
+    org: &str,
     what: &str,
     mint: impl Fn(&crate::tfe::Client) -> Result<String, TfeError>,
 ) -> Result<Applied, Error> {
-    if file.exists() && !ctx.forced {
-        return Ok(Applied::unchanged(format!(
-            "{} exists: not regenerated (that would invalidate the token in use; --force {} mints a new one)",
-            file.display(),
-            step.as_str()
-        )));
+    let record = TokenFile {
+        path: file.to_path_buf(),
+        organization: org.to_string(),
+    };
+    let previous = ctx.state.facts.token_files.get(step.as_str()).cloned();
+    if !ctx.forced {
+        if file.exists() {
+            if let Some(p) = previous
+                .as_ref()
+                .filter(|p| p.path == file && p.organization != org)
+            {
+                return Err(Error::step(
+                    step,
+                    format!(
+                        "{} holds {what} of organization {:?}, not {org:?}: move it away, or rerun with --force {} to mint one for {org:?}",
+                        file.display(),
+                        p.organization,
+                        step.as_str()
+                    ),
+                ));
+            }
+            ctx.state
+                .facts
+                .token_files
+                .insert(step.as_str().into(), record);
+            return Ok(Applied::unchanged(format!(
+                "{} exists: not regenerated (that would invalidate the token in use; --force {} mints a new one)",
+                file.display(),
+                step.as_str()
+            )));
+        }
+        if let Some(p) =
+            previous.filter(|p| p.organization == org && p.path != file && p.path.exists())
+        {
+            let token = std::fs::read(&p.path).map_err(|e| {
+                Error::step(
+                    step,
+                    format!("cannot read {} to move it: {e}", p.path.display()),
+                )
+            })?;
+            write_atomic(file, &token)
+                .map_err(|e| Error::step(step, format!("cannot write {}: {e}", file.display())))?;
+            ctx.state
+                .facts
+                .token_files
+                .insert(step.as_str().into(), record);
+            return Ok(Applied::changed(format!(
+                "{what} copied from {} to {} (0600), not regenerated; the old file is left in place",
+                p.path.display(),
+                file.display()
+            )));
+        }
     }
     let client = admin_client(ctx, step)?.clone();
     let mut tries = 0;
@@ -183,6 +234,10 @@ fn mint_once(
             ),
         )
     })?;
+    ctx.state
+        .facts
+        .token_files
+        .insert(step.as_str().into(), record);
     Ok(Applied::changed(format!(
         "{what} written to {} (0600)",
         file.display()
@@ -196,7 +251,7 @@ pub fn org_token(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         return Err(Error::step(step, "no [organization.service_token] file"));
     };
     let name = o.name.clone();
-    mint_once(ctx, step, file, "the organization token", |c| {
+    mint_once(ctx, step, file, &name, "the organization token", |c| {
         c.create_org_token(&name)
     })
 }
@@ -211,7 +266,7 @@ pub fn team_token(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         ));
     };
     let name = o.name.clone();
-    mint_once(ctx, step, file, "the owners team token", |c| {
+    mint_once(ctx, step, file, &name, "the owners team token", |c| {
         let team = c
             .find_team(&name, "owners")?
             .ok_or_else(|| TfeError::Decode {

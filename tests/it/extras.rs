@@ -323,3 +323,44 @@ fn without_rotation_a_short_user_ttl_is_warned_about() {
         "no rotation without rotate_token"
     );
 }
+
+#[test]
+fn a_moved_token_file_carries_the_token_and_another_orgs_file_is_refused() {
+    let w = tokens_world();
+    assert_code(&w.run(&["run"]), 0);
+    let org = read_token(&w, "org-token");
+    let n = w.mutating().len();
+    let old = format!("file = \"{}\"", w.dir.path().join("org-token").display());
+    let new = format!(
+        "file = \"{}\"",
+        w.dir.path().join("moved-org-token").display()
+    );
+    w.edit_config(&old, &new);
+    let r = w.run(&["run"]);
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("not regenerated"), "{}", r.stdout);
+    assert_eq!(
+        read_token(&w, "moved-org-token"),
+        org,
+        "the same token, carried over"
+    );
+    assert_eq!(w.mutating().len(), n, "nothing minted");
+    assert!(works(&w, &org), "the token in use stays valid");
+
+    // The organization is renamed in the config: the file still holds my-org's token.
+    w.edit_config("name = \"my-org\"", "name = \"other-org\"");
+    let r = w.run(&["run"]);
+    assert_code(&r, 1);
+    assert!(
+        r.stderr
+            .contains("holds the organization token of organization \"my-org\"")
+            && r.stderr.contains("--force org-token"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        read_token(&w, "moved-org-token"),
+        org,
+        "the file is left alone"
+    );
+}
