@@ -416,3 +416,64 @@ fn completions_and_man_page_come_from_the_cli_definitions() {
         "{man}"
     );
 }
+
+#[test]
+fn quiet_prints_only_errors_and_verbose_text_leaks_nothing() {
+    let w = World::new(sim_opts());
+    // -v text: one line per request, secrets audited by World::run.
+    let r = w.run(&["run", "-v"]);
+    assert_code(&r, 0);
+    assert!(
+        r.stdout.contains("-> POST /admin/initial-admin-user 200"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains("token="),
+        "no query string: {}",
+        r.stdout
+    );
+    let r = w.run(&["run", "-q"]);
+    assert_code(&r, 0);
+    assert_eq!(r.stdout, "", "-q prints nothing on success");
+    assert_eq!(r.stderr, "");
+    let r = w.run(&["run", "-q", "--skip", "nope"]);
+    assert_code(&r, 2);
+    assert!(
+        r.stdout.is_empty() && r.stderr.contains("unknown step"),
+        "{}",
+        r.both()
+    );
+}
+
+#[test]
+fn literal_secrets_in_a_readable_file_are_warned_about() {
+    let w = World::new(sim_opts());
+    w.write_config(&w.config_text().replace(
+        "{ env = \"T_SMTP_PASSWORD\" }",
+        &format!("\"{SMTP_PASSWORD}\""),
+    ));
+    let r = w.run(&["validate"]);
+    assert_code(&r, 0);
+    assert!(
+        !r.both().contains("warning"),
+        "0600 file: no warning: {}",
+        r.both()
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&w.config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let r = w.run(&["validate"]);
+    assert_code(&r, 0);
+    assert!(
+        r.stdout.contains("warning:")
+            && r.stdout.contains("[smtp] password")
+            && r.stdout.contains("chmod 600"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("*** (from inline)"),
+        "the value stays masked: {}",
+        r.stdout
+    );
+}
