@@ -101,11 +101,7 @@ fn run(cli: &Cli, sel: &Selection, report: &Arc<Reporter>) -> Result<u8, Error> 
         address: &cfg.tfe.address,
         state_dir: &dir,
     });
-    match machine::run(&cfg, sel, client, report) {
-        Ok(()) => Ok(exit::OK),
-        Err(e @ Error::Step { .. }) => Err(e),
-        Err(e) => Err(e),
-    }
+    machine::run(&cfg, sel, client, report).map(|()| exit::OK)
 }
 
 /// `saml revoke-old-cert`: one PUT with the admin token.

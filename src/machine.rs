@@ -149,12 +149,10 @@ pub fn assess(cfg: &Config, state: &State, sel: &Selection) -> Vec<(StepName, As
         } else {
             None
         };
-        let a = match steps::desired(step, cfg) {
-            Err(reason) => Assessment::NotConfigured(reason),
-            Ok(_) if excluded.is_some() => {
-                Assessment::Excluded(excluded.unwrap_or_default().into())
-            }
-            Ok(d) => {
+        let a = match (steps::desired(step, cfg), excluded) {
+            (Err(reason), _) => Assessment::NotConfigured(reason),
+            (Ok(_), Some(why)) => Assessment::Excluded(why.into()),
+            (Ok(d), None) => {
                 let fp = d.fingerprint(&state.salt);
                 let forced = sel.force.contains(&step);
                 match state.steps.get(step.as_str()) {
@@ -206,9 +204,9 @@ pub fn assess(cfg: &Config, state: &State, sel: &Selection) -> Vec<(StepName, As
                 *a = if !admin_pending {
                     match state.steps.get("iact") {
                         Some(c) => Assessment::Done { at: c.at.clone() },
-                        None => {
-                            Assessment::NotConfigured("not needed: the admin step is done".into())
-                        }
+                        None => Assessment::NotConfigured(
+                            "not needed: the admin step does not run".into(),
+                        ),
                     }
                 } else if cfg.admin.token_file.exists() {
                     Assessment::NotConfigured(format!(
