@@ -181,6 +181,20 @@ impl DirStore {
             path: self.dir.clone(),
             error,
         })?;
+        // A directory made beforehand (by a package, say) may be looser: the
+        // contract is 0700, so tighten it.
+        let dir_io = |error| StateError::Io {
+            path: self.dir.clone(),
+            error,
+        };
+        let mode = std::fs::metadata(&self.dir)
+            .map_err(dir_io)?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(dir_io)?;
+        }
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)

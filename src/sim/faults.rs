@@ -157,7 +157,8 @@ impl RandomFaults {
 
     /// Draws the fault for one request, if any.
     ///
-    /// `POST /admin/initial-admin-user` only meets faults that say plainly
+    /// `PATCH /api/v2/admin/smtp-settings` meets no 504 (TFE's own answer
+    /// for an SMTP timeout). `POST /admin/initial-admin-user` only meets faults that say plainly
     /// that TFE did not act (503, 429, a stall): after a dropped connection or
     /// a 502/504 no client can know whether the one-time IACT was spent, and
     /// the product deliberately refuses to re-send it. That case is covered by
@@ -173,7 +174,12 @@ impl RandomFaults {
             Action::Stall(self.stall),
         ];
         if path != "/admin/initial-admin-user" {
-            choices.extend([Action::Status(502), Action::Status(504), Action::Drop]);
+            choices.extend([Action::Status(502), Action::Drop]);
+            // On the SMTP PATCH, TFE's 504 means "SMTP server timed out":
+            // not a transient fault of TFE, so not drawn here.
+            if path != "/api/v2/admin/smtp-settings" {
+                choices.push(Action::Status(504));
+            }
             if method == "GET" {
                 choices.push(Action::Status(500));
             }

@@ -168,20 +168,20 @@ impl Client {
         Ok(attributes(&v, "GET", kind.path())?.clone())
     }
 
-    /// `PATCH /api/v2/admin/<kind>` with exactly these attributes.
+    /// `PATCH /api/v2/admin/<kind>` with exactly these attributes. The SMTP
+    /// PATCH is [`Replay::SideEffect`]: its 500/504 are about the SMTP server.
     pub fn patch_settings(
         &self,
         kind: SettingsKind,
         attrs: &Map<String, Value>,
     ) -> Result<(), TfeError> {
         let body = json!({"data": {"type": kind.json_type(), "attributes": attrs}});
-        self.send(
-            "PATCH",
-            kind.path(),
-            &[],
-            Body::JsonApi(&body),
-            Replay::Idempotent,
-        )?;
+        let replay = if kind == SettingsKind::Smtp {
+            Replay::SideEffect
+        } else {
+            Replay::Idempotent
+        };
+        self.send("PATCH", kind.path(), &[], Body::JsonApi(&body), replay)?;
         Ok(())
     }
 

@@ -6,15 +6,20 @@
 //!
 //! Retry policy, by what a request may safely repeat ([`Replay`]):
 //!
-//! | answer / failure            | `Safe` (GET) | `Idempotent` (PATCH/PUT) | `IfNotProcessed` (POST) | `Once` |
-//! |-----------------------------|--------------|--------------------------|-------------------------|--------|
-//! | connection refused / DNS    | retry        | retry                    | retry                   | no     |
-//! | 429 (`X-RateLimit-Reset`)   | retry        | retry                    | retry                   | no     |
-//! | 503                         | retry        | retry                    | retry                   | no     |
-//! | 502, 504                    | retry        | retry                    | ambiguous → error       | no     |
-//! | 500                         | retry        | no                       | no                      | no     |
-//! | reset / timeout after send  | retry        | retry                    | ambiguous → error       | no     |
-//! | TLS failure                 | no           | no                       | no                      | no     |
+//! | answer / failure            | `Safe` (GET) | `Idempotent` (PATCH/PUT) | `SideEffect` | `IfNotProcessed` (POST) | `Once` |
+//! |-----------------------------|--------------|--------------------------|--------------|-------------------------|--------|
+//! | connection refused / DNS    | retry        | retry                    | retry        | retry                   | no     |
+//! | 429 (`X-RateLimit-Reset`)   | retry        | retry                    | retry        | retry                   | no     |
+//! | 503                         | retry        | retry                    | retry        | retry                   | no     |
+//! | 502                         | retry        | retry                    | retry        | ambiguous → error       | no     |
+//! | 504                         | retry        | retry                    | no           | ambiguous → error       | no     |
+//! | 500                         | retry        | no                       | no           | no                      | no     |
+//! | reset / timeout after send  | retry        | retry                    | retry        | ambiguous → error       | no     |
+//! | TLS failure                 | no           | no                       | no           | no                      | no     |
+//!
+//! `SideEffect` is for a PATCH whose 500/504 mean something about a third
+//! party (the SMTP PATCH: "SMTP server error" / "SMTP server timed out"):
+//! repeating it would only repeat the failure, and the test mail with it.
 //!
 //! 429 and 503 mean TFE did not act, so even a one-time POST may repeat. After
 //! an *ambiguous* failure a POST is never re-sent blindly: the caller decides
@@ -38,6 +43,7 @@ use crate::config::secret::Secret;
 pub enum Replay {
     Safe,
     Idempotent,
+    SideEffect,
     IfNotProcessed,
     Once,
 }
@@ -560,7 +566,8 @@ fn decide(status: u16, replay: Replay) -> Decision {
         200..=299 => Decision::Done,
         _ if replay == Replay::Once => Decision::Fail,
         429 | 503 => Decision::Retry,
-        502 | 504 if replay != Replay::IfNotProcessed => Decision::Retry,
+        502 if replay != Replay::IfNotProcessed => Decision::Retry,
+        504 if matches!(replay, Replay::Safe | Replay::Idempotent) => Decision::Retry,
         500 if replay == Replay::Safe => Decision::Retry,
         _ => Decision::Fail,
     }
@@ -701,6 +708,8 @@ mod tests {
         assert!(matches!(decide(502, Replay::Idempotent), Decision::Retry));
         assert!(matches!(decide(500, Replay::Idempotent), Decision::Fail));
         assert!(matches!(decide(500, Replay::Safe), Decision::Retry));
+        assert!(matches!(decide(504, Replay::SideEffect), Decision::Fail));
+        assert!(matches!(decide(502, Replay::SideEffect), Decision::Retry));
         assert!(matches!(decide(503, Replay::Once), Decision::Fail));
         assert!(matches!(decide(422, Replay::Safe), Decision::Fail));
     }

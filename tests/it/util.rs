@@ -176,18 +176,20 @@ impl World {
             .add_fault(tfe_bootstrap::sim::faults::FaultRule::parse(rule).unwrap());
         let mut child = self
             .command(&["run"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let parked = self.sim.wait_parked(Duration::from_secs(30));
+        // SIGKILL, then collect what the killed run had printed and audit it too.
+        child.kill().unwrap(); // std sends SIGKILL on Unix
+        let out = child.wait_with_output().unwrap();
+        self.sim.release();
         assert!(
             parked.is_some(),
             "{rule}: the run never reached the parked request"
         );
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        self.sim.release();
+        self.assert_no_secrets(&to_run(out));
     }
 
     pub fn snapshot(&self) -> Value {
