@@ -27,6 +27,8 @@ out=$(cargo test --locked --test it -- survive:: fuzz:: --nocapture --test-threa
   echo "- **stalled-request**: a stalled one-time POST ends in a timeout error naming \`request_timeout\`, sent once."
   echo "- **damaged-state**: truncated, garbage, foreign-format and other-TFE state files are refused by \`run\` and"
   echo "  \`plan\` with exit 2, naming the file and \`reset\`; nothing is sent or changed."
-  echo "- **fuzz**: random text and random known-key configs, durations, error bodies and state files never panic."
+  echo "- **fuzz-***: 400 generated inputs each (random text as a config; random known keys over a valid config; random"
+  echo "  durations; random bytes as state.json): none panics, every rejection is a clean error. Error bodies of"
+  echo "  every shape never panic; valid durations parse exactly."
 } > RELIABILITY.md
 cat RELIABILITY.md

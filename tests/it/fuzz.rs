@@ -2,6 +2,7 @@
 //! parser, the duration parser, JSON:API error decoding and the state file.
 //! No input may panic; every rejection must be a clean error.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -11,8 +12,6 @@ use tfe_bootstrap::config::raw::RawConfig;
 use tfe_bootstrap::config::{Config, KNOWN_KEYS};
 use tfe_bootstrap::state::{CheckpointStore, DirStore};
 use tfe_bootstrap::tfe::error_detail;
-
-static REJECTED: AtomicUsize = AtomicUsize::new(0);
 
 fn load_text(text: &str) -> Result<Config, String> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
@@ -39,34 +38,99 @@ fn value() -> impl Strategy<Value = String> {
     ]
 }
 
-/// A config made of random known keys with random values.
+/// A minimal valid config with random known keys (random values) layered
+/// over it, so that both the accepting and the rejecting paths are explored.
 fn config() -> impl Strategy<Value = String> {
-    proptest::collection::vec((0..KNOWN_KEYS.len(), value()), 0..25).prop_map(|pairs| {
-        let mut tables: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-        for (i, v) in pairs {
-            let key = KNOWN_KEYS[i];
+    proptest::collection::vec((0..KNOWN_KEYS.len(), value()), 0..12).prop_map(|pairs| {
+        let mut tables: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        let mut put = |key: &str, v: String| {
             let (t, k) = key.rsplit_once('.').unwrap();
             tables
                 .entry(t.to_string())
                 .or_default()
-                .push(format!("{k} = {v}"));
+                .insert(k.to_string(), v);
+        };
+        put("tfe.address", "\"https://tfe.example.com\"".into());
+        put("admin.token", "\"fuzz-admin-token\"".into());
+        for (i, v) in pairs {
+            put(KNOWN_KEYS[i], v);
         }
         tables
             .iter()
-            .map(|(t, lines)| format!("[{t}]\n{}\n", lines.join("\n")))
+            .map(|(t, kv)| {
+                format!(
+                    "[{t}]\n{}\n",
+                    kv.iter()
+                        .map(|(k, v)| format!("{k} = {v}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )
+            })
             .collect()
     })
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+const CASES: u32 = 400;
 
-    #[test]
-    fn durations_never_panic(s in "\\PC{0,12}") {
-        if parse_duration(&s).is_err() {
-            REJECTED.fetch_add(1, Ordering::Relaxed);
+/// Runs `check` on `CASES` inputs from `strategy` (a panic fails the test,
+/// with shrinking); `check` returns whether the input was rejected. Prints the
+/// figure for RELIABILITY.md.
+fn property<S: Strategy>(name: &str, strategy: S, check: impl Fn(S::Value) -> bool) {
+    let rejected = AtomicUsize::new(0);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: CASES,
+        ..ProptestConfig::default()
+    });
+    runner
+        .run(&strategy, |v| {
+            if check(v) {
+                rejected.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    println!(
+        "RELIABILITY fuzz-{name} cases={CASES} rejected-cleanly={}",
+        rejected.load(Ordering::Relaxed)
+    );
+}
+
+#[test]
+fn durations_never_panic() {
+    property("durations", "\\PC{0,12}", |s| parse_duration(&s).is_err());
+}
+
+#[test]
+fn arbitrary_text_as_config_never_panics() {
+    property("config-text", "\\PC{0,200}", |t| load_text(&t).is_err());
+}
+
+#[test]
+fn random_known_keys_are_accepted_or_cleanly_rejected() {
+    property("config-keys", config(), |t| match load_text(&t) {
+        Ok(_) => false,
+        Err(e) => {
+            assert!(!e.is_empty());
+            true
         }
-    }
+    });
+}
+
+#[test]
+fn damaged_state_files_are_errors_not_panics() {
+    property(
+        "state-files",
+        proptest::collection::vec(any::<u8>(), 0..200),
+        |bytes| {
+            let d = tempfile::tempdir().unwrap();
+            std::fs::write(d.path().join("state.json"), &bytes).unwrap();
+            DirStore::new(d.path()).load().is_err()
+        },
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: CASES, ..ProptestConfig::default() })]
 
     #[test]
     fn valid_durations_parse_exactly(n in 0u64..100_000, unit in prop::sample::select(vec![
@@ -74,25 +138,6 @@ proptest! {
         ("mo", 2_592_000_000), ("y", 31_536_000_000)])) {
         let d = parse_duration(&format!("{n}{}", unit.0)).unwrap();
         prop_assert_eq!(d.as_millis(), (n as u128) * (unit.1 as u128));
-    }
-
-    #[test]
-    fn arbitrary_text_as_config_never_panics(text in "\\PC{0,200}") {
-        if load_text(&text).is_err() {
-            REJECTED.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    #[test]
-    fn random_known_keys_are_accepted_or_cleanly_rejected(text in config()) {
-        match load_text(&text) {
-            Ok(_) => {}
-            Err(e) => {
-                REJECTED.fetch_add(1, Ordering::Relaxed);
-                prop_assert!(!e.is_empty());
-                prop_assert!(!e.contains("panicked"));
-            }
-        }
     }
 
     #[test]
@@ -106,23 +151,4 @@ proptest! {
         let v = serde_json::json!({"errors": [{"status": status, "title": title, "detail": detail}], "error": detail});
         let _ = error_detail(&v.to_string());
     }
-
-    #[test]
-    fn damaged_state_files_are_errors_not_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-        let d = tempfile::tempdir().unwrap();
-        std::fs::write(d.path().join("state.json"), &bytes).unwrap();
-        if DirStore::new(d.path()).load().is_err() {
-            REJECTED.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-#[test]
-fn zz_report_rejections() {
-    // Runs after the properties in the same binary when tests are ordered by
-    // name; the figure is informative (RELIABILITY.md), not asserted.
-    println!(
-        "RELIABILITY fuzz bad-inputs-rejected-cleanly={}",
-        REJECTED.load(Ordering::Relaxed)
-    );
 }

@@ -659,13 +659,31 @@ fn json_output_is_one_event_per_line_ending_with_finished() {
 
 #[test]
 fn smtp_server_failures_are_explained_and_not_retried() {
-    for (code, words) in [(401, "refused [smtp] username/password"), (500, "answered the test mail with an error"), (504, "could not reach the SMTP server")] {
-        let w = World::new(SimOptions { smtp_fail: Some(code), ..sim_opts() });
+    for (code, words) in [
+        (401, "refused [smtp] username/password"),
+        (500, "answered the test mail with an error"),
+        (504, "could not reach the SMTP server"),
+    ] {
+        let w = World::new(SimOptions {
+            smtp_fail: Some(code),
+            ..sim_opts()
+        });
         let r = w.run(&["run"]);
         assert_code(&r, 1);
-        assert!(r.stderr.contains("step smtp") && r.stderr.contains(words), "{code}: {}", r.stderr);
-        let patches = w.requests().iter().filter(|e| e.path == "/api/v2/admin/smtp-settings").count();
-        assert_eq!(patches, 1, "{code}: TFE's verdict on the SMTP server is not retried");
+        assert!(
+            r.stderr.contains("step smtp") && r.stderr.contains(words),
+            "{code}: {}",
+            r.stderr
+        );
+        let patches = w
+            .requests()
+            .iter()
+            .filter(|e| e.path == "/api/v2/admin/smtp-settings")
+            .count();
+        assert_eq!(
+            patches, 1,
+            "{code}: TFE's verdict on the SMTP server is not retried"
+        );
         assert!(w.snapshot()["test-mails"].as_array().unwrap().is_empty());
     }
 }
@@ -676,5 +694,12 @@ fn a_loose_pre_existing_state_dir_is_tightened_to_0700() {
     std::fs::create_dir_all(w.state_dir()).unwrap();
     std::fs::set_permissions(w.state_dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
     assert_code(&w.run(&["run"]), 0);
-    assert_eq!(std::fs::metadata(w.state_dir()).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(w.state_dir())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
 }
