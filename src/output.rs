@@ -190,15 +190,24 @@ impl Reporter {
                 }
             }
             Event::StepStarted { step } => {
-                if self.tty && step == StepName::Wait {
+                // On a terminal every running step shows a spinner; the wait's
+                // message is updated by each poll.
+                if self.tty {
                     let sp = indicatif::ProgressBar::new_spinner();
                     sp.set_style(
                         indicatif::ProgressStyle::with_template("{spinner} {msg}")
                             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
                     );
                     sp.enable_steady_tick(Duration::from_millis(100));
-                    sp.set_message("wait          waiting for TFE to answer ready");
-                    self.live().spinner = Some(sp);
+                    let what = if step == StepName::Wait {
+                        "waiting for TFE to answer ready"
+                    } else {
+                        "running"
+                    };
+                    sp.set_message(format!("{:<13} {what}", step.as_str()));
+                    if let Some(old) = self.live().spinner.replace(sp) {
+                        old.finish_and_clear();
+                    }
                 }
             }
             Event::WaitPoll {
@@ -229,9 +238,7 @@ impl Reporter {
                 elapsed,
                 detail,
             } => {
-                if step == StepName::Wait {
-                    self.stop_spinner();
-                }
+                self.stop_spinner();
                 if self.verbosity == Verbosity::Quiet {
                     return;
                 }
