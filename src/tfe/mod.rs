@@ -378,7 +378,11 @@ impl Client {
         loop {
             attempt += 1;
             let started = Instant::now();
-            let result = self.once(method, path, query, &body);
+            // Query values (the IACT) must never reach an event or an error,
+            // whatever the lower layers put in their messages.
+            let result = self
+                .once(method, path, query, &body)
+                .map_err(|f| f.scrubbed(query));
             if let Some(o) = &self.observer {
                 o(&RequestEvent {
                     method,
@@ -554,6 +558,21 @@ enum Decision {
 }
 
 impl Failure {
+    /// Replaces every query value (raw or percent-encoded) in the message with `***`.
+    fn scrubbed(self, query: &[(&str, &str)]) -> Failure {
+        let scrub = |mut t: String| {
+            for (_, v) in query.iter().filter(|(_, v)| !v.is_empty()) {
+                t = t.replace(v, "***").replace(&percent_encode(v), "***");
+            }
+            t
+        };
+        match self {
+            Failure::NotSent(t) => Failure::NotSent(scrub(t)),
+            Failure::MaybeSent(t) => Failure::MaybeSent(scrub(t)),
+            Failure::Tls(t) => Failure::Tls(scrub(t)),
+        }
+    }
+
     fn text(&self) -> String {
         match self {
             Failure::NotSent(t) | Failure::MaybeSent(t) | Failure::Tls(t) => t.clone(),
@@ -712,6 +731,14 @@ mod tests {
         assert!(matches!(decide(502, Replay::SideEffect), Decision::Retry));
         assert!(matches!(decide(503, Replay::Once), Decision::Fail));
         assert!(matches!(decide(422, Replay::Safe), Decision::Fail));
+    }
+
+    #[test]
+    fn query_values_are_scrubbed_from_failures() {
+        let f =
+            Failure::MaybeSent("POST http://x/admin/initial-admin-user?token=a%2Fb failed".into());
+        let t = f.scrubbed(&[("token", "a/b")]).text();
+        assert_eq!(t, "POST http://x/admin/initial-admin-user?token=*** failed");
     }
 
     #[test]
