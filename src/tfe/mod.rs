@@ -600,19 +600,23 @@ enum Failure {
     Tls(String),
 }
 
-/// Finds a rustls error in ureq's error and explains it.
+/// Finds a certificate-verification failure in ureq's error and explains it.
 fn tls_explanation(e: &ureq::Error) -> Option<String> {
     let rustls_err: Option<&rustls::Error> = match e {
         ureq::Error::Rustls(r) => Some(r),
         ureq::Error::Io(io) => io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
         _ => None,
     };
-    // Match on the Debug form (variant names are stable), show the Display form.
+    // Only a failed certificate verification is final: waiting cannot fix
+    // it. Other TLS trouble (an alert, a handshake cut short while TFE's
+    // proxy boots) is an ordinary transport failure. Match on the Debug form
+    // (variant names are stable), show the Display form.
     let (text, kind) = match rustls_err {
-        Some(r) => (r.to_string(), format!("{r:?}")),
+        Some(r @ rustls::Error::InvalidCertificate(_)) => (r.to_string(), format!("{r:?}")),
+        Some(_) => return None,
         None => {
             let t = e.to_string();
-            if !t.to_ascii_lowercase().contains("certificate") && !t.contains("tls") {
+            if !t.contains("invalid peer certificate") {
                 return None;
             }
             (t.clone(), t)
