@@ -24,7 +24,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "TFE_BOOTSTRAP_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// State directory; overrides [state] dir.
+    /// State directory; overrides `[state] dir`.
     #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 

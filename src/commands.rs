@@ -218,11 +218,37 @@ fn status(cli: &Cli, report: &Reporter) -> Result<u8, Error> {
             report.print(&format!("  {:<13} {what}", step.as_str()));
         }
     }
+    // What the run learned on the way (never a secret).
+    let f = &state.facts;
+    let expires = f
+        .admin_token_expires_unix
+        .map(|t| crate::util::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t)));
+    let token_files: Vec<Value> = f
+        .token_files
+        .iter()
+        .map(|(step, t)| json!({"step": step, "path": t.path.display().to_string(), "organization": t.organization}))
+        .collect();
     if json_out {
-        report.print_json(
-            json!({"event": "status", "state_dir": dir.display().to_string(),
-                                 "tfe_address": state.tfe_address, "steps": rows}),
-        );
+        report.print_json(json!({"event": "status", "state_dir": dir.display().to_string(),
+            "tfe_address": state.tfe_address, "steps": rows,
+            "facts": {"agent_pool_id": f.agent_pool_id, "admin_token_expires": expires, "token_files": token_files}}));
+        return Ok(exit::OK);
+    }
+    if let Some(id) = &f.agent_pool_id {
+        report.print(&format!("  default agent pool id: {id}"));
+    }
+    if let Some(e) = &expires {
+        report.print(&format!(
+            "  admin token (rotated by tfe-bootstrap) expires {e}: rotate or replace it before then"
+        ));
+    }
+    for t in &token_files {
+        report.print(&format!(
+            "  {} token file: {} (organization {})",
+            t["step"].as_str().unwrap_or(""),
+            t["path"].as_str().unwrap_or(""),
+            t["organization"]
+        ));
     }
     Ok(exit::OK)
 }

@@ -64,7 +64,7 @@ struct Args {
     /// Make every SMTP test mail fail with this status: 401 (bad credentials), 500 or 504.
     #[arg(long)]
     smtp_fail: Option<u16>,
-    /// Scripted fault KIND=ARG:ACTION[*COUNT] (repeatable). KIND: seq, mutating, path, get,
+    /// Scripted fault `KIND=ARG:ACTION[*COUNT]` (repeatable). KIND: seq, mutating, path, get,
     /// post, patch, put. ACTION: a status code, 429=SECS, drop, stall=DUR, pause, pause-drop, pause-after.
     /// Example: --fault mutating=2:drop --fault path=/api/v2/ping:503*3
     #[arg(long = "fault", value_parser = FaultRule::parse)]

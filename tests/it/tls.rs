@@ -143,9 +143,19 @@ fn tls_trouble_other_than_the_certificate_counts_as_not_ready() {
     // A port that does not speak TLS (yet): the handshake fails, but waiting may fix it.
     let w = World::new(sim_opts());
     let https = w.sim.url().replace("http://", "https://");
-    w.edit_config(&format!("address = \"{}\"\nallow_insecure_http = true\n", w.sim.url()), &format!("address = \"{https}\"\n"));
+    w.edit_config(
+        &format!(
+            "address = \"{}\"\nallow_insecure_http = true\n",
+            w.sim.url()
+        ),
+        &format!("address = \"{https}\"\n"),
+    );
     w.edit_config("timeout = \"20s\"", "timeout = \"1s\"");
     let r = w.run(&["run"]);
     assert_code(&r, 3);
-    assert!(r.stderr.contains("did not become ready") && r.stderr.contains("last:"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("did not become ready") && r.stderr.contains("last:"),
+        "{}",
+        r.stderr
+    );
 }
