@@ -195,8 +195,17 @@ fn status_reset_skip_only_and_force() {
 
     // Facts the run learned show too: the rotated admin token's expiry and the pool id.
     let r = w.run(&["status"]);
-    assert!(r.stdout.contains("admin token (rotated by tfe-bootstrap) expires"), "{}", r.stdout);
-    assert!(r.stdout.contains("default agent pool id: apool-"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("admin token (rotated by tfe-bootstrap) expires"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("default agent pool id: apool-"),
+        "{}",
+        r.stdout
+    );
 
     // reset --step: that step runs again, nothing else.
     assert_code(&w.run(&["run"]), 0);
