@@ -50,6 +50,6 @@ expect("ttl user", policies.get("user"), 730 * day)
 expect("ttl audit_trails", policies.get("audit_trails"), 730 * day)
 
 if failures:
-    print(f"pytfe cross-check: {checks - len(failures)} passed, {len(failures)} failed")
+    print(f"pytfe-check: {checks - len(failures)} passed, {len(failures)} failed")
     sys.exit(1)
-print(f"pytfe cross-check: {checks} passed, 0 failed")
+print(f"pytfe-check: {checks} passed, 0 failed")
