@@ -15,7 +15,6 @@ use crate::output::{Event, Format, Reporter, Verbosity};
 use crate::state::{CheckpointStore, DirStore};
 use crate::steps;
 use crate::tfe::Client;
-use crate::tfe::api::SettingsKind;
 
 /// Runs the parsed command line; returns the exit code.
 pub fn main(cli: Cli) -> u8 {
@@ -328,28 +327,17 @@ fn drift(
     admin: &Client,
     pool_id: Option<&str>,
 ) -> Result<Vec<Value>, String> {
-    let settings =
-        |kind, s: &Option<crate::config::SettingsConfig>| -> Result<Vec<Value>, String> {
-            let Some(s) = s else { return Ok(vec![]) };
-            let live = admin.settings(kind).map_err(|e| e.to_string())?;
-            let mut wo: Vec<&str> = s.write_only.keys().map(String::as_str).collect();
-            wo.extend(s.secrets.iter().map(|(k, _)| *k));
-            Ok(drift_rows(&live, &s.attributes, &wo))
-        };
+    if let Some((kind, section)) = steps::settings::settings_of(step, cfg) {
+        let Some(s) = section else { return Ok(vec![]) };
+        let live = admin.settings(kind).map_err(|e| e.to_string())?;
+        let mut wo: Vec<&str> = s.write_only.keys().map(String::as_str).collect();
+        wo.extend(s.secrets.iter().map(|(k, _)| *k));
+        return Ok(drift_rows(&live, &s.attributes, &wo));
+    }
     let Some(o) = &cfg.organization else {
-        return match step {
-            StepName::General => settings(SettingsKind::General, &cfg.general),
-            StepName::Smtp => settings(SettingsKind::Smtp, &cfg.smtp),
-            StepName::Saml => settings(SettingsKind::Saml, &cfg.saml),
-            StepName::Twilio => settings(SettingsKind::Twilio, &cfg.twilio),
-            _ => Ok(vec![]),
-        };
+        return Ok(vec![]);
     };
     match step {
-        StepName::General => settings(SettingsKind::General, &cfg.general),
-        StepName::Smtp => settings(SettingsKind::Smtp, &cfg.smtp),
-        StepName::Saml => settings(SettingsKind::Saml, &cfg.saml),
-        StepName::Twilio => settings(SettingsKind::Twilio, &cfg.twilio),
         StepName::Organization | StepName::OrgDefaults | StepName::TokenTtl => {
             let Some(live) = admin.organization(&o.name).map_err(|e| e.to_string())? else {
                 return Ok(vec![

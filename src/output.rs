@@ -130,7 +130,8 @@ impl Reporter {
         }
     }
 
-    fn line(&self, s: &str) {
+    /// Prints one line to stdout (above the spinner, if one runs).
+    pub fn print(&self, s: &str) {
         let live = self.live();
         match &live.spinner {
             Some(sp) => sp.println(s),
@@ -142,7 +143,8 @@ impl Reporter {
         }
     }
 
-    fn json_line(&self, v: Value) {
+    /// Prints a JSON value as one line on stdout.
+    pub fn print_json(&self, v: Value) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{v}");
         let _ = out.flush();
@@ -154,20 +156,10 @@ impl Reporter {
         }
     }
 
-    /// Prints a plain line of a command's own output (status, plan, validate).
-    pub fn print(&self, s: &str) {
-        self.line(s);
-    }
-
-    /// Prints a JSON value as one line (for `--output json`).
-    pub fn print_json(&self, v: Value) {
-        self.json_line(v);
-    }
-
     pub fn emit(&self, e: Event<'_>) {
         if self.format == Format::Json {
             if let Some(v) = self.to_json(&e) {
-                self.json_line(v);
+                self.print_json(v);
             }
             if let Event::Finished {
                 error: Some(err), ..
@@ -184,7 +176,7 @@ impl Reporter {
                 state_dir,
             } => {
                 if self.verbosity >= Verbosity::Normal {
-                    self.line(&format!(
+                    self.print(&format!(
                         "tfe-bootstrap {command}: {address} (state {state_dir})"
                     ));
                 }
@@ -229,7 +221,7 @@ impl Reporter {
                 {
                     live.last_plain_poll = Some(Instant::now());
                     drop(live);
-                    self.line(&msg);
+                    self.print(&msg);
                 }
             }
             Event::StepFinished {
@@ -254,7 +246,7 @@ impl Reporter {
                 } else {
                     String::new()
                 };
-                self.line(&format!("{:<13} {word} {detail}{time}", step.as_str()));
+                self.print(&format!("{:<13} {word} {detail}{time}", step.as_str()));
             }
             Event::Request(r) => {
                 if self.verbosity == Verbosity::Verbose {
@@ -272,7 +264,7 @@ impl Reporter {
                         .as_deref()
                         .map(|e| format!(" {e}"))
                         .unwrap_or_default();
-                    self.line(&format!(
+                    self.print(&format!(
                         "  -> {} {} {status} {} ms{retry}{err}",
                         r.method,
                         r.path,
@@ -286,7 +278,7 @@ impl Reporter {
                     .map(|s| format!("[{}] ", s.as_str()))
                     .unwrap_or_default();
                 if self.verbosity >= Verbosity::Normal {
-                    self.line(&format!(
+                    self.print(&format!(
                         "{} {prefix}{message}",
                         self.paint("warning:", "33")
                     ));
@@ -312,7 +304,7 @@ impl Reporter {
                     let [a, u, s, f] = counts;
                     let total = self.started.elapsed().as_secs_f64();
                     let word = if exit_code == 0 { "done" } else { "stopped" };
-                    self.line(&format!(
+                    self.print(&format!(
                         "{word}: {a} applied, {u} unchanged, {s} skipped, {f} failed in {total:.1}s (exit {exit_code})"
                     ));
                 }

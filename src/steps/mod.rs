@@ -5,7 +5,7 @@
 mod admin;
 mod iact;
 mod organization;
-mod settings;
+pub mod settings;
 mod wait;
 
 use serde_json::{Value, json};

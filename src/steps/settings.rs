@@ -7,7 +7,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{Applied, admin_client, api_error};
-use crate::config::SettingsConfig;
+use crate::config::{Config, SettingsConfig};
 use crate::error::Error;
 use crate::machine::{Ctx, Desired, StepName};
 use crate::tfe::TfeError;
@@ -35,27 +35,24 @@ pub fn desired(
     })
 }
 
-fn kind(step: StepName) -> SettingsKind {
-    match step {
-        StepName::General => SettingsKind::General,
-        StepName::Smtp => SettingsKind::Smtp,
-        StepName::Saml => SettingsKind::Saml,
-        _ => SettingsKind::Twilio,
-    }
-}
-
-pub fn section(step: StepName, ctx: &Ctx<'_>) -> Option<SettingsConfig> {
-    let c = ctx.cfg;
-    match step {
-        StepName::General => c.general.clone(),
-        StepName::Smtp => c.smtp.clone(),
-        StepName::Saml => c.saml.clone(),
-        _ => c.twilio.clone(),
-    }
+/// For the four settings steps: the singleton they PATCH and their config
+/// section (`None` inside when the section is absent). `None` for other steps.
+pub fn settings_of(
+    step: StepName,
+    cfg: &Config,
+) -> Option<(SettingsKind, Option<&SettingsConfig>)> {
+    Some(match step {
+        StepName::General => (SettingsKind::General, cfg.general.as_ref()),
+        StepName::Smtp => (SettingsKind::Smtp, cfg.smtp.as_ref()),
+        StepName::Saml => (SettingsKind::Saml, cfg.saml.as_ref()),
+        StepName::Twilio => (SettingsKind::Twilio, cfg.twilio.as_ref()),
+        _ => return None,
+    })
 }
 
 pub fn run(step: StepName, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
-    let Some(s) = section(step, ctx) else {
+    let cfg = ctx.cfg;
+    let Some((kind, Some(s))) = settings_of(step, cfg) else {
         return Ok(Applied {
             outcome: crate::output::Outcome::Skipped,
             detail: "not configured".into(),
@@ -68,14 +65,13 @@ pub fn run(step: StepName, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
     for (k, v) in &s.secrets {
         attrs.insert((*k).into(), v.expose().into());
     }
-    let k = kind(step);
     let client = admin_client(ctx, step)?.clone();
-    if let Err(e) = client.patch_settings(k, &attrs) {
+    if let Err(e) = client.patch_settings(kind, &attrs) {
         return Err(smtp_hint(step, ctx, e));
     }
     let mut keys: Vec<&str> = s.attributes.keys().map(String::as_str).collect();
     keys.extend(s.secrets.iter().map(|(k, _)| *k));
-    let mut detail = format!("PATCH {} ({})", k.json_type(), keys.join(", "));
+    let mut detail = format!("PATCH {} ({})", kind.json_type(), keys.join(", "));
     if let Some(to) = s
         .write_only
         .get("test-email-address")
@@ -84,7 +80,7 @@ pub fn run(step: StepName, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         detail.push_str(&format!("; TFE sent a test mail to {to}"));
     }
     if step == StepName::Twilio
-        && let Some(n) = &ctx.cfg.twilio_test_number
+        && let Some(n) = &cfg.twilio_test_number
     {
         client
             .twilio_verify(n)
