@@ -417,10 +417,18 @@ fn parse_address(
             format!("{a:?} is plain http://: the admin password and tokens would cross the network in clear text; use https:// or set [tfe] allow_insecure_http = true (lab use only)"),
         );
     }
-    if rest.contains(['/', '?', '#', '@']) || rest.is_empty() {
+    if rest.contains('@') {
+        // Not echoed: what precedes '@' may be a password.
         c.fail(
             "[tfe] address",
-            format!("{a:?} must be scheme://host[:port] with no path, query or user"),
+            "must not hold a user or password (user:pass@host); tfe-bootstrap authenticates with tokens",
+        );
+        return (String::new(), https, String::new(), 0);
+    }
+    if rest.contains(['/', '?', '#']) || rest.is_empty() {
+        c.fail(
+            "[tfe] address",
+            format!("{a:?} must be scheme://host[:port] with no path or query"),
         );
         return (a.into(), https, String::new(), 0);
     }

@@ -305,6 +305,11 @@ fn every_validation_rule_exits_2_naming_the_key_before_any_request() {
         ),
         ("timeout = \"20s\"", "timeout = \"soon\"", "[wait] timeout"),
         (
+            "address = \"http://",
+            "address = \"http://ops:Hunter2-secret@",
+            "user or password",
+        ),
+        (
             "host = \"smtp.example.com\"",
             "hots = \"smtp.example.com\"",
             "did you mean \"host\"",
@@ -320,6 +325,10 @@ fn every_validation_rule_exits_2_naming_the_key_before_any_request() {
             r.stderr.contains(key),
             "case {to:?}: error does not name {key:?}:\n{}",
             r.stderr
+        );
+        assert!(
+            !r.stderr.contains("Hunter2-secret"),
+            "case {to:?}: a password in the address was echoed"
         );
         assert!(w.requests().is_empty(), "case {to:?}: a request was sent");
         assert!(
