@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::machine::StepName;
 use crate::output::Format;
+use crate::step::StepName;
 
 /// Takes a freshly installed Terraform Enterprise to "ready for its first
 /// users": waits for readiness, creates the initial admin, configures
@@ -46,13 +46,13 @@ pub enum Command {
     /// Run the state machine to the end, skipping checkpointed steps whose config is unchanged.
     Run {
         /// Steps to leave out (comma-separated).
-        #[arg(long, value_delimiter = ',', value_parser = StepName::parse, value_name = "STEP,...")]
+        #[arg(long, value_delimiter = ',', value_parser = crate::machine::parse_step, value_name = "STEP,...")]
         skip: Vec<StepName>,
         /// Run only these steps (comma-separated).
-        #[arg(long, value_delimiter = ',', value_parser = StepName::parse, value_name = "STEP,...")]
+        #[arg(long, value_delimiter = ',', value_parser = crate::machine::parse_step, value_name = "STEP,...")]
         only: Vec<StepName>,
         /// Re-run these steps even though they are done (comma-separated).
-        #[arg(long, value_delimiter = ',', value_parser = StepName::parse, value_name = "STEP,...")]
+        #[arg(long, value_delimiter = ',', value_parser = crate::machine::parse_step, value_name = "STEP,...")]
         force: Vec<StepName>,
     },
     /// Say step by step what `run` would do now, with live vs desired values (read-only).
@@ -78,7 +78,7 @@ pub enum Command {
     /// Forget checkpoints so the step(s) run again. Never deletes the admin token file.
     Reset {
         /// Steps to forget (comma-separated).
-        #[arg(long, value_delimiter = ',', value_parser = StepName::parse, value_name = "STEP,...",
+        #[arg(long, value_delimiter = ',', value_parser = crate::machine::parse_step, value_name = "STEP,...",
               required_unless_present = "all", conflicts_with = "all")]
         step: Vec<StepName>,
         /// Forget every checkpoint.

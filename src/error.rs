@@ -4,8 +4,8 @@
 use std::fmt;
 
 use crate::config::ConfigError;
-use crate::machine::StepName;
 use crate::state::StateError;
+use crate::step::StepName;
 
 /// Exit codes of the contract.
 pub mod exit {
@@ -58,9 +58,9 @@ impl Error {
             message: message.into(),
         }
     }
-    pub fn not_ready(message: impl Into<String>) -> Error {
+    pub fn not_ready(step: StepName, message: impl Into<String>) -> Error {
         Error::Step {
-            step: StepName::Wait,
+            step,
             code: exit::NOT_READY,
             message: message.into(),
         }

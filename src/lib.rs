@@ -1,19 +1,22 @@
 //! tfe-bootstrap: takes a freshly installed Terraform Enterprise from "the
 //! installer just finished" to "ready for its first users", unattended.
 //!
-//! Data flows one way: CLI ([`cli`]) → config ([`config`]) → machine
+//! Data flows one way: CLI ([`cli`]) → commands ([`commands`]) → machine
 //! ([`machine`]) → steps ([`steps`]) → TFE client ([`tfe`]) → wire. Steps
 //! never print; they return outcomes and the [`output`] reporter renders
-//! events. Checkpoints live in [`state`]. [`sim`] is the TFE simulator the
-//! tests, benchmarks and demo run against.
+//! events. [`step`] is the vocabulary both sides share, and a leaf: it never
+//! imports the machine, the steps or the reporter. Checkpoints live in
+//! [`state`]. [`sim`] is the TFE simulator the tests, benchmarks and demo run
+//! against.
 //!
 //! | module | owns |
 //! |---|---|
 //! | [`cli`] | clap definitions only |
-//! | [`commands`] | run / plan / validate / status / reset |
-//! | [`config`] | TOML → validated [`config::Config`], durations, secrets |
-//! | [`machine`] | the ordered step list; checkpoint, skip and force logic |
-//! | [`steps`] | one file per step family, each with one job |
+//! | [`commands`] | run / plan / validate / status / reset / saml, one file each |
+//! | [`config`] | TOML → validated [`config::Config`], by section; durations, secrets |
+//! | [`machine`] | the ordered step list; checkpoint, skip, only and force logic |
+//! | [`step`] | what a step is: name, [`step::Step`] trait, outcome, context |
+//! | [`steps`] | one file per step, each with one job |
 //! | [`tfe`] | transport (agent, TLS, retry) and TFE endpoints |
 //! | [`state`] | checkpoint store: atomic writes, lock, permissions |
 //! | [`output`] | text / JSON events / progress: the one place that prints |
@@ -28,6 +31,7 @@ pub mod machine;
 pub mod output;
 pub mod sim;
 pub mod state;
+pub mod step;
 pub mod steps;
 pub mod tfe;
 pub mod util;

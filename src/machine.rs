@@ -1,5 +1,6 @@
 //! The state machine: the ordered step list, and the checkpoint / skip /
-//! force logic. The only place that knows the order.
+//! only / force logic. The only place that knows the order; what each step
+//! wants and does lives in its own file under `steps/`.
 //!
 //! ```text
 //!  wait ──► iact ──► admin ──► general ──► smtp ──► saml ──► twilio
@@ -17,104 +18,58 @@
 //! skips a step while its fingerprint matches and re-applies it when the
 //! config changed, so a crash, reboot or config change resumes exactly where
 //! it stopped. When nothing is pending the run sends no request at all.
-//! `wait` runs whenever anything else is pending; `iact` only when the admin
-//! must still be created and no token is at hand.
+//! Besides that, a step's [`Schedule`] says when it runs: `wait` whenever
+//! anything else runs, `iact` only with `admin`, `admin` once for good.
 
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::Config;
-use crate::config::secret::Secret;
 use crate::error::Error;
-use crate::output::{Event, Outcome, Reporter};
+use crate::output::{Event, Reporter};
 use crate::state::{Checkpoint, CheckpointStore, DirStore, State};
+use crate::step::{Ctx, Outcome, Schedule, Step, StepName};
 use crate::steps;
 use crate::tfe::Client;
-use crate::util::{rfc3339, sha256_hex};
+use crate::util::rfc3339;
 
-/// The steps, in the contract's order. Names are stable: flags, the state
-/// file and JSON events use them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum StepName {
-    Wait,
-    Iact,
-    Admin,
-    General,
-    Smtp,
-    Saml,
-    Twilio,
-    Organization,
-    AgentPool,
-    OrgDefaults,
-    OrgToken,
-    TeamToken,
-    TokenTtl,
+/// The steps, in the contract's order. Adding a step: one file under
+/// `src/steps/` (its `mod` line in `steps/mod.rs`) and one line here.
+pub const ORDER: &[&dyn Step] = &[
+    &steps::wait::Wait,
+    &steps::iact::Iact,
+    &steps::admin::Admin,
+    &steps::general::General,
+    &steps::smtp::Smtp,
+    &steps::saml::Saml,
+    &steps::twilio::Twilio,
+    &steps::organization::Organization,
+    &steps::agent_pool::AgentPool,
+    &steps::org_defaults::OrgDefaults,
+    &steps::org_token::OrgToken,
+    &steps::team_token::TeamToken,
+    &steps::token_ttl::TokenTtl,
+];
+
+/// Every step name, in order.
+pub fn names() -> impl Iterator<Item = StepName> {
+    ORDER.iter().map(|s| s.name())
 }
 
-impl StepName {
-    pub const ALL: [StepName; 13] = [
-        StepName::Wait,
-        StepName::Iact,
-        StepName::Admin,
-        StepName::General,
-        StepName::Smtp,
-        StepName::Saml,
-        StepName::Twilio,
-        StepName::Organization,
-        StepName::AgentPool,
-        StepName::OrgDefaults,
-        StepName::OrgToken,
-        StepName::TeamToken,
-        StepName::TokenTtl,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepName::Wait => "wait",
-            StepName::Iact => "iact",
-            StepName::Admin => "admin",
-            StepName::General => "general",
-            StepName::Smtp => "smtp",
-            StepName::Saml => "saml",
-            StepName::Twilio => "twilio",
-            StepName::Organization => "organization",
-            StepName::AgentPool => "agent-pool",
-            StepName::OrgDefaults => "org-defaults",
-            StepName::OrgToken => "org-token",
-            StepName::TeamToken => "team-token",
-            StepName::TokenTtl => "token-ttl",
-        }
-    }
-
-    /// Parses a step name; the error lists the valid names and a close match.
-    pub fn parse(s: &str) -> Result<StepName, String> {
-        let s = s.trim();
-        StepName::ALL
-            .into_iter()
-            .find(|n| n.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = StepName::ALL.iter().map(|n| n.as_str()).collect();
-                let hint = crate::config::did_you_mean(s, names.iter().copied())
-                    .map(|m| format!(" (did you mean {m:?}?)"))
-                    .unwrap_or_default();
-                format!("unknown step {s:?}{hint}; steps are: {}", names.join(", "))
-            })
-    }
+/// Where `step` stands in the order (for "before/after" questions).
+pub fn position(step: StepName) -> usize {
+    names().position(|n| n == step).unwrap_or(usize::MAX)
 }
 
-/// What a step wants applied: a canonical JSON value plus the secrets it
-/// sends (which enter the fingerprint only hashed).
-pub struct Desired {
-    pub value: serde_json::Value,
-    pub secrets: Vec<Secret>,
-}
-
-impl Desired {
-    pub fn fingerprint(&self, salt: &str) -> String {
-        let canonical = self.value.to_string();
-        let mut parts: Vec<&[u8]> = vec![salt.as_bytes(), canonical.as_bytes()];
-        parts.extend(self.secrets.iter().map(|s| s.expose().as_bytes()));
-        sha256_hex(&parts)
-    }
+/// Parses a step name; the error lists the valid names and a close match.
+pub fn parse_step(s: &str) -> Result<StepName, String> {
+    let s = s.trim();
+    names().find(|n| n.as_str() == s).ok_or_else(|| {
+        let all: Vec<&str> = names().map(StepName::as_str).collect();
+        let hint = crate::config::did_you_mean(s, all.iter().copied())
+            .map(|m| format!(" (did you mean {m:?}?)"))
+            .unwrap_or_default();
+        format!("unknown step {s:?}{hint}; steps are: {}", all.join(", "))
+    })
 }
 
 /// Where a step stands before a run.
@@ -130,6 +85,12 @@ pub enum Assessment {
     Pending { changed: bool, forced: bool },
 }
 
+impl Assessment {
+    pub fn is_pending(&self) -> bool {
+        matches!(self, Assessment::Pending { .. })
+    }
+}
+
 /// `run`'s step selection flags.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
@@ -139,30 +100,36 @@ pub struct Selection {
 }
 
 /// Decides, without any request, what each step would do now.
-pub fn assess(cfg: &Config, state: &State, sel: &Selection) -> Vec<(StepName, Assessment)> {
-    let mut out: Vec<(StepName, Assessment)> = vec![];
-    for step in StepName::ALL {
-        let excluded = if sel.skip.contains(&step) {
+pub fn assess(
+    cfg: &Config,
+    state: &State,
+    sel: &Selection,
+) -> Vec<(&'static dyn Step, Assessment)> {
+    let mut out: Vec<(&'static dyn Step, Assessment)> = vec![];
+    for &step in ORDER {
+        let name = step.name();
+        let excluded = if sel.skip.contains(&name) {
             Some("--skip")
-        } else if !sel.only.is_empty() && !sel.only.contains(&step) {
+        } else if !sel.only.is_empty() && !sel.only.contains(&name) {
             Some("not in --only")
         } else {
             None
         };
-        let a = match (steps::desired(step, cfg), excluded) {
+        let a = match (step.desired(cfg), excluded) {
             (Err(reason), _) => Assessment::NotConfigured(reason),
             (Ok(_), Some(why)) => Assessment::Excluded(why.into()),
             (Ok(d), None) => {
                 let fp = d.fingerprint(&state.salt);
-                let forced = sel.force.contains(&step);
-                match state.steps.get(step.as_str()) {
+                let forced = sel.force.contains(&name);
+                match state.steps.get(name.as_str()) {
                     Some(_) if forced => Assessment::Pending {
                         changed: false,
                         forced: true,
                     },
                     Some(c) if c.fingerprint == fp => Assessment::Done { at: c.at.clone() },
-                    // An admin is created once; a later [admin] change cannot re-create it.
-                    Some(c) if step == StepName::Admin => Assessment::Done { at: c.at.clone() },
+                    Some(c) if step.schedule() == Schedule::Once => {
+                        Assessment::Done { at: c.at.clone() }
+                    }
                     Some(_) => Assessment::Pending {
                         changed: true,
                         forced: false,
@@ -176,79 +143,50 @@ pub fn assess(cfg: &Config, state: &State, sel: &Selection) -> Vec<(StepName, As
         };
         out.push((step, a));
     }
-    // `wait` is a guard: it runs when anything else will, and only then.
-    let others_pending = out
+    // Schedules that depend on the others: a guard runs when anything else
+    // will, and only then; a helper step runs only with the step it serves.
+    let pending: Vec<StepName> = out
         .iter()
-        .any(|(s, a)| *s != StepName::Wait && matches!(a, Assessment::Pending { .. }));
-    // `iact` is needed only while the admin is still to be created without a token.
-    let admin_pending = out
-        .iter()
-        .any(|(s, a)| *s == StepName::Admin && matches!(a, Assessment::Pending { .. }));
+        .filter(|(_, a)| a.is_pending())
+        .map(|(s, _)| s.name())
+        .collect();
     for (step, a) in out.iter_mut() {
-        match step {
-            StepName::Wait if matches!(a, Assessment::Pending { .. } | Assessment::Done { .. }) => {
-                *a = if others_pending {
+        if !matches!(a, Assessment::Pending { .. } | Assessment::Done { .. }) {
+            continue;
+        }
+        let name = step.name();
+        let done_or = |why: String| match state.steps.get(name.as_str()) {
+            Some(c) => Assessment::Done { at: c.at.clone() },
+            None => Assessment::NotConfigured(why),
+        };
+        match step.schedule() {
+            Schedule::BeforeAnyOther => {
+                *a = if pending.iter().any(|p| *p != name) {
                     Assessment::Pending {
                         changed: false,
                         forced: false,
                     }
                 } else {
-                    match state.steps.get("wait") {
-                        Some(c) => Assessment::Done { at: c.at.clone() },
-                        None => Assessment::NotConfigured("nothing else to do".into()),
-                    }
+                    done_or("nothing else to do".into())
                 };
             }
-            StepName::Iact if matches!(a, Assessment::Pending { .. } | Assessment::Done { .. }) => {
+            // What it obtained is kept in memory only, so it runs again
+            // whenever the step it serves does, checkpoint or not.
+            Schedule::With(other) => {
                 let forced = matches!(a, Assessment::Pending { forced: true, .. });
-                *a = if !admin_pending {
-                    match state.steps.get("iact") {
-                        Some(c) => Assessment::Done { at: c.at.clone() },
-                        None => Assessment::NotConfigured(
-                            "not needed: the admin step does not run".into(),
-                        ),
-                    }
-                } else if cfg.admin.token_file.exists() {
-                    Assessment::NotConfigured(format!(
-                        "not needed: admin token file {} exists",
-                        cfg.admin.token_file.display()
-                    ))
-                } else {
+                *a = if pending.contains(&other) {
                     Assessment::Pending {
                         changed: false,
                         forced,
                     }
+                } else {
+                    done_or(format!("not needed: the {other} step does not run"))
                 };
             }
             _ => {}
         }
     }
     out
-}
-
-/// Everything a step may use. Steps never print: they return an
-/// [`steps::Applied`] and may emit warnings through `report`.
-pub struct Ctx<'a> {
-    pub cfg: &'a Config,
-    /// Unauthenticated client (readiness, IACT, initial admin).
-    pub client: Client,
-    /// The site-admin client, once the token is known and checked.
-    pub admin: Option<Client>,
-    pub state: State,
-    pub report: &'a Reporter,
-    /// The IACT, in memory only.
-    pub iact: Option<Secret>,
-    /// `--force` for the current step.
-    pub forced: bool,
-}
-
-impl<'a> Ctx<'a> {
-    pub fn warn(&self, step: StepName, message: &str) {
-        self.report.emit(Event::Warning {
-            step: Some(step),
-            message,
-        });
-    }
 }
 
 /// Runs the machine to the end (the `run` command).
@@ -269,7 +207,7 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
         client,
         admin: None,
         state,
-        report,
+        progress: report,
         iact: None,
         forced: false,
     };
@@ -280,30 +218,30 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
         });
     }
     for (step, a) in plan {
+        let name = step.name();
         let (outcome, detail) = match a {
             Assessment::NotConfigured(reason) => (Outcome::Skipped, reason),
             Assessment::Excluded(why) => (Outcome::Skipped, format!("excluded by {why}")),
             Assessment::Done { at } => (Outcome::Unchanged, format!("done at {at}")),
             Assessment::Pending { changed, forced } => {
-                report.emit(Event::StepStarted { step });
+                report.emit(Event::StepStarted { step: name });
                 let started = Instant::now();
                 ctx.forced = forced;
-                let result = steps::apply(step, &mut ctx);
+                let result = step.apply(&mut ctx);
                 let elapsed = started.elapsed();
                 match result {
                     Ok(applied) => {
-                        if applied.outcome != Outcome::Skipped {
-                            let desired = steps::desired(step, cfg).ok();
-                            if let Some(d) = desired {
-                                let cp = Checkpoint {
-                                    status: "done".into(),
-                                    at: rfc3339(SystemTime::now()),
-                                    fingerprint: d.fingerprint(&ctx.state.salt),
-                                    detail: Some(applied.detail.clone()),
-                                };
-                                ctx.state.steps.insert(step.as_str().into(), cp);
-                                store.save(&ctx.state)?;
-                            }
+                        if applied.outcome != Outcome::Skipped
+                            && let Ok(d) = step.desired(cfg)
+                        {
+                            let cp = Checkpoint {
+                                status: "done".into(),
+                                at: rfc3339(SystemTime::now()),
+                                fingerprint: d.fingerprint(&ctx.state.salt),
+                                detail: Some(applied.detail.clone()),
+                            };
+                            ctx.state.steps.insert(name.as_str().into(), cp);
+                            store.save(&ctx.state)?;
                         }
                         let mut detail = applied.detail;
                         if changed && applied.outcome == Outcome::Applied {
@@ -311,7 +249,7 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
                         }
                         count(&mut counts, applied.outcome);
                         report.emit(Event::StepFinished {
-                            step,
+                            step: name,
                             outcome: applied.outcome,
                             elapsed,
                             detail: &detail,
@@ -325,7 +263,7 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
                         };
                         count(&mut counts, Outcome::Failed);
                         report.emit(Event::StepFinished {
-                            step,
+                            step: name,
                             outcome: Outcome::Failed,
                             elapsed,
                             detail: &msg,
@@ -338,7 +276,7 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
         };
         count(&mut counts, outcome);
         report.emit(Event::StepFinished {
-            step,
+            step: name,
             outcome,
             elapsed: Duration::ZERO,
             detail: &detail,

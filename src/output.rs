@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::machine::StepName;
+use crate::step::{Outcome, Progress, StepName};
 use crate::tfe::RequestEvent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -23,26 +23,6 @@ pub enum Verbosity {
     Quiet,
     Normal,
     Verbose,
-}
-
-/// How a step ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Applied,
-    Unchanged,
-    Skipped,
-    Failed,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Applied => "applied",
-            Outcome::Unchanged => "unchanged",
-            Outcome::Skipped => "skipped",
-            Outcome::Failed => "failed",
-        }
-    }
 }
 
 /// Something worth telling the operator.
@@ -191,7 +171,7 @@ impl Reporter {
                             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
                     );
                     sp.enable_steady_tick(Duration::from_millis(100));
-                    let what = if step == StepName::Wait {
+                    let what = if step.as_str() == "wait" {
                         "waiting for TFE to answer ready"
                     } else {
                         "running"
@@ -356,5 +336,18 @@ impl Reporter {
                 "applied": counts[0], "unchanged": counts[1], "skipped": counts[2], "failed": counts[3],
                 "elapsed_ms": self.started.elapsed().as_millis() as u64}),
         })
+    }
+}
+
+impl Progress for Reporter {
+    fn warning(&self, step: Option<StepName>, message: &str) {
+        self.emit(Event::Warning { step, message });
+    }
+    fn wait_poll(&self, attempt: u32, status: &str, elapsed: Duration) {
+        self.emit(Event::WaitPoll {
+            attempt,
+            status,
+            elapsed,
+        });
     }
 }

@@ -9,13 +9,44 @@
 
 use std::path::Path;
 
-use super::Applied;
+use serde_json::json;
+
 use crate::config::Config;
 use crate::config::secret::Secret;
 use crate::error::Error;
-use crate::machine::{Ctx, StepName};
+use crate::step::{Applied, Ctx, Desired, Schedule, Step, StepName};
 use crate::tfe::{Client, TfeError};
 use crate::util::{ensure_private_dir, write_atomic};
+
+pub const NAME: StepName = StepName::new("admin");
+
+pub struct Admin;
+
+impl Step for Admin {
+    fn name(&self) -> StepName {
+        NAME
+    }
+    /// An admin is created once; a later `[admin]` change cannot re-create it.
+    fn schedule(&self) -> Schedule {
+        Schedule::Once
+    }
+    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
+        Ok(match &cfg.admin.token {
+            Some(t) => Desired {
+                value: json!({"token": "given"}),
+                secrets: vec![t.clone()],
+            },
+            None => Desired {
+                value: json!({"username": cfg.admin.username, "email": cfg.admin.email,
+                              "token_file": cfg.admin.token_file.display().to_string()}),
+                secrets: cfg.admin.password.iter().cloned().collect(),
+            },
+        })
+    }
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+        run(ctx)
+    }
+}
 
 fn resume_advice(cfg: &Config) -> String {
     format!(
@@ -104,9 +135,9 @@ fn preflight_token_file(path: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot write in {}: {e}", dir.display()))
 }
 
-pub fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
     let cfg = ctx.cfg;
-    let step = StepName::Admin;
+    let step = NAME;
     if cfg.admin.token.is_some() || cfg.admin.token_file.exists() {
         let c = load_admin_client(cfg, &ctx.client, step)?;
         ctx.admin = Some(c);

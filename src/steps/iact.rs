@@ -12,15 +12,45 @@ use std::net::{IpAddr, ToSocketAddrs, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::Applied;
-use crate::config::IactSource;
+use serde_json::json;
+
 use crate::config::duration::format_duration;
 use crate::config::secret::Secret;
+use crate::config::{Config, IactSource};
 use crate::error::Error;
-use crate::machine::{Ctx, StepName};
+use crate::step::{Applied, Ctx, Desired, Schedule, Step, StepName};
 use crate::util::unix_now;
 
-pub fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+pub const NAME: StepName = StepName::new("iact");
+
+pub struct Iact;
+
+impl Step for Iact {
+    fn name(&self) -> StepName {
+        NAME
+    }
+    /// Needed only while the admin is still to be created.
+    fn schedule(&self) -> Schedule {
+        Schedule::With(super::admin::NAME)
+    }
+    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
+        if cfg.admin.token.is_some() {
+            return Err("not needed: [admin] token is given".into());
+        }
+        if cfg.admin.token_file.exists() {
+            return Err(format!(
+                "not needed: admin token file {} exists",
+                cfg.admin.token_file.display()
+            ));
+        }
+        Ok(Desired::plain(json!({"address": cfg.tfe.address})))
+    }
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+        run(ctx)
+    }
+}
+
+fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
     let cfg = &ctx.cfg.iact;
     let order: &[IactSource] = match cfg.source {
         IactSource::Auto => &[IactSource::Token, IactSource::Api, IactSource::Command],
@@ -54,7 +84,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         }
     }
     Err(Error::no_admin(
-        StepName::Iact,
+        NAME,
         format!(
             "could not obtain the Initial Admin Creation Token: {}. Pre-seed it (TFE_IACT_TOKEN on the install, \
              [iact] token here), or give [iact] command; if TFE already has an admin, set [admin] token instead",

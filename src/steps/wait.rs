@@ -9,15 +9,35 @@
 
 use std::time::{Duration, Instant};
 
-use super::Applied;
+use serde_json::json;
+
+use crate::config::Config;
 use crate::config::duration::format_duration;
 use crate::error::Error;
-use crate::machine::{Ctx, StepName};
-use crate::output::Event;
+use crate::step::{Applied, Ctx, Desired, Schedule, Step, StepName};
 use crate::tfe::TfeError;
 use crate::util::unix_now;
 
-pub fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+pub const NAME: StepName = StepName::new("wait");
+
+pub struct Wait;
+
+impl Step for Wait {
+    fn name(&self) -> StepName {
+        NAME
+    }
+    fn schedule(&self) -> Schedule {
+        Schedule::BeforeAnyOther
+    }
+    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
+        Ok(Desired::plain(json!({"address": cfg.tfe.address})))
+    }
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+        run(ctx)
+    }
+}
+
+fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
     let started = Instant::now();
     let deadline = started + ctx.cfg.wait.timeout;
     let mut interval = Duration::from_millis(100).min(ctx.cfg.wait.max_interval);
@@ -53,7 +73,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
             }
             Err(TfeError::Tls { detail }) => {
                 return Err(Error::step(
-                    StepName::Wait,
+                    NAME,
                     format!("cannot connect to {}: {detail}", ctx.cfg.tfe.address),
                 ));
             }
@@ -75,19 +95,18 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
                 },
             },
         };
-        ctx.report.emit(Event::WaitPoll {
-            attempt,
-            status: &last,
-            elapsed: started.elapsed(),
-        });
+        ctx.progress.wait_poll(attempt, &last, started.elapsed());
         let now = Instant::now();
         if now >= deadline {
-            return Err(Error::not_ready(format!(
-                "TFE at {} did not become ready within {} ([wait] timeout; {attempt} polls, last: {last}). \
+            return Err(Error::not_ready(
+                NAME,
+                format!(
+                    "TFE at {} did not become ready within {} ([wait] timeout; {attempt} polls, last: {last}). \
                  Check that the install is running, then rerun: finished steps are kept",
-                ctx.cfg.tfe.address,
-                format_duration(ctx.cfg.wait.timeout)
-            )));
+                    ctx.cfg.tfe.address,
+                    format_duration(ctx.cfg.wait.timeout)
+                ),
+            ));
         }
         std::thread::sleep(interval.min(deadline - now));
         interval = (interval * 2).min(ctx.cfg.wait.max_interval);

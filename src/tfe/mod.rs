@@ -27,8 +27,10 @@
 //! admin, whose IACT is one-time).
 
 pub mod api;
+mod error;
 
-use std::fmt;
+pub use error::{TfeError, error_detail};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -81,140 +83,6 @@ impl Response {
     pub fn json(&self) -> Option<Value> {
         serde_json::from_str(&self.body).ok()
     }
-}
-
-/// Why a request failed.
-#[derive(Debug, Clone)]
-pub enum TfeError {
-    /// TFE answered, but not with success.
-    Status {
-        method: &'static str,
-        path: String,
-        status: u16,
-        detail: String,
-    },
-    /// No usable answer. `ambiguous`: the request may have reached TFE.
-    Transport {
-        method: &'static str,
-        path: String,
-        detail: String,
-        ambiguous: bool,
-    },
-    /// The TLS handshake failed; `detail` says why and what to do.
-    Tls { detail: String },
-    /// The answer could not be understood.
-    Decode {
-        method: &'static str,
-        path: String,
-        detail: String,
-    },
-    /// A mutating request was attempted by a read-only client (`plan`).
-    ReadOnly { method: &'static str, path: String },
-}
-
-impl TfeError {
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            TfeError::Status { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-    pub fn is_ambiguous(&self) -> bool {
-        matches!(
-            self,
-            TfeError::Transport {
-                ambiguous: true,
-                ..
-            }
-        ) || matches!(
-            self,
-            TfeError::Status {
-                status: 502 | 504,
-                method: "POST",
-                ..
-            }
-        )
-    }
-}
-
-impl fmt::Display for TfeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TfeError::Status {
-                method,
-                path,
-                status,
-                detail,
-            } => {
-                write!(f, "TFE answered {status} to {method} {path}")?;
-                if !detail.is_empty() {
-                    write!(f, ": {detail}")?;
-                }
-                Ok(())
-            }
-            TfeError::Transport {
-                method,
-                path,
-                detail,
-                ambiguous,
-            } => {
-                write!(f, "{method} {path} failed: {detail}")?;
-                if *ambiguous {
-                    write!(f, " (the request may have reached TFE)")?;
-                }
-                Ok(())
-            }
-            TfeError::Tls { detail } => write!(f, "TLS: {detail}"),
-            TfeError::Decode {
-                method,
-                path,
-                detail,
-            } => {
-                write!(f, "unexpected answer to {method} {path}: {detail}")
-            }
-            TfeError::ReadOnly { method, path } => {
-                write!(f, "refusing {method} {path}: this command only reads")
-            }
-        }
-    }
-}
-
-impl std::error::Error for TfeError {}
-
-/// Extracts TFE's error text from a body: JSON:API `errors` (with `status`
-/// as a string or a number), a plain `{"errors": ["..."]}`, or the
-/// initial-admin-user form `{"status": "error", "error": "..."}`. HTML is not echoed.
-pub fn error_detail(body: &str) -> String {
-    let Ok(v) = serde_json::from_str::<Value>(body) else {
-        let t = body.trim();
-        if t.is_empty() || t.starts_with('<') {
-            return String::new();
-        }
-        return t.chars().take(200).collect();
-    };
-    if let Some(e) = v.get("error").and_then(Value::as_str) {
-        return e.to_string();
-    }
-    let Some(errs) = v.get("errors").and_then(Value::as_array) else {
-        return String::new();
-    };
-    errs.iter()
-        .filter_map(|e| match e {
-            Value::String(s) => Some(s.clone()),
-            Value::Object(o) => {
-                let title = o.get("title").and_then(Value::as_str).unwrap_or("");
-                let detail = o.get("detail").and_then(Value::as_str).unwrap_or("");
-                match (title.is_empty(), detail.is_empty()) {
-                    (_, false) if !title.is_empty() => Some(format!("{title}: {detail}")),
-                    (_, false) => Some(detail.to_string()),
-                    (false, true) => Some(title.to_string()),
-                    (true, true) => None,
-                }
-            }
-            _ => None,
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 /// Retry limits. Defaults: 8 attempts, 100 ms doubling to 5 s with jitter,
@@ -687,32 +555,6 @@ pub fn percent_encode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn error_detail_reads_every_documented_shape() {
-        assert_eq!(
-            error_detail(
-                r#"{"errors":[{"status":"422","title":"invalid attribute","detail":"Name has already been taken"}]}"#
-            ),
-            "invalid attribute: Name has already been taken"
-        );
-        assert_eq!(
-            error_detail(
-                r#"{"errors":[{"detail":"You have exceeded the API's rate limit.","status":429,"title":"Too many requests"}]}"#
-            ),
-            "Too many requests: You have exceeded the API's rate limit."
-        );
-        assert_eq!(error_detail(r#"{"errors":["a","b"]}"#), "a; b");
-        assert_eq!(
-            error_detail(r#"{"status":"error","error":"bad token"}"#),
-            "bad token"
-        );
-        assert_eq!(error_detail("<html>401</html>"), "");
-        assert_eq!(
-            error_detail(r#"{"errors":[{"status":"404","title":"not found"}]}"#),
-            "not found"
-        );
-    }
 
     #[test]
     fn retry_decisions_follow_the_table() {

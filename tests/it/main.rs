@@ -3,6 +3,7 @@
 mod configs;
 mod extras;
 mod fuzz;
+mod layout;
 mod ops;
 mod run;
 mod sim_api;

@@ -1,0 +1,126 @@
+//! `plan`: what `run` would do now, step by step, and for each configured
+//! step TFE's live values beside the desired ones (drift), read through the
+//! same step units `run` applies. Read-only, enforced in the transport.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::{client, load};
+use crate::cli::Cli;
+use crate::error::{Error, exit};
+use crate::machine::{self, Assessment, Selection};
+use crate::output::{Event, Format, Reporter};
+use crate::step::{Drift, LiveCtx};
+use crate::steps;
+
+fn row_json(d: &Drift) -> Value {
+    if d.write_only {
+        json!({"key": d.key, "live": "write-only", "desired": "write-only, sent on apply"})
+    } else {
+        json!({"key": d.key, "live": d.live, "desired": d.desired})
+    }
+}
+
+pub(super) fn plan(cli: &Cli, report: &Arc<Reporter>, detailed: bool) -> Result<u8, Error> {
+    let cfg = load(cli)?;
+    let state = machine::load_state(&cfg.state_dir, Some(&cfg.tfe.address))?
+        .unwrap_or_else(|| crate::state::State::new(&cfg.tfe.address));
+    let assessed = machine::assess(&cfg, &state, &Selection::default());
+    let token_at_hand = cfg.admin.token.is_some() || cfg.admin.token_file.exists();
+    // Read-only in the transport: any non-GET fails before it is sent.
+    let base = client(&cfg, report)?.read_only();
+    let admin = if token_at_hand {
+        Some(steps::load_admin_client(&cfg, &base, steps::admin::NAME).map_err(|e| e.to_string()))
+    } else {
+        None
+    };
+    let json_out = report.format() == Format::Json;
+    if !json_out {
+        report.print(&format!(
+            "plan for {} (state {})",
+            cfg.tfe.address,
+            cfg.state_dir.display()
+        ));
+    }
+    if let Some(Err(e)) = &admin {
+        report.emit(Event::Warning {
+            step: None,
+            message: &format!("live values unavailable: {e}"),
+        });
+    }
+    let admin_pos = machine::position(steps::admin::NAME);
+    let mut pending = 0;
+    for (step, a) in &assessed {
+        let name = step.name();
+        let after_admin = machine::position(name) > admin_pos;
+        let (action, detail) = match a {
+            Assessment::NotConfigured(r) => ("skipped", r.clone()),
+            Assessment::Excluded(r) => ("skipped", r.clone()),
+            Assessment::Done { at } => ("done", format!("at {at}")),
+            Assessment::Pending { changed: true, .. } => ("config changed", "will apply".into()),
+            Assessment::Pending { .. } => ("will apply", String::new()),
+        };
+        let is_pending = a.is_pending();
+        let needs_token = is_pending && after_admin && !token_at_hand;
+        if is_pending && name != steps::wait::NAME {
+            pending += 1;
+        }
+        let configured = !matches!(a, Assessment::NotConfigured(_));
+        let rows: Vec<Value> = match (&admin, configured, after_admin) {
+            (Some(Ok(c)), true, true) => {
+                let cx = LiveCtx {
+                    cfg: &cfg,
+                    admin: c,
+                    state: &state,
+                };
+                match step.live(&cx) {
+                    Ok(rows) => rows
+                        .iter()
+                        .filter(|d| d.write_only || d.differs())
+                        .map(row_json)
+                        .collect(),
+                    Err(e) => vec![
+                        json!({"key": "(live)", "live": format!("unreadable: {e}"), "desired": null}),
+                    ],
+                }
+            }
+            _ => vec![],
+        };
+        let real_drift = rows
+            .iter()
+            .any(|r| r["live"] != "write-only" && r["key"] != "(live)");
+        let action = if needs_token {
+            "needs admin token"
+        } else if action == "done" && real_drift {
+            "done, drifted"
+        } else {
+            action
+        };
+        if json_out {
+            report.print_json(json!({"event": "plan", "step": name.as_str(), "action": action, "detail": detail, "drift": rows}));
+        } else {
+            report.print(&format!("  {:<13} {:<17} {detail}", name.as_str(), action));
+            for r in &rows {
+                report.print(&format!(
+                    "      {}: live {} -> desired {}",
+                    r["key"].as_str().unwrap_or("?"),
+                    r["live"],
+                    r["desired"]
+                ));
+            }
+            if action == "done, drifted" {
+                report.print(&format!(
+                    "      (changed outside tfe-bootstrap; `run --force {}` re-applies it)",
+                    name.as_str()
+                ));
+            }
+        }
+    }
+    if json_out {
+        report.print_json(json!({"event": "finished", "exit_code": 0, "pending": pending}));
+    } else {
+        report.print(&format!("{pending} step(s) pending"));
+    }
+    Ok(if detailed && pending > 0 { 2 } else { exit::OK })
+}

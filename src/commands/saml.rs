@@ -1,0 +1,23 @@
+//! `saml revoke-old-cert`: revoke the previous SAML IdP certificate once the
+//! new one is known to work.
+
+use std::sync::Arc;
+
+use super::{client, load};
+use crate::cli::Cli;
+use crate::error::{Error, exit};
+use crate::output::Reporter;
+use crate::steps;
+
+/// `saml revoke-old-cert`: one PUT with the admin token.
+pub(super) fn revoke_old_cert(cli: &Cli, report: &Arc<Reporter>) -> Result<u8, Error> {
+    let cfg = load(cli)?;
+    let base = client(&cfg, report)?;
+    let step = steps::saml::NAME;
+    let admin = steps::load_admin_client(&cfg, &base, step)?;
+    admin
+        .saml_revoke_old_cert()
+        .map_err(|e| Error::step(step, format!("revoking the old IdP certificate: {e}")))?;
+    report.print("revoked the previous SAML IdP certificate; only the current one is trusted now");
+    Ok(exit::OK)
+}

@@ -1,0 +1,102 @@
+//! `status`: the checkpoints, offline: each step, done or not, when, and
+//! whether its config changed since; and what the run learned on the way.
+
+use serde_json::{Value, json};
+
+use super::{load, state_dir};
+use crate::cli::Cli;
+use crate::error::{Error, exit};
+use crate::machine::{self, ORDER};
+use crate::output::{Format, Reporter};
+use crate::state::{CheckpointStore, DirStore};
+
+pub(super) fn status(cli: &Cli, report: &Reporter) -> Result<u8, Error> {
+    let cfg = match &cli.config {
+        Some(_) => Some(load(cli)?),
+        None => None,
+    };
+    let dir = state_dir(cli, cfg.as_ref());
+    let state = machine::load_state(&dir, cfg.as_ref().map(|c| c.tfe.address.as_str()))?;
+    let json_out = report.format() == Format::Json;
+    let Some(state) = state else {
+        if json_out {
+            report.print_json(
+                json!({"event": "status", "state_dir": dir.display().to_string(), "steps": []}),
+            );
+        } else {
+            report.print(&format!(
+                "no checkpoints in {} yet: nothing has run",
+                dir.display()
+            ));
+        }
+        return Ok(exit::OK);
+    };
+    if !json_out {
+        report.print(&format!(
+            "state {} for {}",
+            DirStore::new(&dir).location(),
+            state.tfe_address
+        ));
+    }
+    let mut rows = vec![];
+    for step in ORDER {
+        let name = step.name();
+        let cp = state.steps.get(name.as_str());
+        let changed = match (&cfg, cp) {
+            (Some(c), Some(cp)) => match step.desired(c) {
+                Ok(d) => Some(d.fingerprint(&state.salt) != cp.fingerprint),
+                Err(_) => None,
+            },
+            _ => None,
+        };
+        let configured = cfg.as_ref().map(|c| step.desired(c).is_ok());
+        if json_out {
+            rows.push(
+                json!({"step": name.as_str(), "done": cp.is_some(), "at": cp.map(|c| &c.at),
+                             "config_changed": changed, "configured": configured,
+                             "detail": cp.and_then(|c| c.detail.as_ref())}),
+            );
+        } else {
+            let what = match (cp, changed) {
+                (Some(cp), Some(true)) => format!("done {}  (config changed since)", cp.at),
+                (Some(cp), _) => format!("done {}", cp.at),
+                (None, _) if configured == Some(false) => "not configured".into(),
+                (None, _) => "not done".into(),
+            };
+            report.print(&format!("  {:<13} {what}", name.as_str()));
+        }
+    }
+    // What the run learned on the way (never a secret).
+    let f = &state.facts;
+    let expires = f
+        .admin_token_expires_unix
+        .map(|t| crate::util::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t)));
+    let token_files: Vec<Value> = f
+        .token_files
+        .iter()
+        .map(|(step, t)| json!({"step": step, "path": t.path.display().to_string(), "organization": t.organization}))
+        .collect();
+    if json_out {
+        report.print_json(json!({"event": "status", "state_dir": dir.display().to_string(),
+            "tfe_address": state.tfe_address, "steps": rows,
+            "facts": {"agent_pool_id": f.agent_pool_id, "admin_token_expires": expires, "token_files": token_files}}));
+        return Ok(exit::OK);
+    }
+    if let Some(id) = &f.agent_pool_id {
+        report.print(&format!("  default agent pool id: {id}"));
+    }
+    if let Some(e) = &expires {
+        report.print(&format!(
+            "  admin token (rotated by tfe-bootstrap) expires {e}: rotate or replace it before then"
+        ));
+    }
+    for t in &token_files {
+        report.print(&format!(
+            "  {} token file: {} (organization {})",
+            t["step"].as_str().unwrap_or(""),
+            t["path"].as_str().unwrap_or(""),
+            t["organization"]
+        ));
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,122 @@
+//! `[organization]` and its sub-tables: the organization, its default
+//! execution mode and agent pool, service-token files and TTL policies.
+
+use super::check::{Checker, parse_ttl};
+use super::raw::RawOrganization;
+use super::{OrgConfig, PoolRef};
+
+pub(super) fn organization(c: &mut Checker, o: RawOrganization) -> OrgConfig {
+    let why = "in [organization]";
+    let name = c
+        .required("[organization] name", o.name.as_ref(), why)
+        .cloned()
+        .unwrap_or_default();
+    if name.contains('/') || name.contains(char::is_whitespace) {
+        c.fail(
+            "[organization] name",
+            format!("{name:?} must not contain '/' or white space"),
+        );
+    }
+    let email = c
+        .required("[organization] email", o.email.as_ref(), why)
+        .cloned()
+        .unwrap_or_default();
+    c.email("[organization] email", o.email.as_ref());
+    if let Some(m) = &o.default_execution_mode
+        && !["remote", "local", "agent"].contains(&m.as_str())
+    {
+        c.fail(
+            "[organization] default_execution_mode",
+            format!("{m:?} is not one of remote, local, agent"),
+        );
+    }
+    let pool = match (&o.default_agent_pool, &o.default_agent_pool_id) {
+        (Some(_), Some(_)) => {
+            c.fail(
+                "[organization] default_agent_pool",
+                "give either default_agent_pool (a name) or default_agent_pool_id, not both",
+            );
+            None
+        }
+        (Some(n), None) if !n.trim().is_empty() => Some(PoolRef::Name(n.clone())),
+        (None, Some(id)) if id.starts_with("apool-") => Some(PoolRef::Id(id.clone())),
+        (None, Some(id)) => {
+            c.fail(
+                "[organization] default_agent_pool_id",
+                format!("{id:?} is not an agent pool id (apool-...)"),
+            );
+            None
+        }
+        (Some(_), None) => {
+            c.fail("[organization] default_agent_pool", "must not be empty");
+            None
+        }
+        (None, None) => None,
+    };
+    let key = if o.default_agent_pool_id.is_some() {
+        "default_agent_pool_id"
+    } else {
+        "default_agent_pool"
+    };
+    match (o.default_execution_mode.as_deref(), &pool) {
+        (Some("agent"), None) if o.default_agent_pool.is_none() && o.default_agent_pool_id.is_none() => c.fail(
+            "[organization] default_agent_pool",
+            "is required with default_execution_mode = \"agent\" (a pool name, created if missing, or default_agent_pool_id)",
+        ),
+        (mode, Some(_)) if mode != Some("agent") => c.fail(
+            &format!("[organization] {key}"),
+            format!("is only valid with default_execution_mode = \"agent\" (it is {})", mode.map(|m| format!("{m:?}")).unwrap_or_else(|| "not set".into())),
+        ),
+        _ => {}
+    }
+    let service_token_file = o.service_token.as_ref().and_then(|s| {
+        if s.file.is_none() {
+            c.fail(
+                "[organization.service_token] file",
+                "is required: where to write the organization token (mode 0600)",
+            );
+        }
+        s.file.clone()
+    });
+    let owners_team_token_file = o.owners_team_token.as_ref().and_then(|s| {
+        if s.file.is_none() {
+            c.fail(
+                "[organization.owners_team_token] file",
+                "is required: where to write the owners team's token (mode 0600)",
+            );
+        }
+        s.file.clone()
+    });
+    if owners_team_token_file.is_some() && owners_team_token_file == service_token_file {
+        c.fail(
+            "[organization.owners_team_token] file",
+            "must differ from [organization.service_token] file",
+        );
+    }
+    let token_ttl = o.token_ttl.as_ref().map(|t| {
+        let mut v = vec![];
+        for (key, wire, val) in [
+            ("organization", "organization", &t.organization), ("team", "team", &t.team),
+            ("user", "user", &t.user), ("audit_trails", "audit_trails", &t.audit_trails),
+        ] {
+            if let Some(val) = val
+                && let Some(ms) = parse_ttl(c, &format!("[organization.token_ttl] {key}"), val) {
+                    v.push((wire, ms));
+                }
+        }
+        if t.organization.is_none() && t.team.is_none() && t.user.is_none() && t.audit_trails.is_none() {
+            c.fail("[organization.token_ttl]", "is empty: set at least one of organization, team, user, audit_trails, or remove the table");
+        }
+        v
+    });
+    OrgConfig {
+        name,
+        email,
+        default_execution_mode: o.default_execution_mode.clone(),
+        default_agent_pool: pool,
+        max_ttl_enabled: o.max_ttl_enabled,
+        service_token_file,
+        owners_team_token_file,
+        token_ttl,
+    }
+}

@@ -1,0 +1,489 @@
+//! The simulated Terraform Enterprise: its data and its endpoints, following
+//! `shared/spec/tfe-api.md`. Strict where TFE is documented to be strict, and
+//! stricter where a lenient peer would let a client bug pass (unknown
+//! attributes are refused with 422).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ipnet::IpNet;
+use serde_json::{Map, Value, json};
+
+use super::http::{Request, Response};
+
+mod boot;
+mod orgs;
+mod settings;
+mod tokens;
+
+use crate::util::rfc3339;
+use boot::looks_like_email;
+use settings::{Attr, SAML, SMTP, TWILIO, settings_doc};
+
+/// go-tfe's integration tests call this "Default 2-year TTL used by the API".
+pub const DEFAULT_TTL_MS: u64 = 63_113_904_000;
+/// Tokens issued by TFE >= 2.0 expire after 24 months by default.
+pub const TOKEN_LIFETIME_MS: u64 = 2 * 365 * 24 * 3600 * 1000;
+pub const TOKEN_TYPES: [&str; 4] = ["organization", "team", "user", "audit_trails"];
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub site_admin: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenKind {
+    User(String),
+    Organization(String),
+    /// A team token: (team id, organization).
+    Team(String, String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Team {
+    pub id: String,
+    pub name: String,
+    pub org: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub value: String,
+    pub id: String,
+    pub kind: TokenKind,
+    pub created_ms: u64,
+    pub expires_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Org {
+    pub name: String,
+    pub email: String,
+    pub default_execution_mode: String,
+    pub default_agent_pool: Option<String>,
+    pub max_ttl_enabled: bool,
+    pub owners: Vec<String>,
+    pub ttl: BTreeMap<String, u64>,
+    pub created: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub id: String,
+    pub name: String,
+    pub org: String,
+    pub organization_scoped: bool,
+}
+
+/// Knobs that shape one simulated install.
+#[derive(Debug, Clone)]
+pub struct Behaviour {
+    pub ready_after: Duration,
+    pub legacy_health: bool,
+    pub iact: String,
+    pub iact_subnets: Vec<IpNet>,
+    /// `None` = unlimited.
+    pub iact_time_limit: Option<Duration>,
+    /// Make the SMTP test mail fail with this status (401, 500 or 504).
+    pub smtp_fail: Option<u16>,
+    pub version: String,
+}
+
+/// The install's whole state.
+pub struct Tfe {
+    pub behaviour: Behaviour,
+    pub boot: Instant,
+    pub users: Vec<User>,
+    pub tokens: Vec<Token>,
+    pub general: Map<String, Value>,
+    pub smtp: Map<String, Value>,
+    pub saml: Map<String, Value>,
+    pub twilio: Map<String, Value>,
+    pub orgs: Vec<Org>,
+    pub pools: Vec<Pool>,
+    pub teams: Vec<Team>,
+    pub test_mails: Vec<String>,
+    pub test_sms: Vec<String>,
+    pub initial_admin_attempts: u32,
+    rng: fastrand::Rng,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn errors(status: u16, title: &str, detail: &str) -> Response {
+    Response::json(
+        status,
+        &json!({"errors": [{"status": status.to_string(), "title": title, "detail": detail}]}),
+    )
+}
+
+fn invalid(detail: impl AsRef<str>) -> Response {
+    errors(422, "invalid attribute", detail.as_ref())
+}
+
+fn not_found() -> Response {
+    errors(404, "not found", "")
+}
+
+impl Tfe {
+    pub fn new(behaviour: Behaviour, seed: u64) -> Tfe {
+        let general = json!({
+            "limit-user-organization-creation": true,
+            "support-email-address": "support@hashicorp.com",
+            "api-rate-limiting-enabled": true,
+            "api-rate-limit": 30,
+            "send-passing-statuses-for-untriggered-speculative-plans": false,
+            "allow-speculative-plans-on-pull-requests-from-forks": false,
+            "default-remote-state-access": true,
+            "plan-timeout": "2h",
+            "apply-timeout": "24h",
+            "require-two-factor-for-admins": false,
+            "fair-run-queuing-enabled": true,
+        });
+        let smtp = json!({"enabled": false, "host": null, "port": null, "sender": null, "auth": "none", "username": null});
+        let saml = json!({
+            "enabled": false, "debug": false, "idp-cert": null, "certificate": null,
+            "slo-endpoint-url": null, "sso-endpoint-url": null,
+            "attr-username": "Username", "attr-groups": "MemberOf", "attr-site-admin": "SiteAdmin",
+            "site-admin-role": "site-admins", "sso-api-token-session-timeout": 1_209_600,
+            "team-management-enabled": false, "authn-requests-signed": false, "want-assertions-signed": false,
+            "signature-signing-method": "SHA256", "signature-digest-method": "SHA256", "provider-type": "saml",
+            "old-idp-cert": null,
+            "acs-consumer-url": "https://tfe.example.com/users/saml/auth",
+            "metadata-url": "https://tfe.example.com/users/saml/metadata",
+        });
+        let twilio = json!({"enabled": false, "account-sid": null, "from-number": null});
+        let obj = |v: Value| match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        Tfe {
+            behaviour,
+            boot: Instant::now(),
+            users: vec![],
+            tokens: vec![],
+            general: obj(general),
+            smtp: obj(smtp),
+            saml: obj(saml),
+            twilio: obj(twilio),
+            orgs: vec![],
+            pools: vec![],
+            teams: vec![],
+            test_mails: vec![],
+            test_sms: vec![],
+            initial_admin_attempts: 0,
+            rng: fastrand::Rng::with_seed(seed ^ 0x7fe5_1a11),
+        }
+    }
+
+    fn random(&mut self, n: usize) -> String {
+        const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        (0..n)
+            .map(|_| ALNUM[self.rng.usize(..ALNUM.len())] as char)
+            .collect()
+    }
+
+    /// Issues a token in TFE's observed format `<14>.atlasv1.<64>`.
+    pub fn issue_token(&mut self, kind: TokenKind) -> String {
+        let value = format!("{}.atlasv1.{}", self.random(14), self.random(64));
+        let id = format!("at-{}", self.random(16));
+        let created = now_ms();
+        self.tokens.push(Token {
+            value: value.clone(),
+            id,
+            kind,
+            created_ms: created,
+            expires_ms: created + TOKEN_LIFETIME_MS,
+        });
+        value
+    }
+
+    /// Adds a user directly (the `--existing-admin-token` / `--user-token` flags).
+    pub fn add_user(&mut self, username: &str, site_admin: bool, token: Option<String>) -> String {
+        let id = format!("user-{}", self.random(16));
+        self.users.push(User {
+            id: id.clone(),
+            username: username.into(),
+            email: format!("{username}@example.com"),
+            site_admin,
+        });
+        match token {
+            Some(value) => {
+                let created = now_ms();
+                let token_id = format!("at-{}", self.random(16));
+                self.tokens.push(Token {
+                    value: value.clone(),
+                    id: token_id,
+                    kind: TokenKind::User(id),
+                    created_ms: created,
+                    expires_ms: created + TOKEN_LIFETIME_MS,
+                });
+                value
+            }
+            None => self.issue_token(TokenKind::User(id)),
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.boot.elapsed() >= self.behaviour.ready_after
+    }
+
+    /// Routes one request. `Response` is what TFE would answer.
+    pub fn handle(&mut self, req: &Request) -> Response {
+        let path = req.path.trim_end_matches('/');
+        let m = req.method.as_str();
+        match (m, path) {
+            ("GET", "/api/v1/health/readiness") => return self.readiness(req),
+            ("GET", "/_health_check") => return self.health_check(),
+            _ => {}
+        }
+        if !self.is_ready() {
+            return errors(
+                503,
+                "service unavailable",
+                "Terraform Enterprise is starting",
+            );
+        }
+        match (m, path) {
+            ("GET", "/admin/retrieve-iact") => return self.retrieve_iact(req),
+            ("POST", "/admin/initial-admin-user") => return self.initial_admin(req),
+            ("GET", "/api/v2/ping") => {
+                return Response::empty(204)
+                    .with_header("X-TFE-Current-Version", &self.behaviour.version)
+                    .with_header("TFP-API-Version", "2.6")
+                    .with_header("TFP-AppName", "Terraform Enterprise")
+                    .with_header("X-RateLimit-Limit", "30");
+            }
+            _ => {}
+        }
+        if !path.starts_with("/api/v2/") {
+            return not_found();
+        }
+        // Bearer authentication.
+        let token = req
+            .header("authorization")
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim);
+        let Some(tok) = token
+            .and_then(|t| self.tokens.iter().find(|k| k.value == t))
+            .cloned()
+        else {
+            return errors(401, "unauthorized", "");
+        };
+        if req.is_mutating() {
+            let ct = req.header("content-type").unwrap_or("");
+            if !ct.starts_with("application/vnd.api+json") {
+                return errors(
+                    415,
+                    "unsupported media type",
+                    "Content-Type must be application/vnd.api+json",
+                );
+            }
+        }
+        let user = match &tok.kind {
+            TokenKind::User(id) => self.users.iter().find(|u| &u.id == id).cloned(),
+            TokenKind::Organization(_) | TokenKind::Team(..) => None,
+        };
+        let site_admin = user.as_ref().is_some_and(|u| u.site_admin);
+        let segs: Vec<&str> = path["/api/v2/".len()..].split('/').collect();
+        match (m, segs.as_slice()) {
+            ("GET", ["account", "details"]) => match &user {
+                Some(u) => Response::json(200, &user_doc(u)),
+                None => not_found(),
+            },
+            (_, ["admin", ..]) if !site_admin => not_found(),
+            ("GET", ["admin", kind]) => match self.settings(kind) {
+                Some((map, schema, id, ty)) => {
+                    Response::json(200, &settings_doc(id, ty, map, schema))
+                }
+                None => not_found(),
+            },
+            ("PATCH", ["admin", kind]) => self.patch_settings(kind, req),
+            ("POST" | "PATCH", ["admin", "twilio-settings", "verify"]) => self.twilio_verify(req),
+            (
+                "POST" | "PUT",
+                [
+                    "admin",
+                    "saml-settings",
+                    "actions",
+                    "revoke-old-certificate",
+                ],
+            ) => {
+                self.saml.insert("old-idp-cert".into(), Value::Null);
+                Response::json(
+                    200,
+                    &settings_doc("saml", "saml-settings", &self.saml, SAML),
+                )
+            }
+            ("POST", ["organizations"]) => self.create_org(req, user.as_ref()),
+            ("POST", ["teams", tid, "authentication-token"]) => {
+                let Some(team) = self.teams.iter().find(|t| t.id == *tid).cloned() else {
+                    return not_found();
+                };
+                let owner = match &tok.kind {
+                    TokenKind::User(id) => {
+                        site_admin
+                            || self
+                                .orgs
+                                .iter()
+                                .any(|o| o.name == team.org && o.owners.contains(id))
+                    }
+                    TokenKind::Organization(o) => *o == team.org,
+                    TokenKind::Team(..) => false,
+                };
+                if !owner {
+                    return not_found();
+                }
+                self.tokens
+                    .retain(|t| !matches!(&t.kind, TokenKind::Team(id, _) if *id == team.id));
+                let value = self.issue_token(TokenKind::Team(team.id.clone(), team.org.clone()));
+                Response::json(
+                    201,
+                    &json!({"data": {"id": format!("at-team-{}", team.id), "type": "authentication-tokens",
+                    "attributes": {"token": value}}}),
+                )
+            }
+            ("POST", ["users", uid, "authentication-tokens"]) => {
+                let allowed = user.as_ref().is_some_and(|u| u.id == *uid || u.site_admin);
+                if !allowed || !self.users.iter().any(|u| u.id == *uid) {
+                    return not_found();
+                }
+                let uid = uid.to_string();
+                self.user_token(&uid, req)
+            }
+            (_, ["organizations", org, rest @ ..]) => {
+                let org = org.to_string();
+                let Some(idx) = self.orgs.iter().position(|o| o.name == org) else {
+                    return errors(
+                        404,
+                        "not found",
+                        "Organization does not exist or user does not belong to the organization",
+                    );
+                };
+                let member = match &tok.kind {
+                    TokenKind::User(id) => site_admin || self.orgs[idx].owners.contains(id),
+                    TokenKind::Organization(o) | TokenKind::Team(_, o) => *o == org,
+                };
+                if !member {
+                    return not_found();
+                }
+                if let Some(resp) = self.ttl_rejects(&tok, idx) {
+                    return resp;
+                }
+                match (m, rest) {
+                    ("GET", []) => Response::json(200, &self.org_doc(idx)),
+                    ("PATCH", []) => self.patch_org(idx, req),
+                    ("GET", ["agent-pools"]) => self.list_pools(&org, req),
+                    ("POST", ["agent-pools"]) => self.create_pool(&org, req),
+                    ("GET", ["token-ttl-policies"]) => Response::json(200, &self.ttl_doc(idx)),
+                    ("PATCH", ["token-ttl-policies"]) => {
+                        let owner = matches!(&tok.kind, TokenKind::User(id) if self.orgs[idx].owners.contains(id));
+                        if !owner {
+                            return errors(
+                                403,
+                                "forbidden",
+                                "User is not part of the owners team of the organization",
+                            );
+                        }
+                        self.patch_ttl(idx, req)
+                    }
+                    ("POST", ["authentication-token"]) => self.org_token(&org),
+                    ("GET", ["teams"]) => {
+                        let names: Vec<String> = req
+                            .query_param("filter[names]")
+                            .map(|n| n.split(',').map(String::from).collect())
+                            .unwrap_or_default();
+                        let data: Vec<Value> = self
+                            .teams
+                            .iter()
+                            .filter(|t| t.org == org && (names.is_empty() || names.contains(&t.name)))
+                            .map(|t| json!({"id": t.id, "type": "teams", "attributes": {"name": t.name, "visibility": "secret"}}))
+                            .collect();
+                        Response::json(200, &json!({"data": data}))
+                    }
+                    _ => not_found(),
+                }
+            }
+            _ => not_found(),
+        }
+    }
+
+    /// Everything a test may want to check, as JSON.
+    pub fn snapshot(&self) -> Value {
+        let settings = |m: &Map<String, Value>, schema: &[Attr]| {
+            let mut out = Map::new();
+            for (k, v) in m {
+                if !schema.iter().any(|a| a.0 == k && a.3) {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+            Value::Object(out)
+        };
+        let mut smtp = settings(&self.smtp, SMTP);
+        smtp["password-set"] = json!(self.smtp.get("password").is_some_and(|p| !p.is_null()));
+        let mut saml = settings(&self.saml, SAML);
+        saml["private-key-set"] = json!(self.saml.get("private-key").is_some_and(|p| !p.is_null()));
+        let mut twilio = settings(&self.twilio, TWILIO);
+        twilio["auth-token-set"] =
+            json!(self.twilio.get("auth-token").is_some_and(|p| !p.is_null()));
+        json!({
+            "ready": self.is_ready(),
+            "users": self.users.iter().map(|u| json!({"id": u.id, "username": u.username, "email": u.email, "site-admin": u.site_admin})).collect::<Vec<_>>(),
+            "tokens": self.tokens.iter().map(|t| json!({"token": t.value, "lifetime-ms": t.expires_ms.saturating_sub(t.created_ms), "kind": match &t.kind {
+                TokenKind::User(u) => json!({"user": u}), TokenKind::Organization(o) => json!({"organization": o}),
+                TokenKind::Team(t, o) => json!({"team": t, "organization": o})}})).collect::<Vec<_>>(),
+            "initial-admin-attempts": self.initial_admin_attempts,
+            "settings": {"general": self.general, "smtp": smtp, "saml": saml, "twilio": twilio},
+            "test-mails": self.test_mails,
+            "test-sms": self.test_sms,
+            "organizations": self.orgs.iter().map(|o| json!({
+                "name": o.name, "email": o.email, "default-execution-mode": o.default_execution_mode,
+                "default-agent-pool": o.default_agent_pool.as_ref().and_then(|id| self.pools.iter().find(|p| &p.id == id)).map(|p| p.name.clone()),
+                "default-agent-pool-id": o.default_agent_pool,
+                "max-ttl-enabled": o.max_ttl_enabled, "token-ttl-policies": o.ttl,
+            })).collect::<Vec<_>>(),
+            "agent-pools": self.pools.iter().map(|p| json!({"id": p.id, "name": p.name, "organization": p.org})).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Extracts `data.attributes` from a JSON:API body, checking `data.type`
+/// when present (`""` is tolerated: go-tfe sends it for settings).
+fn body_attributes(req: &Request, want_type: &str) -> Result<Map<String, Value>, Response> {
+    let body: Value = serde_json::from_slice(&req.body)
+        .map_err(|_| errors(400, "bad request", "body is not valid JSON"))?;
+    let data = body
+        .get("data")
+        .filter(|d| d.is_object())
+        .ok_or_else(|| invalid("body must have a data object"))?;
+    if let Some(t) = data.get("type") {
+        let t = t.as_str().unwrap_or("?");
+        if !t.is_empty() && !want_type.is_empty() && t != want_type {
+            return Err(errors(
+                409,
+                "conflict",
+                &format!("data.type must be {want_type:?}, not {t:?}"),
+            ));
+        }
+    }
+    match data.get("attributes") {
+        None => Ok(Map::new()),
+        Some(Value::Object(m)) => Ok(m.clone()),
+        Some(_) => Err(invalid("data.attributes must be an object")),
+    }
+}
+
+fn user_doc(u: &User) -> Value {
+    json!({"data": {"id": u.id, "type": "users", "attributes": {
+        "username": u.username, "email": u.email, "is-site-admin": u.site_admin,
+        "is-service-account": false, "two-factor": {"enabled": false, "verified": false},
+        "avatar-url": "", "unconfirmed-email": null}}})
+}

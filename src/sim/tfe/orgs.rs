@@ -1,0 +1,316 @@
+//! Organizations, agent pools and the token TTL policies.
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::sim::http::{Request, Response};
+
+impl Tfe {
+    pub(super) fn org_doc(&self, idx: usize) -> Value {
+        let o = &self.orgs[idx];
+        let pool = match &o.default_agent_pool {
+            Some(id) => json!({"data": {"type": "agent-pools", "id": id}}),
+            None => json!({"data": null}),
+        };
+        json!({"data": {
+            "id": o.name, "type": "organizations",
+            "attributes": {
+                "name": o.name, "email": o.email, "created-at": o.created,
+                "default-execution-mode": o.default_execution_mode,
+                "max-ttl-enabled": o.max_ttl_enabled,
+                "user-tokens-enabled": true,
+                "collaborator-auth-policy": "password",
+                "cost-estimation-enabled": false,
+            },
+            "relationships": {"default-agent-pool": pool},
+        }})
+    }
+
+    pub(super) fn create_org(&mut self, req: &Request, user: Option<&User>) -> Response {
+        let Some(user) = user.cloned() else {
+            return not_found();
+        };
+        let limited = self
+            .general
+            .get("limit-user-organization-creation")
+            .and_then(Value::as_bool)
+            == Some(true);
+        if limited && !user.site_admin {
+            return not_found();
+        }
+        let attrs = match body_attributes(req, "organizations") {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
+        for k in attrs.keys() {
+            if ![
+                "name",
+                "email",
+                "default-execution-mode",
+                "max-ttl-enabled",
+                "collaborator-auth-policy",
+            ]
+            .contains(&k.as_str())
+            {
+                return invalid(format!("unknown attribute {k:?} for organizations"));
+            }
+        }
+        let name = attrs.get("name").and_then(Value::as_str).unwrap_or("");
+        let email = attrs.get("email").and_then(Value::as_str).unwrap_or("");
+        if name.is_empty() || name.contains('/') || name.contains(char::is_whitespace) {
+            return invalid("name is invalid");
+        }
+        if !looks_like_email(email) {
+            return invalid("email is invalid");
+        }
+        if self.orgs.iter().any(|o| o.name == name) {
+            return invalid("Name has already been taken");
+        }
+        let mode = attrs
+            .get("default-execution-mode")
+            .and_then(Value::as_str)
+            .unwrap_or("remote");
+        if !["remote", "local"].contains(&mode) {
+            return invalid("default-execution-mode must be remote or local on create");
+        }
+        self.orgs.push(Org {
+            name: name.into(),
+            email: email.into(),
+            default_execution_mode: mode.into(),
+            default_agent_pool: None,
+            max_ttl_enabled: attrs
+                .get("max-ttl-enabled")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            owners: vec![user.id.clone()],
+            ttl: TOKEN_TYPES
+                .iter()
+                .map(|t| (t.to_string(), DEFAULT_TTL_MS))
+                .collect(),
+            created: rfc3339(SystemTime::now()),
+        });
+        let team_id = format!("team-{}", self.random(16));
+        self.teams.push(Team {
+            id: team_id,
+            name: "owners".into(),
+            org: name.into(),
+        });
+        Response::json(201, &self.org_doc(self.orgs.len() - 1))
+    }
+
+    pub(super) fn patch_org(&mut self, idx: usize, req: &Request) -> Response {
+        let body: Value = match serde_json::from_slice(&req.body) {
+            Ok(v) => v,
+            Err(_) => return errors(400, "bad request", "body is not JSON"),
+        };
+        let attrs = match body_attributes(req, "organizations") {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
+        let mut next = self.orgs[idx].clone();
+        let mut pool_given: Option<Option<String>> = None;
+        for (k, v) in &attrs {
+            match k.as_str() {
+                "email" => match v.as_str() {
+                    Some(e) if looks_like_email(e) => next.email = e.into(),
+                    _ => return invalid("email is invalid"),
+                },
+                "default-execution-mode" => match v.as_str() {
+                    Some(s @ ("remote" | "local" | "agent")) => {
+                        next.default_execution_mode = s.into()
+                    }
+                    _ => {
+                        return invalid(
+                            "default-execution-mode must be one of remote, local, agent",
+                        );
+                    }
+                },
+                "max-ttl-enabled" => match v.as_bool() {
+                    Some(b) => next.max_ttl_enabled = b,
+                    None => return invalid("max-ttl-enabled must be a boolean"),
+                },
+                "default-agent-pool-id" => match v {
+                    Value::Null => pool_given = Some(None),
+                    Value::String(s) => pool_given = Some(Some(s.clone())),
+                    _ => return invalid("default-agent-pool-id must be a string or null"),
+                },
+                _ => return invalid(format!("unknown attribute {k:?} for organizations")),
+            }
+        }
+        if let Some(rels) = body["data"].get("relationships").and_then(Value::as_object) {
+            for (k, v) in rels {
+                if k != "default-agent-pool" {
+                    return invalid(format!("unknown relationship {k:?} for organizations"));
+                }
+                match &v["data"] {
+                    Value::Null => pool_given = Some(None),
+                    d if d["type"] == "agent-pools" && d["id"].is_string() => {
+                        pool_given = Some(d["id"].as_str().map(String::from));
+                    }
+                    _ => {
+                        return invalid(
+                            "relationships.default-agent-pool.data must be {type: agent-pools, id} or null",
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(pool) = pool_given {
+            if let Some(id) = &pool {
+                if next.default_execution_mode != "agent" {
+                    return invalid(
+                        "default agent pool must not be specified unless using 'agent' execution mode",
+                    );
+                }
+                if !self.pools.iter().any(|p| &p.id == id && p.org == next.name) {
+                    return invalid(format!(
+                        "agent pool {id} does not exist in organization {}",
+                        next.name
+                    ));
+                }
+            }
+            next.default_agent_pool = pool;
+        }
+        if next.default_execution_mode != "agent" {
+            next.default_agent_pool = None;
+        } else if next.default_agent_pool.is_none() {
+            return invalid("default agent pool is required when using 'agent' execution mode");
+        }
+        self.orgs[idx] = next;
+        Response::json(200, &self.org_doc(idx))
+    }
+
+    pub(super) fn pool_doc(p: &Pool) -> Value {
+        json!({"id": p.id, "type": "agent-pools", "attributes": {
+            "name": p.name, "organization-scoped": p.organization_scoped, "agent-count": 0}})
+    }
+
+    pub(super) fn list_pools(&self, org: &str, req: &Request) -> Response {
+        let q = req.query_param("q").unwrap_or("");
+        let data: Vec<Value> = self
+            .pools
+            .iter()
+            .filter(|p| p.org == org && p.name.contains(q))
+            .map(Self::pool_doc)
+            .collect();
+        let n = data.len();
+        Response::json(
+            200,
+            &json!({"data": data, "meta": {"pagination": {
+            "current-page": 1, "next-page": null, "prev-page": null, "total-pages": 1, "total-count": n}}}),
+        )
+    }
+
+    pub(super) fn create_pool(&mut self, org: &str, req: &Request) -> Response {
+        let attrs = match body_attributes(req, "agent-pools") {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
+        for k in attrs.keys() {
+            if !["name", "organization-scoped"].contains(&k.as_str()) {
+                return invalid(format!("unknown attribute {k:?} for agent-pools"));
+            }
+        }
+        let Some(name) = attrs
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        else {
+            return invalid("name is required");
+        };
+        if self.pools.iter().any(|p| p.org == org && p.name == name) {
+            return invalid("Name has already been taken");
+        }
+        let pool = Pool {
+            id: format!("apool-{}", self.random(16)),
+            name: name.into(),
+            org: org.into(),
+            organization_scoped: attrs
+                .get("organization-scoped")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+        };
+        let doc = json!({"data": Self::pool_doc(&pool)});
+        self.pools.push(pool);
+        Response::json(201, &doc)
+    }
+
+    pub(super) fn ttl_doc(&self, idx: usize) -> Value {
+        let data: Vec<Value> = self.orgs[idx]
+            .ttl
+            .iter()
+            .map(|(t, ms)| {
+                json!({"id": format!("ttl-{t}"), "type": "organization-token-ttl-policies",
+                "attributes": {"token-type": t, "max-ttl-ms": ms}})
+            })
+            .collect();
+        json!({"data": data})
+    }
+
+    pub(super) fn patch_ttl(&mut self, idx: usize, req: &Request) -> Response {
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        if body["data"].is_array() {
+            return invalid(
+                "data must be an object with attributes.token-ttl-policies, not an array",
+            );
+        }
+        let attrs = match body_attributes(req, "organization-token-ttl-policies") {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
+        if let Some(k) = attrs.keys().find(|k| *k != "token-ttl-policies") {
+            return invalid(format!(
+                "unknown attribute {k:?} for organization-token-ttl-policies"
+            ));
+        }
+        let Some(list) = attrs.get("token-ttl-policies").and_then(Value::as_array) else {
+            return invalid("token-ttl-policies must be an array");
+        };
+        if list.is_empty() {
+            return invalid("token-ttl-policies must not be empty");
+        }
+        let mut next = self.orgs[idx].ttl.clone();
+        for p in list {
+            let (Some(t), Some(ms)) = (p["token-type"].as_str(), p["max-ttl-ms"].as_u64()) else {
+                return invalid(
+                    "each policy needs token-type (string) and max-ttl-ms (positive integer)",
+                );
+            };
+            if !TOKEN_TYPES.contains(&t) {
+                return invalid(format!(
+                    "token-type {t:?} is not one of organization, team, user, audit_trails"
+                ));
+            }
+            if ms == 0 || p.as_object().is_some_and(|o| o.len() != 2) {
+                return invalid(
+                    "max-ttl-ms must be positive and policies take only token-type and max-ttl-ms",
+                );
+            }
+            next.insert(t.into(), ms);
+        }
+        self.orgs[idx].ttl = next;
+        Response::json(200, &self.ttl_doc(idx))
+    }
+
+    /// With `max-ttl-enabled`, TFE rejects existing tokens whose lifetime
+    /// exceeds the policy for their type.
+    pub(super) fn ttl_rejects(&self, tok: &Token, idx: usize) -> Option<Response> {
+        let org = &self.orgs[idx];
+        if !org.max_ttl_enabled {
+            return None;
+        }
+        let ty = match tok.kind {
+            TokenKind::User(_) => "user",
+            TokenKind::Organization(_) => "organization",
+            TokenKind::Team(..) => "team",
+        };
+        let limit = org.ttl.get(ty).copied().unwrap_or(DEFAULT_TTL_MS);
+        (tok.expires_ms.saturating_sub(tok.created_ms) > limit).then(|| {
+            errors(
+                401,
+                "unauthorized",
+                "token lifetime exceeds the organization's maximum TTL",
+            )
+        })
+    }
+}

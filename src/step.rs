@@ -1,0 +1,216 @@
+//! What a step is, in the vocabulary that the machine, the steps, the
+//! commands and the reporter share: its [`StepName`], the [`Step`] trait
+//! each file under `steps/` implements, the [`Outcome`] it ends with, what it
+//! [`Desired`] (the checkpoint fingerprint's input), how its live state
+//! compares ([`Drift`]), and the run context [`Ctx`] it works in.
+//!
+//! This module is a leaf of the step graph: it imports the config, the state,
+//! the TFE client and the error type, never `machine`, `steps` or `output`.
+//! That keeps the data flow one way (machine → steps → tfe) and lets the
+//! reporter render outcomes without knowing the machine.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::config::secret::Secret;
+use crate::error::Error;
+use crate::state::State;
+use crate::tfe::Client;
+use crate::util::sha256_hex;
+
+/// A step's stable name (flags, the state file and JSON events use it).
+/// Each step file declares its own as a `const NAME`; the machine's order is
+/// the one list of all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StepName(&'static str);
+
+impl StepName {
+    pub const fn new(name: &'static str) -> StepName {
+        StepName(name)
+    }
+    pub const fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl fmt::Display for StepName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    Unchanged,
+    Skipped,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Skipped => "skipped",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// What a step did.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub outcome: Outcome,
+    pub detail: String,
+}
+
+impl Applied {
+    pub fn changed(detail: impl Into<String>) -> Applied {
+        Applied {
+            outcome: Outcome::Applied,
+            detail: detail.into(),
+        }
+    }
+    pub fn unchanged(detail: impl Into<String>) -> Applied {
+        Applied {
+            outcome: Outcome::Unchanged,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// What a step wants applied: a canonical JSON value plus the secrets it
+/// sends (which enter the fingerprint only hashed).
+pub struct Desired {
+    pub value: Value,
+    pub secrets: Vec<Secret>,
+}
+
+impl Desired {
+    /// A desired value with no secret in it.
+    pub fn plain(value: Value) -> Desired {
+        Desired {
+            value,
+            secrets: vec![],
+        }
+    }
+    pub fn fingerprint(&self, salt: &str) -> String {
+        let canonical = self.value.to_string();
+        let mut parts: Vec<&[u8]> = vec![salt.as_bytes(), canonical.as_bytes()];
+        parts.extend(self.secrets.iter().map(|s| s.expose().as_bytes()));
+        sha256_hex(&parts)
+    }
+}
+
+/// When a step runs, besides "its config changed or it never ran".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// When it was never done, its config changed, or `--force` (the default).
+    OnChange,
+    /// Done once for good: a later config change does not make it pending
+    /// (`admin`: an admin is created once).
+    Once,
+    /// A guard: runs whenever any other step runs, and only then (`wait`).
+    BeforeAnyOther,
+    /// Only when the named step will run (`iact` serves `admin`).
+    With(StepName),
+}
+
+/// One compared key: TFE's live value beside the config's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Drift {
+    pub key: String,
+    pub live: Value,
+    pub desired: Value,
+    /// Write-only on TFE (passwords, the test address): never readable, so
+    /// never compared.
+    pub write_only: bool,
+}
+
+impl Drift {
+    pub fn new(key: impl Into<String>, live: Value, desired: Value) -> Drift {
+        Drift {
+            key: key.into(),
+            live,
+            desired,
+            write_only: false,
+        }
+    }
+    pub fn write_only(key: impl Into<String>) -> Drift {
+        Drift {
+            key: key.into(),
+            live: Value::Null,
+            desired: Value::Null,
+            write_only: true,
+        }
+    }
+    /// A readable key whose live value differs from the desired one.
+    pub fn differs(&self) -> bool {
+        !self.write_only && self.live != self.desired
+    }
+}
+
+/// What a read-only look at TFE may use (`plan`'s drift).
+pub struct LiveCtx<'a> {
+    pub cfg: &'a Config,
+    /// The site-admin client (read-only in `plan`).
+    pub admin: &'a Client,
+    pub state: &'a State,
+}
+
+/// Where steps send what the operator should see while they work; the
+/// reporter implements it. Steps never print.
+pub trait Progress {
+    fn warning(&self, step: Option<StepName>, message: &str);
+    /// One readiness poll that did not answer ready.
+    fn wait_poll(&self, attempt: u32, status: &str, elapsed: Duration);
+}
+
+/// Everything a step may use while it applies.
+pub struct Ctx<'a> {
+    pub cfg: &'a Config,
+    /// Unauthenticated client (readiness, IACT, initial admin).
+    pub client: Client,
+    /// The site-admin client, once the token is known and checked.
+    pub admin: Option<Client>,
+    pub state: State,
+    pub progress: &'a dyn Progress,
+    /// The IACT, in memory only.
+    pub iact: Option<Secret>,
+    /// `--force` for the current step.
+    pub forced: bool,
+}
+
+impl Ctx<'_> {
+    pub fn warn(&self, step: StepName, message: &str) {
+        self.progress.warning(Some(step), message);
+    }
+}
+
+/// One step: one file under `src/steps/`, one job.
+pub trait Step: Sync {
+    fn name(&self) -> StepName;
+
+    /// When it runs; see [`Schedule`].
+    fn schedule(&self) -> Schedule {
+        Schedule::OnChange
+    }
+
+    /// What it wants under `cfg` (the fingerprint's input), or why it does
+    /// not apply (its section is absent, or it is not needed).
+    fn desired(&self, cfg: &Config) -> Result<Desired, String>;
+
+    /// TFE's live values beside the desired ones, for `plan`'s drift. Steps
+    /// with nothing readable to compare keep the default (no rows).
+    fn live(&self, _cx: &LiveCtx<'_>) -> Result<Vec<Drift>, String> {
+        Ok(vec![])
+    }
+
+    /// Applies it.
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error>;
+}

@@ -1,0 +1,49 @@
+//! `agent-pool`: ensure the default agent pool named in `[organization]
+//! default_agent_pool` exists (matched by exact name), and remember its id
+//! for `org-defaults`.
+
+use serde_json::json;
+
+use super::{admin_client, api_error, ensure, no_org, org_cfg};
+use crate::config::{Config, PoolRef};
+use crate::error::Error;
+use crate::step::{Applied, Ctx, Desired, Step, StepName};
+
+pub const NAME: StepName = StepName::new("agent-pool");
+
+pub struct AgentPool;
+
+impl Step for AgentPool {
+    fn name(&self) -> StepName {
+        NAME
+    }
+    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
+        let o = cfg.organization.as_ref().ok_or_else(no_org)?;
+        match &o.default_agent_pool {
+            Some(PoolRef::Name(n)) => Ok(Desired::plain(json!({"org": o.name, "name": n}))),
+            Some(PoolRef::Id(_)) => Err("default_agent_pool_id is given: nothing to create".into()),
+            None => Err("no default_agent_pool in [organization]".into()),
+        }
+    }
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+        let o = org_cfg(ctx.cfg, NAME)?;
+        let Some(PoolRef::Name(name)) = &o.default_agent_pool else {
+            return Err(Error::step(
+                NAME,
+                "no default_agent_pool name in [organization]",
+            ));
+        };
+        let client = admin_client(ctx, NAME)?.clone();
+        let (id, created) = ensure(
+            || client.find_agent_pool(&o.name, name),
+            || client.create_agent_pool(&o.name, name),
+        )
+        .map_err(|e| api_error(NAME, ctx, e))?;
+        ctx.state.facts.agent_pool_id = Some(id.clone());
+        Ok(Applied::changed(if created {
+            format!("created agent pool {name:?} ({id})")
+        } else {
+            format!("agent pool {name:?} exists ({id})")
+        }))
+    }
+}

@@ -1,0 +1,34 @@
+//! `general`: the site-wide general settings
+//! (`PATCH /api/v2/admin/general-settings`), exactly the keys `[general]`
+//! sets.
+
+use super::{admin_client, api_error, settings};
+use crate::config::Config;
+use crate::error::Error;
+use crate::step::{Applied, Ctx, Desired, Drift, LiveCtx, Step, StepName};
+use crate::tfe::api::SettingsKind;
+
+pub const NAME: StepName = StepName::new("general");
+
+pub struct General;
+
+impl Step for General {
+    fn name(&self) -> StepName {
+        NAME
+    }
+    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
+        settings::desired(cfg.general.as_ref(), "general", None)
+    }
+    fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, String> {
+        settings::live(cx, SettingsKind::General, cx.cfg.general.as_ref())
+    }
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+        let s = settings::section(ctx.cfg.general.as_ref(), NAME)?;
+        let detail = {
+            let client = admin_client(ctx, NAME)?.clone();
+            settings::patch(&client, SettingsKind::General, s)
+                .map_err(|e| api_error(NAME, ctx, e))?
+        };
+        Ok(Applied::changed(detail))
+    }
+}

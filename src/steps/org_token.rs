@@ -1,0 +1,39 @@
+//! `org-token`: the organization's service-account token, minted once and
+//! written to `[organization.service_token] file` (0600).
+
+use serde_json::json;
+
+use super::{no_org, org_cfg, service_token};
+use crate::config::Config;
+use crate::error::Error;
+use crate::step::{Applied, Ctx, Desired, Step, StepName};
+
+pub const NAME: StepName = StepName::new("org-token");
+
+pub struct OrgToken;
+
+impl Step for OrgToken {
+    fn name(&self) -> StepName {
+        NAME
+    }
+    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
+        let o = cfg.organization.as_ref().ok_or_else(no_org)?;
+        let file = o
+            .service_token_file
+            .as_ref()
+            .ok_or("no [organization.service_token]")?;
+        Ok(Desired::plain(
+            json!({"org": o.name, "file": file.display().to_string()}),
+        ))
+    }
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+        let o = org_cfg(ctx.cfg, NAME)?;
+        let Some(file) = &o.service_token_file else {
+            return Err(Error::step(NAME, "no [organization.service_token] file"));
+        };
+        let name = o.name.clone();
+        service_token::mint_once(ctx, NAME, file, &name, "the organization token", |c| {
+            c.create_org_token(&name)
+        })
+    }
+}

@@ -1,0 +1,32 @@
+//! `saml`: the SAML settings (`PATCH /api/v2/admin/saml-settings`): every
+//! writable attribute `[saml]` sets, the private key write-only.
+
+use super::{admin_client, api_error, settings};
+use crate::config::Config;
+use crate::error::Error;
+use crate::step::{Applied, Ctx, Desired, Drift, LiveCtx, Step, StepName};
+use crate::tfe::api::SettingsKind;
+
+pub const NAME: StepName = StepName::new("saml");
+
+pub struct Saml;
+
+impl Step for Saml {
+    fn name(&self) -> StepName {
+        NAME
+    }
+    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
+        settings::desired(cfg.saml.as_ref(), "saml", None)
+    }
+    fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, String> {
+        settings::live(cx, SettingsKind::Saml, cx.cfg.saml.as_ref())
+    }
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+        let s = settings::section(ctx.cfg.saml.as_ref(), NAME)?;
+        let detail = {
+            let client = admin_client(ctx, NAME)?.clone();
+            settings::patch(&client, SettingsKind::Saml, s).map_err(|e| api_error(NAME, ctx, e))?
+        };
+        Ok(Applied::changed(detail))
+    }
+}

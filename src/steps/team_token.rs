@@ -1,0 +1,50 @@
+//! `team-token`: the owners team's token, minted once and written to
+//! `[organization.owners_team_token] file` (0600).
+
+use serde_json::json;
+
+use super::{no_org, org_cfg, service_token};
+use crate::config::Config;
+use crate::error::Error;
+use crate::step::{Applied, Ctx, Desired, Step, StepName};
+use crate::tfe::TfeError;
+
+pub const NAME: StepName = StepName::new("team-token");
+
+pub struct TeamToken;
+
+impl Step for TeamToken {
+    fn name(&self) -> StepName {
+        NAME
+    }
+    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
+        let o = cfg.organization.as_ref().ok_or_else(no_org)?;
+        let file = o
+            .owners_team_token_file
+            .as_ref()
+            .ok_or("no [organization.owners_team_token]")?;
+        Ok(Desired::plain(
+            json!({"org": o.name, "team": "owners", "file": file.display().to_string()}),
+        ))
+    }
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+        let o = org_cfg(ctx.cfg, NAME)?;
+        let Some(file) = &o.owners_team_token_file else {
+            return Err(Error::step(
+                NAME,
+                "no [organization.owners_team_token] file",
+            ));
+        };
+        let name = o.name.clone();
+        service_token::mint_once(ctx, NAME, file, &name, "the owners team token", |c| {
+            let team = c
+                .find_team(&name, "owners")?
+                .ok_or_else(|| TfeError::Decode {
+                    method: "GET",
+                    path: format!("/api/v2/organizations/{name}/teams"),
+                    detail: "the organization has no owners team".into(),
+                })?;
+            c.create_team_token(&team)
+        })
+    }
+}

@@ -1,0 +1,177 @@
+//! The module graph stays one-way (issue 13): steps never import the machine
+//! or the reporter; the error type and the reporter never import the
+//! machine; the TFE client imports nothing above it. Read from the sources,
+//! so a new `use` that closes a circle fails here before review.
+
+use std::path::{Path, PathBuf};
+
+use crate::util::files_under;
+
+/// The crate's top-level modules a file refers to through `crate::` (in any
+/// `use` tree or path expression) or, from inside a module folder, through
+/// `super::super::`.
+fn referenced_modules(src: &str) -> Vec<String> {
+    let mut code = String::new();
+    for line in src.lines() {
+        let l = line.trim_start();
+        if l.starts_with("//") {
+            continue;
+        }
+        code.push_str(line);
+        code.push('\n');
+    }
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut out = vec![];
+    for prefix in ["crate::", "super::super::"] {
+        let mut rest = code.as_str();
+        while let Some(i) = rest.find(prefix) {
+            rest = &rest[i + prefix.len()..];
+            let after = rest.trim_start();
+            if let Some(group) = after.strip_prefix('{') {
+                // `crate::{a, b::c, d::{e}}`: the first segment of each
+                // top-level item.
+                let mut depth = 0;
+                let mut item_start = true;
+                for (j, ch) in group.char_indices() {
+                    match ch {
+                        '{' => depth += 1,
+                        '}' if depth == 0 => break,
+                        '}' => depth -= 1,
+                        ',' if depth == 0 => item_start = true,
+                        c if item_start && !c.is_whitespace() => {
+                            out.push(ident(&group[j..]));
+                            item_start = false;
+                        }
+                        _ => {}
+                    }
+                }
+            } else {
+                out.push(ident(after));
+            }
+        }
+    }
+    out.retain(|m| !m.is_empty());
+    out
+}
+
+/// `(file, forbidden module)` for every rule broken under `root`.
+fn violations(root: &Path) -> Vec<(PathBuf, String)> {
+    let rules: &[(&str, &[&str])] = &[
+        ("steps", &["machine", "output", "commands"]),
+        ("step.rs", &["machine", "output", "steps", "commands"]),
+        ("error.rs", &["machine", "steps", "output"]),
+        ("output.rs", &["machine", "steps"]),
+        ("tfe", &["steps", "machine", "output", "commands", "step"]),
+        ("state.rs", &["steps", "machine", "output", "commands"]),
+        ("config", &["steps", "machine", "output", "commands", "tfe"]),
+    ];
+    let mut out = vec![];
+    for (place, forbidden) in rules {
+        let p = root.join(place);
+        let files = if p.is_dir() {
+            files_under(&p)
+        } else {
+            vec![p.clone()]
+        };
+        for f in files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "rs"))
+        {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            for m in referenced_modules(&text) {
+                if forbidden.contains(&m.as_str()) {
+                    out.push((f.clone(), m));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_module_graph_has_no_circle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let bad = violations(&src);
+    assert!(
+        bad.is_empty(),
+        "imports against the layout (README, Development): {bad:#?}"
+    );
+}
+
+#[test]
+fn the_layout_check_catches_every_import_form() {
+    let d = tempfile::tempdir().unwrap();
+    let w = |p: &str, text: &str| {
+        let f = d.path().join(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
+    };
+    w("steps/a.rs", "use crate::machine::Ctx;\n");
+    w(
+        "steps/b.rs",
+        "use crate::{config::Config, output::Event};\n",
+    );
+    w("steps/c.rs", "fn f() { super::super::machine::run(); }\n");
+    w(
+        "steps/d.rs",
+        "// use crate::machine::Ctx; (a comment)\nuse crate::step::Ctx;\n",
+    );
+    w(
+        "error.rs",
+        "use crate::{\n    config,\n    machine::StepName,\n};\n",
+    );
+    w(
+        "output.rs",
+        "fn f() -> crate::machine::Assessment { todo!() }\n",
+    );
+    w("tfe/api.rs", "use crate::steps::admin;\n");
+    let mut found: Vec<(String, String)> = violations(d.path())
+        .into_iter()
+        .map(|(f, m)| {
+            let rel = f.strip_prefix(d.path()).unwrap().display().to_string();
+            (rel, m)
+        })
+        .collect();
+    found.sort();
+    let want: Vec<(String, String)> = [
+        ("error.rs", "machine"),
+        ("output.rs", "machine"),
+        ("steps/a.rs", "machine"),
+        ("steps/b.rs", "output"),
+        ("steps/c.rs", "machine"),
+        ("tfe/api.rs", "steps"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(found, want);
+}
+
+#[test]
+fn adding_a_step_touches_the_places_readme_names() {
+    // README's Development section names the places; the machine's order is
+    // the one list of steps, and every step file is in it.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(
+        readme.contains("src/steps/") && readme.contains("ORDER"),
+        "README's Development section must say where a step goes"
+    );
+    let machine = std::fs::read_to_string(root.join("src/machine.rs")).unwrap();
+    let helpers = ["mod.rs", "settings.rs", "service_token.rs"];
+    for f in files_under(&root.join("src/steps")) {
+        let name = f.file_name().unwrap().to_str().unwrap();
+        if helpers.contains(&name) {
+            continue;
+        }
+        let module = name.trim_end_matches(".rs");
+        assert!(
+            machine.contains(&format!("&steps::{module}::")),
+            "src/steps/{name} is not in machine.rs ORDER"
+        );
+    }
+}
