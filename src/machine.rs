@@ -10,7 +10,9 @@
 //!   │        └─ IACT kept in memory only                                        │
 //!   └─ first-ready time (start of the IACT API window)                          ▼
 //!                          token-ttl ◄── team-token ◄── org-token ◄──── org-defaults
-//!                                          (last: it may invalidate the run's own token)
+//!                                          (it may invalidate older tokens)
+//!                              │
+//!                              └──► verify-tokens (every token file still authenticates)
 //! ```
 //!
 //! Each step is checkpointed in `state.json` with a fingerprint of the
@@ -19,7 +21,8 @@
 //! config changed, so a crash, reboot or config change resumes exactly where
 //! it stopped. When nothing is pending the run sends no request at all.
 //! Besides that, a step's [`Schedule`] says when it runs: `wait` whenever
-//! anything else runs, `iact` only with `admin`, `admin` once for good.
+//! anything else runs, `iact` only with `admin`, `admin` once for good,
+//! `verify-tokens` (last) whenever anything else ran.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -48,6 +51,7 @@ pub const ORDER: &[&dyn Step] = &[
     &steps::org_token::OrgToken,
     &steps::team_token::TeamToken,
     &steps::token_ttl::TokenTtl,
+    &steps::verify_tokens::VerifyTokens,
 ];
 
 /// Every step name, in order.
@@ -160,7 +164,7 @@ pub fn assess(
             None => Assessment::NotConfigured(why),
         };
         match step.schedule() {
-            Schedule::BeforeAnyOther => {
+            Schedule::WithAnyOther => {
                 *a = if pending.iter().any(|p| *p != name) {
                     Assessment::Pending {
                         changed: false,

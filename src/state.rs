@@ -62,6 +62,13 @@ pub struct Facts {
 pub struct TokenFile {
     pub path: PathBuf,
     pub organization: String,
+    /// Unix seconds when this tool minted it, and when it expires (what a
+    /// max-TTL policy compares); absent for files written by older versions,
+    /// whose tokens carry TFE's two-year default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minted_unix: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_unix: Option<u64>,
 }
 
 /// The whole state file.

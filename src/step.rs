@@ -115,8 +115,9 @@ pub enum Schedule {
     /// Done once for good: a later config change does not make it pending
     /// (`admin`: an admin is created once).
     Once,
-    /// A guard: runs whenever any other step runs, and only then (`wait`).
-    BeforeAnyOther,
+    /// Runs whenever any other step runs, and only then: a guard before
+    /// them (`wait`) or a check after them (`verify-tokens`).
+    WithAnyOther,
     /// Only when the named step will run (`iact` serves `admin`).
     With(StepName),
 }

@@ -34,6 +34,11 @@ pub fn rfc3339(t: SystemTime) -> String {
     )
 }
 
+/// [`rfc3339`] of Unix seconds.
+pub fn rfc3339_unix(secs: u64) -> String {
+    rfc3339(UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
     SystemTime::now()

@@ -31,7 +31,15 @@ pub(super) fn plan(cli: &Cli, report: &Arc<Reporter>, detailed: bool) -> Result<
     // Read-only in the transport: any non-GET fails before it is sent.
     let base = client(&cfg, report)?.read_only();
     let admin = if token_at_hand {
-        Some(steps::load_admin_client(&cfg, &base, steps::admin::NAME).map_err(|e| e.to_string()))
+        Some(
+            steps::load_admin_client(
+                &cfg,
+                &base,
+                steps::admin::NAME,
+                state.facts.admin_token_expires_unix.is_some(),
+            )
+            .map_err(|e| e.to_string()),
+        )
     } else {
         None
     };

@@ -14,7 +14,9 @@ pub(super) fn revoke_old_cert(cli: &Cli, report: &Arc<Reporter>) -> Result<u8, E
     let cfg = load(cli)?;
     let base = client(&cfg, report)?;
     let step = steps::saml::NAME;
-    let admin = steps::load_admin_client(&cfg, &base, step)?;
+    let rotated = crate::machine::load_state(&cfg.state_dir, Some(&cfg.tfe.address))?
+        .is_some_and(|s| s.facts.admin_token_expires_unix.is_some());
+    let admin = steps::load_admin_client(&cfg, &base, step, rotated)?;
     admin
         .saml_revoke_old_cert()
         .map_err(|e| Error::step(step, format!("revoking the old IdP certificate: {e}")))?;

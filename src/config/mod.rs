@@ -112,7 +112,8 @@ pub struct AdminConfig {
     pub token: Option<Secret>,
     /// Before enforcing a user-token TTL shorter than the admin token's
     /// lifetime, mint a new admin token within it and replace `token_file`.
-    /// Defaults to false.
+    /// The rotated token goes to `token_file`, and later runs use it even
+    /// when `[admin] token` is given. Defaults to true.
     pub rotate_token: bool,
 }
 
@@ -166,6 +167,10 @@ pub struct Config {
     /// Non-fatal findings (e.g. a literal secret in a world-readable file).
     pub warnings: Vec<String>,
 }
+
+/// TFE's lifetime for a token created without `expired-at`: two years
+/// (team-tokens docs; go-tfe's TTL integration test: 63113904000 ms).
+pub const TFE_DEFAULT_TOKEN_LIFETIME_MS: u64 = 63_113_904_000;
 
 /// The default state directory: `/var/lib/tfe-bootstrap` for root,
 /// `$XDG_STATE_HOME/tfe-bootstrap` (or `~/.local/state/tfe-bootstrap`) otherwise.
@@ -342,15 +347,8 @@ impl Config {
                 .clone()
                 .unwrap_or_else(|| state_dir.join("admin-token")),
             token: admin_token,
-            rotate_token: a.rotate_token.unwrap_or(false),
+            rotate_token: a.rotate_token.unwrap_or(true),
         };
-        if admin.rotate_token && a.token.is_some() {
-            c.fail(
-                "[admin] rotate_token",
-                "needs the admin token in token_file, not [admin] token (a rotated token replaces token_file)",
-            );
-        }
-
         // [iact]
         let i = raw.iact.unwrap_or_default();
         let source = match i.source.as_deref().unwrap_or("auto") {
@@ -438,6 +436,26 @@ impl Config {
             .organization
             .map(|o| organization::organization(&mut c, o));
 
+        // The one combination that locks the admin out: a max-TTL policy for
+        // user tokens shorter than the lifetime of the admin token this tool
+        // keeps (TFE's two-year default), with rotation turned off.
+        let user_ttl = organization.as_ref().and_then(|o| {
+            (o.max_ttl_enabled == Some(true))
+                .then_some(o.token_ttl.as_ref()?.iter().find(|(t, _)| *t == "user")?.1)
+        });
+        if let Some(ttl) = user_ttl.filter(|ms| *ms < TFE_DEFAULT_TOKEN_LIFETIME_MS) {
+            let human = duration::format_duration(Duration::from_millis(ttl));
+            if a.rotate_token == Some(false) {
+                c.fail(
+                    "[admin] rotate_token",
+                    format!(
+                        "is false, but [organization.token_ttl] user = {human} with max_ttl_enabled = true would make TFE refuse \
+                         the admin token in token_file (TFE issues it for two years) and lock later runs out: \
+                         remove rotate_token (it defaults to true) or set it to true"
+                    ),
+                );
+            }
+        }
         if !c.problems.is_empty() {
             return Err(ConfigError {
                 file: file.to_path_buf(),

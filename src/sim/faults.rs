@@ -41,6 +41,10 @@ pub enum Action {
     /// Act, then park without answering until the test releases it; the
     /// answer is never sent (the connection is closed afterwards).
     PauseAfterAct,
+    /// Act on the request as if `data.attributes.<name>` had not been sent,
+    /// and answer success: a TFE that silently does not keep a setting (an
+    /// attribute it ignores, or keeps on another endpoint).
+    IgnoreAttr(String),
 }
 
 /// A scripted fault: matcher, action, and how many more times it fires.
@@ -61,6 +65,7 @@ impl fmt::Display for Action {
             Action::Pause => write!(f, "pause"),
             Action::PauseThenDrop => write!(f, "pause-drop"),
             Action::PauseAfterAct => write!(f, "pause-after"),
+            Action::IgnoreAttr(a) => write!(f, "ignore={a}"),
         }
     }
 }
@@ -72,7 +77,7 @@ impl FaultRule {
         let usage = || {
             format!(
                 "bad fault {s:?}: expected KIND=ARG:ACTION[*COUNT] with KIND seq|mutating|path|get|post|patch|put \
-                 and ACTION a status code, 429=SECS, drop, stall=DUR, pause, pause-drop or pause-after"
+                 and ACTION a status code, 429=SECS, drop, stall=DUR, pause, pause-drop, pause-after or ignore=ATTRIBUTE"
             )
         };
         let (matcher, rest) = s.split_once(':').ok_or_else(usage)?;
@@ -122,7 +127,9 @@ fn parse_action(a: &str) -> Option<Action> {
         "stall" => Action::Stall(Duration::from_secs(2)),
         "429" => Action::RateLimit(1.0),
         _ => {
-            if let Some(d) = a.strip_prefix("stall=") {
+            if let Some(attr) = a.strip_prefix("ignore=").filter(|x| !x.is_empty()) {
+                Action::IgnoreAttr(attr.to_string())
+            } else if let Some(d) = a.strip_prefix("stall=") {
                 Action::Stall(parse_duration(d).ok()?)
             } else if let Some(secs) = a.strip_prefix("429=") {
                 let v: f64 = secs.parse().ok()?;
@@ -180,7 +187,9 @@ impl RandomFaults {
             if path != "/api/v2/admin/smtp-settings" {
                 choices.push(Action::Status(504));
             }
-            if method == "GET" {
+            // A transient 500 on a GET or on an idempotent PATCH (not the
+            // SMTP PATCH, whose 500 is the SMTP server's verdict).
+            if method == "GET" || (method == "PATCH" && path != "/api/v2/admin/smtp-settings") {
                 choices.push(Action::Status(500));
             }
         }

@@ -444,9 +444,22 @@ impl Handler for SimHandler {
                 self.log(seq, req, 0, fault.as_ref(), arrived);
                 return Reply::Drop;
             }
-            Some(Action::PauseAfterAct) | None => {}
+            Some(Action::PauseAfterAct) | Some(Action::IgnoreAttr(_)) | None => {}
         }
-        let resp = lock(&self.0.tfe).handle(req);
+        let resp = match &fault {
+            Some(Action::IgnoreAttr(attr)) => {
+                let mut body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+                if let Some(a) = body["data"]["attributes"].as_object_mut() {
+                    a.remove(attr);
+                }
+                let stripped = Request {
+                    body: body.to_string().into_bytes(),
+                    ..req.clone()
+                };
+                lock(&self.0.tfe).handle(&stripped)
+            }
+            _ => lock(&self.0.tfe).handle(req),
+        };
         if matches!(fault, Some(Action::PauseAfterAct)) {
             self.log(seq, req, 0, fault.as_ref(), arrived);
             self.park(seq, req, true);

@@ -57,8 +57,22 @@ fn resume_advice(cfg: &Config) -> String {
 
 /// Reads the admin token from `[admin] token` or `token_file`, checks it
 /// with `GET /api/v2/account/details`, and returns an authenticated client.
-pub fn load_admin_client(cfg: &Config, client: &Client, step: StepName) -> Result<Client, Error> {
-    let (token, origin) = match &cfg.admin.token {
+///
+/// `rotated`: this tool rotated the admin token into `token_file` (the
+/// state says so); that token is then used even when `[admin] token` is
+/// given, since the given one may no longer pass the TTL policy.
+pub fn load_admin_client(
+    cfg: &Config,
+    client: &Client,
+    step: StepName,
+    rotated: bool,
+) -> Result<Client, Error> {
+    let given = cfg
+        .admin
+        .token
+        .as_ref()
+        .filter(|_| !(rotated && cfg.admin.token_file.exists()));
+    let (token, origin) = match given {
         Some(t) => (t.clone(), format!("[admin] token ({})", t.origin())),
         None => {
             let file = &cfg.admin.token_file;
@@ -139,7 +153,8 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
     let cfg = ctx.cfg;
     let step = NAME;
     if cfg.admin.token.is_some() || cfg.admin.token_file.exists() {
-        let c = load_admin_client(cfg, &ctx.client, step)?;
+        let rotated = ctx.state.facts.admin_token_expires_unix.is_some();
+        let c = load_admin_client(cfg, &ctx.client, step, rotated)?;
         ctx.admin = Some(c);
         let how = if cfg.admin.token.is_some() {
             "using the site-admin token from [admin] token".to_string()

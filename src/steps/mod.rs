@@ -22,6 +22,7 @@ pub mod smtp;
 pub mod team_token;
 pub mod token_ttl;
 pub mod twilio;
+pub mod verify_tokens;
 pub mod wait;
 
 use crate::config::{Config, OrgConfig};
@@ -34,7 +35,8 @@ pub use admin::load_admin_client;
 /// The site-admin client, loading and checking the token on first use.
 pub fn admin_client<'c>(ctx: &'c mut Ctx<'_>, step: StepName) -> Result<&'c Client, Error> {
     if ctx.admin.is_none() {
-        let c = load_admin_client(ctx.cfg, &ctx.client, step)?;
+        let rotated = ctx.state.facts.admin_token_expires_unix.is_some();
+        let c = load_admin_client(ctx.cfg, &ctx.client, step, rotated)?;
         ctx.admin = Some(c);
     }
     ctx.admin
@@ -98,6 +100,18 @@ fn ensure<T>(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Unix seconds at which a token minted now lives for at most `ttl_ms`:
+/// one hour short of it, or half of it when it is shorter than two hours,
+/// so clock skew between this host and TFE cannot push it past the policy.
+fn expiry_within(ttl_ms: u64) -> u64 {
+    let margin_s = if ttl_ms > 2 * 3_600_000 {
+        3600
+    } else {
+        ttl_ms / 2000
+    };
+    crate::util::unix_now() + ttl_ms / 1000 - margin_s
 }
 
 fn human_ms(ms: u64) -> String {

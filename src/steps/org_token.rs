@@ -32,8 +32,6 @@ impl Step for OrgToken {
             return Err(Error::step(NAME, "no [organization.service_token] file"));
         };
         let name = o.name.clone();
-        service_token::mint_once(ctx, NAME, file, &name, "the organization token", |c| {
-            c.create_org_token(&name)
-        })
+        service_token::mint_once(ctx, NAME, service_token::Account::Organization, file, &name)
     }
 }

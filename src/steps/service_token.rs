@@ -1,34 +1,125 @@
-//! What the service-account token steps (`org-token`, `team-token`) share:
-//! mint once and keep the file. Regenerating a service-account token
-//! invalidates the previous one (seed 003), so an existing file is never
-//! re-minted silently.
+//! What the service-account token steps (`org-token`, `team-token`) and
+//! `token-ttl` share: mint once and keep the file, within the token type's
+//! TTL policy. Regenerating a service-account token invalidates the previous
+//! one (seed 003), so an existing file is never re-minted silently; the one
+//! exception is a token that a max-TTL policy this run enforces would refuse:
+//! it is dead either way, so it is re-minted within the policy and the file
+//! replaced atomically.
 
 use std::path::Path;
 
-use super::{AMBIGUOUS_RETRIES, admin_client, api_error};
+use super::{AMBIGUOUS_RETRIES, admin_client, api_error, expiry_within, human_ms};
+use crate::config::TFE_DEFAULT_TOKEN_LIFETIME_MS;
 use crate::error::Error;
 use crate::state::TokenFile;
 use crate::step::{Applied, Ctx, StepName};
-use crate::tfe::TfeError;
-use crate::util::write_atomic;
+use crate::tfe::{Client, TfeError};
+use crate::util::{rfc3339_unix, unix_now, write_atomic};
 
-/// Mints a service-account token once and writes it (0600, atomically).
-/// An existing file is kept unless `--force`: regenerating invalidates the
-/// token in use. When the config moves the file, the token is carried over
-/// instead of regenerated. After an ambiguous failure the mint is retried,
-/// which only invalidates a token nobody received.
+/// Which service account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Account {
+    /// The organization's token (`POST .../organizations/:org/authentication-token`).
+    Organization,
+    /// The owners team's token (`POST /teams/:id/authentication-token`).
+    OwnersTeam,
+}
+
+impl Account {
+    /// The `token-type` of its TTL policy.
+    pub(super) fn policy_type(self) -> &'static str {
+        match self {
+            Account::Organization => "organization",
+            Account::OwnersTeam => "team",
+        }
+    }
+    pub(super) fn what(self) -> &'static str {
+        match self {
+            Account::Organization => "the organization token",
+            Account::OwnersTeam => "the owners team token",
+        }
+    }
+    fn mint(self, c: &Client, org: &str, expired_at: Option<&str>) -> Result<String, TfeError> {
+        match self {
+            Account::Organization => c.create_org_token(org, expired_at),
+            Account::OwnersTeam => {
+                let team = c
+                    .find_team(org, "owners")?
+                    .ok_or_else(|| TfeError::Decode {
+                        method: "GET",
+                        path: format!("/api/v2/organizations/{org}/teams"),
+                        detail: "the organization has no owners team".into(),
+                    })?;
+                c.create_team_token(&team, expired_at)
+            }
+        }
+    }
+}
+
+/// The TTL policy the config sets for `account`'s token type, in ms.
+fn policy_ms(ctx: &Ctx<'_>, account: Account) -> Option<u64> {
+    ctx.cfg
+        .organization
+        .as_ref()?
+        .token_ttl
+        .as_ref()?
+        .iter()
+        .find(|(t, _)| *t == account.policy_type())
+        .map(|(_, ms)| *ms)
+}
+
+/// Mints a token for `account` within its policy (when the config sets
+/// one), writes it to `file` (0600, atomically) and records its lifetime.
+/// After an ambiguous failure the mint is retried, which only invalidates a
+/// token nobody received.
+fn mint_to(
+    ctx: &mut Ctx<'_>,
+    step: StepName,
+    account: Account,
+    file: &Path,
+    org: &str,
+) -> Result<TokenFile, Error> {
+    let client = admin_client(ctx, step)?.clone();
+    let expires = policy_ms(ctx, account).map(expiry_within);
+    let expired_at = expires.map(rfc3339_unix);
+    let mut tries = 0;
+    let token = loop {
+        match account.mint(&client, org, expired_at.as_deref()) {
+            Err(e) if e.is_ambiguous() && tries < AMBIGUOUS_RETRIES => tries += 1,
+            r => break r.map_err(|e| api_error(step, ctx, e))?,
+        }
+    };
+    write_atomic(file, format!("{token}\n").as_bytes()).map_err(|e| {
+        Error::step(
+            step,
+            format!(
+                "{} was minted but {} could not be written: {e}; fix it and rerun with --force {step}",
+                account.what(),
+                file.display(),
+            ),
+        )
+    })?;
+    let now = unix_now();
+    Ok(TokenFile {
+        path: file.to_path_buf(),
+        organization: org.to_string(),
+        minted_unix: Some(now),
+        expires_unix: Some(expires.unwrap_or(now + TFE_DEFAULT_TOKEN_LIFETIME_MS / 1000)),
+    })
+}
+
+/// Mints a service-account token once and writes it. An existing file is
+/// kept unless `--force`: regenerating invalidates the token in use. When
+/// the config moves the file, the token is carried over instead of
+/// regenerated.
 pub(super) fn mint_once(
     ctx: &mut Ctx<'_>,
     step: StepName,
+    account: Account,
     file: &Path,
     org: &str,
-    what: &str,
-    mint: impl Fn(&crate::tfe::Client) -> Result<String, TfeError>,
 ) -> Result<Applied, Error> {
-    let record = TokenFile {
-        path: file.to_path_buf(),
-        organization: org.to_string(),
-    };
+    let what = account.what();
     let previous = ctx.state.facts.token_files.get(step.as_str()).cloned();
     if !ctx.forced {
         if file.exists() {
@@ -39,21 +130,26 @@ pub(super) fn mint_once(
                 return Err(Error::step(
                     step,
                     format!(
-                        "{} holds {what} of organization {:?}, not {org:?}: move it away, or rerun with --force {} to mint one for {org:?}",
+                        "{} holds {what} of organization {:?}, not {org:?}: move it away, or rerun with --force {step} to mint one for {org:?}",
                         file.display(),
                         p.organization,
-                        step.as_str()
                     ),
                 ));
             }
+            let record = previous
+                .filter(|p| p.path == file)
+                .unwrap_or_else(|| TokenFile {
+                    path: file.to_path_buf(),
+                    organization: org.to_string(),
+                    ..TokenFile::default()
+                });
             ctx.state
                 .facts
                 .token_files
                 .insert(step.as_str().into(), record);
             return Ok(Applied::unchanged(format!(
-                "{} exists: not regenerated (that would invalidate the token in use; --force {} mints a new one)",
+                "{} exists: not regenerated (that would invalidate the token in use; --force {step} mints a new one)",
                 file.display(),
-                step.as_str()
             )));
         }
         if let Some(p) =
@@ -67,10 +163,14 @@ pub(super) fn mint_once(
             })?;
             write_atomic(file, &token)
                 .map_err(|e| Error::step(step, format!("cannot write {}: {e}", file.display())))?;
+            let moved = TokenFile {
+                path: file.to_path_buf(),
+                ..p.clone()
+            };
             ctx.state
                 .facts
                 .token_files
-                .insert(step.as_str().into(), record);
+                .insert(step.as_str().into(), moved);
             return Ok(Applied::changed(format!(
                 "{what} copied from {} to {} (0600), not regenerated; the old file is left in place",
                 p.path.display(),
@@ -78,30 +178,61 @@ pub(super) fn mint_once(
             )));
         }
     }
-    let client = admin_client(ctx, step)?.clone();
-    let mut tries = 0;
-    let token = loop {
-        match mint(&client) {
-            Err(e) if e.is_ambiguous() && tries < AMBIGUOUS_RETRIES => tries += 1,
-            r => break r.map_err(|e| api_error(step, ctx, e))?,
-        }
-    };
-    write_atomic(file, format!("{token}\n").as_bytes()).map_err(|e| {
-        Error::step(
-            step,
-            format!(
-                "{what} was minted but {} could not be written: {e}; fix it and rerun with --force {}",
-                file.display(),
-                step.as_str()
-            ),
-        )
-    })?;
+    let record = mint_to(ctx, step, account, file, org)?;
+    let until = record
+        .expires_unix
+        .map(|e| format!(", expires {}", rfc3339_unix(e)))
+        .unwrap_or_default();
     ctx.state
         .facts
         .token_files
         .insert(step.as_str().into(), record);
     Ok(Applied::changed(format!(
-        "{what} written to {} (0600)",
+        "{what} written to {} (0600{until})",
         file.display()
     )))
+}
+
+/// After `token-ttl` set the policies: re-mints, within the policy, each
+/// service token this tool wrote whose lifetime the policy would refuse, and
+/// replaces its file atomically. Returns a line per token re-minted.
+pub(super) fn refit(
+    ctx: &mut Ctx<'_>,
+    step: StepName,
+    accounts: &[(StepName, Account)],
+) -> Result<Vec<String>, Error> {
+    let mut done = vec![];
+    for (owner, account) in accounts {
+        let Some(limit) = policy_ms(ctx, *account) else {
+            continue;
+        };
+        let Some(rec) = ctx.state.facts.token_files.get(owner.as_str()).cloned() else {
+            continue;
+        };
+        if !rec.path.exists() {
+            continue;
+        }
+        let lifetime_ms = match (rec.minted_unix, rec.expires_unix) {
+            (Some(m), Some(e)) => e.saturating_sub(m) * 1000,
+            // Written by an older version, without expired-at: TFE's default.
+            _ => TFE_DEFAULT_TOKEN_LIFETIME_MS,
+        };
+        if lifetime_ms <= limit {
+            continue;
+        }
+        let new = mint_to(ctx, step, *account, &rec.path, &rec.organization)?;
+        done.push(format!(
+            "{} in {} re-minted within the {} TTL ({}; the old one lived {})",
+            account.what(),
+            rec.path.display(),
+            account.policy_type(),
+            human_ms(limit),
+            human_ms(lifetime_ms)
+        ));
+        ctx.state
+            .facts
+            .token_files
+            .insert(owner.as_str().into(), new);
+    }
+    Ok(done)
 }

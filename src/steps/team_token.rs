@@ -7,7 +7,6 @@ use super::{no_org, org_cfg, service_token};
 use crate::config::Config;
 use crate::error::Error;
 use crate::step::{Applied, Ctx, Desired, Step, StepName};
-use crate::tfe::TfeError;
 
 pub const NAME: StepName = StepName::new("team-token");
 
@@ -36,15 +35,6 @@ impl Step for TeamToken {
             ));
         };
         let name = o.name.clone();
-        service_token::mint_once(ctx, NAME, file, &name, "the owners team token", |c| {
-            let team = c
-                .find_team(&name, "owners")?
-                .ok_or_else(|| TfeError::Decode {
-                    method: "GET",
-                    path: format!("/api/v2/organizations/{name}/teams"),
-                    detail: "the organization has no owners team".into(),
-                })?;
-            c.create_team_token(&team)
-        })
+        service_token::mint_once(ctx, NAME, service_token::Account::OwnersTeam, file, &name)
     }
 }

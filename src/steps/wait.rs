@@ -27,7 +27,7 @@ impl Step for Wait {
         NAME
     }
     fn schedule(&self) -> Schedule {
-        Schedule::BeforeAnyOther
+        Schedule::WithAnyOther
     }
     fn desired(&self, cfg: &Config) -> Result<Desired, String> {
         Ok(Desired::plain(json!({"address": cfg.tfe.address})))

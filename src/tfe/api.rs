@@ -10,6 +10,9 @@ use super::{Body, Client, Replay, Response, TfeError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SettingsKind {
     General,
+    /// Where today's TFE keeps `support-email-address` (go-tfe
+    /// `AdminCustomizationSetting`); older installs have no such endpoint.
+    Customization,
     Smtp,
     Saml,
     Twilio,
@@ -19,6 +22,7 @@ impl SettingsKind {
     pub fn path(self) -> &'static str {
         match self {
             SettingsKind::General => "/api/v2/admin/general-settings",
+            SettingsKind::Customization => "/api/v2/admin/customization-settings",
             SettingsKind::Smtp => "/api/v2/admin/smtp-settings",
             SettingsKind::Saml => "/api/v2/admin/saml-settings",
             SettingsKind::Twilio => "/api/v2/admin/twilio-settings",
@@ -27,11 +31,57 @@ impl SettingsKind {
     pub fn json_type(self) -> &'static str {
         match self {
             SettingsKind::General => "general-settings",
+            SettingsKind::Customization => "customization-settings",
             SettingsKind::Smtp => "smtp-settings",
             SettingsKind::Saml => "saml-settings",
             SettingsKind::Twilio => "twilio-settings",
         }
     }
+}
+
+impl SettingsKind {
+    /// Attributes TFE never returns on a read (go-tfe's update options
+    /// carry them, its read models do not): they cannot be confirmed.
+    pub fn write_only(self) -> &'static [&'static str] {
+        match self {
+            SettingsKind::Smtp => &["password", "test-email-address"],
+            SettingsKind::Saml => &["private-key"],
+            SettingsKind::Twilio => &["auth-token"],
+            SettingsKind::General | SettingsKind::Customization => &[],
+        }
+    }
+}
+
+/// Checks that TFE's answer holds every readable attribute that was sent,
+/// with the value sent. A key TFE did not take is a [`TfeError::NotKept`]
+/// naming it: never report "applied" for a value TFE does not hold.
+pub fn confirm(
+    method: &'static str,
+    path: &str,
+    sent: &Map<String, Value>,
+    held: &Map<String, Value>,
+    write_only: &[&str],
+) -> Result<(), TfeError> {
+    let keys: Vec<(String, Value, Value)> = sent
+        .iter()
+        .filter(|(k, _)| !write_only.contains(&k.as_str()))
+        .filter(|(k, v)| held.get(*k) != Some(*v))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.clone(),
+                held.get(k).cloned().unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    Err(TfeError::NotKept {
+        method,
+        path: path.into(),
+        keys,
+    })
 }
 
 /// Who a token belongs to (`GET /api/v2/account/details`).
@@ -75,6 +125,13 @@ pub fn attributes<'a>(
         .and_then(|d| d.get("attributes"))
         .and_then(Value::as_object)
         .ok_or_else(|| decode_err(method, path, "no data.attributes object"))
+}
+
+fn expiry_attrs(expired_at: Option<&str>) -> Value {
+    match expired_at {
+        Some(t) => json!({"expired-at": t}),
+        None => json!({}),
+    }
 }
 
 fn org_path(org: &str) -> String {
@@ -170,6 +227,9 @@ impl Client {
 
     /// `PATCH /api/v2/admin/<kind>` with exactly these attributes. The SMTP
     /// PATCH is [`Replay::SideEffect`]: its 500/504 are about the SMTP server.
+    ///
+    /// The answer is the settings document: every readable attribute sent
+    /// is confirmed in it ([`confirm`]).
     pub fn patch_settings(
         &self,
         kind: SettingsKind,
@@ -181,29 +241,56 @@ impl Client {
         } else {
             Replay::Idempotent
         };
-        self.send("PATCH", kind.path(), &[], Body::JsonApi(&body), replay)?;
-        Ok(())
+        let r = self.send("PATCH", kind.path(), &[], Body::JsonApi(&body), replay)?;
+        let v = json_of(&r, "PATCH", kind.path())?;
+        let held = attributes(&v, "PATCH", kind.path())?;
+        confirm("PATCH", kind.path(), attrs, held, kind.write_only())
     }
 
-    /// `POST /api/v2/admin/twilio-settings/verify` (sends one SMS).
+    /// Sends `method` to `path`; when TFE answers 404 or 405 (an install that
+    /// has the endpoint under the other verb), sends `fallback` instead.
+    fn send_either(
+        &self,
+        (method, fallback): (&'static str, &'static str),
+        path: &str,
+        body: Body<'_>,
+        replay: Replay,
+    ) -> Result<Response, TfeError> {
+        let body2 = match &body {
+            Body::None => Body::None,
+            Body::JsonApi(v) => Body::JsonApi(v),
+            Body::Json(v) => Body::Json(v),
+        };
+        match self.send(method, path, &[], body, replay) {
+            Err(e) if matches!(e.status(), Some(404 | 405)) => {
+                self.send(fallback, path, &[], body2, replay)
+            }
+            other => other,
+        }
+    }
+
+    /// `POST /api/v2/admin/twilio-settings/verify` (sends one SMS), as
+    /// today's docs have it; on 404/405, `PATCH` as go-tfe v1 sends it (older
+    /// installs). A 404 means nothing was sent, so the fallback cannot make a
+    /// second SMS.
     pub fn twilio_verify(&self, test_number: &str) -> Result<(), TfeError> {
         let body = json!({"data": {"attributes": {"test-number": test_number}}});
-        self.send(
-            "POST",
+        self.send_either(
+            ("POST", "PATCH"),
             "/api/v2/admin/twilio-settings/verify",
-            &[],
             Body::JsonApi(&body),
             Replay::IfNotProcessed,
         )?;
         Ok(())
     }
 
-    /// `PUT /api/v2/admin/saml-settings/actions/revoke-old-certificate`.
+    /// `POST /api/v2/admin/saml-settings/actions/revoke-old-certificate`
+    /// (today's docs, go-tfe `RevokeIdpCert`, pytfe `revoke_idp_cert`); on
+    /// 404/405, `PUT` as seed 002 (older installs) has it.
     pub fn saml_revoke_old_cert(&self) -> Result<(), TfeError> {
-        self.send(
-            "PUT",
+        self.send_either(
+            ("POST", "PUT"),
             "/api/v2/admin/saml-settings/actions/revoke-old-certificate",
-            &[],
             Body::None,
             Replay::Idempotent,
         )?;
@@ -282,12 +369,55 @@ impl Client {
             Body::JsonApi(&body),
             Replay::Idempotent,
         )?;
-        Self::decode_org(&json_of(&r, "PATCH", &path)?, "PATCH", &path)
+        let v = json_of(&r, "PATCH", &path)?;
+        confirm("PATCH", &path, &attrs, attributes(&v, "PATCH", &path)?, &[])?;
+        let org = Self::decode_org(&v, "PATCH", &path)?;
+        if let Some(want) = pool
+            && org.default_agent_pool_id.as_deref() != want
+        {
+            return Err(TfeError::NotKept {
+                method: "PATCH",
+                path,
+                keys: vec![(
+                    "default-agent-pool".into(),
+                    json!(want),
+                    json!(org.default_agent_pool_id),
+                )],
+            });
+        }
+        Ok(org)
     }
 
-    /// Finds an agent pool by exact name (`GET .../agent-pools?q=name`).
+    /// Finds an agent pool by exact name. `q` is a substring search and the
+    /// list is paginated (20 a page by default), so every page is read until
+    /// the exact name turns up or `next-page` is null.
     pub fn find_agent_pool(&self, org: &str, name: &str) -> Result<Option<String>, TfeError> {
-        self.find_id_by_name(&format!("{}/agent-pools", org_path(org)), ("q", name), name)
+        let path = format!("{}/agent-pools", org_path(org));
+        let mut page = 1u64;
+        loop {
+            let number = page.to_string();
+            let query = [
+                ("q", name),
+                ("page[number]", number.as_str()),
+                ("page[size]", "100"),
+            ];
+            let r = self.send("GET", &path, &query, Body::None, Replay::Safe)?;
+            let v = json_of(&r, "GET", &path)?;
+            let list = v["data"]
+                .as_array()
+                .ok_or_else(|| decode_err("GET", &path, "data is not a list"))?;
+            if let Some(id) = list
+                .iter()
+                .find(|t| t["attributes"]["name"].as_str() == Some(name))
+                .and_then(|t| t["id"].as_str())
+            {
+                return Ok(Some(id.to_string()));
+            }
+            match v["meta"]["pagination"]["next-page"].as_u64() {
+                Some(next) if next > page && !list.is_empty() => page = next,
+                _ => return Ok(None),
+            }
+        }
     }
 
     /// `POST .../agent-pools`: the new pool's id.
@@ -312,10 +442,17 @@ impl Client {
     pub fn token_ttl_policies(&self, org: &str) -> Result<Map<String, Value>, TfeError> {
         let path = format!("{}/token-ttl-policies", org_path(org));
         let r = self.send("GET", &path, &[], Body::None, Replay::Safe)?;
-        let v = json_of(&r, "GET", &path)?;
+        Self::decode_ttl(&json_of(&r, "GET", &path)?, "GET", &path)
+    }
+
+    fn decode_ttl(
+        v: &Value,
+        method: &'static str,
+        path: &str,
+    ) -> Result<Map<String, Value>, TfeError> {
         let list = v["data"]
             .as_array()
-            .ok_or_else(|| decode_err("GET", &path, "data is not a list"))?;
+            .ok_or_else(|| decode_err(method, path, "data is not a list"))?;
         Ok(list
             .iter()
             .filter_map(|p| {
@@ -340,14 +477,19 @@ impl Client {
             .map(|(t, ms)| json!({"token-type": t, "max-ttl-ms": ms}))
             .collect();
         let body = json!({"data": {"type": "organization-token-ttl-policies", "attributes": {"token-ttl-policies": list}}});
-        self.send(
+        let r = self.send(
             "PATCH",
             &path,
             &[],
             Body::JsonApi(&body),
             Replay::Idempotent,
         )?;
-        Ok(())
+        let held = Self::decode_ttl(&json_of(&r, "PATCH", &path)?, "PATCH", &path)?;
+        let sent: Map<String, Value> = policies
+            .iter()
+            .map(|(t, ms)| (t.to_string(), json!(ms)))
+            .collect();
+        confirm("PATCH", &path, &sent, &held, &[])
     }
 
     /// `POST /api/v2/users/:id/authentication-tokens`: a new token for the
@@ -364,6 +506,7 @@ impl Client {
         );
         self.mint_token(
             &path,
+            "authentication-tokens",
             json!({"description": description, "expired-at": expired_at}),
         )
     }
@@ -398,19 +541,24 @@ impl Client {
     }
 
     /// `POST /api/v2/teams/:id/authentication-token`: mints the team's token
-    /// (invalidating the previous one). Returns the token.
-    pub fn create_team_token(&self, team_id: &str) -> Result<String, TfeError> {
+    /// (invalidating the previous one), expiring at `expired_at` (RFC 3339)
+    /// when given. Type `authentication-token` (team-tokens docs, pytfe).
+    pub fn create_team_token(
+        &self,
+        team_id: &str,
+        expired_at: Option<&str>,
+    ) -> Result<String, TfeError> {
         let path = format!(
             "/api/v2/teams/{}/authentication-token",
             super::percent_encode(team_id)
         );
-        self.mint_token(&path, json!({}))
+        self.mint_token(&path, "authentication-token", expiry_attrs(expired_at))
     }
 
-    /// POSTs an `authentication-tokens` document with `attributes` to `path`
-    /// and returns the `token` of the answer (shown this once by TFE).
-    fn mint_token(&self, path: &str, attributes_: Value) -> Result<String, TfeError> {
-        let body = json!({"data": {"type": "authentication-tokens", "attributes": attributes_}});
+    /// POSTs a document of `type_` with `attributes` to `path` and returns
+    /// the `token` of the answer (shown this once by TFE).
+    fn mint_token(&self, path: &str, type_: &str, attributes_: Value) -> Result<String, TfeError> {
+        let body = json!({"data": {"type": type_, "attributes": attributes_}});
         let r = self.send(
             "POST",
             path,
@@ -427,11 +575,17 @@ impl Client {
     }
 
     /// `POST .../authentication-token`: mints the organization token
-    /// (invalidating the previous one). Returns the token.
-    pub fn create_org_token(&self, org: &str) -> Result<String, TfeError> {
+    /// (invalidating the previous one), expiring at `expired_at` when given
+    /// (go-tfe `OrganizationTokenCreateOptions.ExpiredAt`). Returns the token.
+    pub fn create_org_token(
+        &self,
+        org: &str,
+        expired_at: Option<&str>,
+    ) -> Result<String, TfeError> {
         self.mint_token(
             &format!("{}/authentication-token", org_path(org)),
-            json!({}),
+            "authentication-token",
+            expiry_attrs(expired_at),
         )
     }
 }

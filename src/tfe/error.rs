@@ -30,6 +30,13 @@ pub enum TfeError {
         path: String,
         detail: String,
     },
+    /// TFE answered success but does not hold what was sent: each key with
+    /// the value sent and the value TFE holds.
+    NotKept {
+        method: &'static str,
+        path: String,
+        keys: Vec<(String, Value, Value)>,
+    },
     /// A mutating request was attempted by a read-only client (`plan`).
     ReadOnly { method: &'static str, path: String },
 }
@@ -93,6 +100,27 @@ impl fmt::Display for TfeError {
                 detail,
             } => {
                 write!(f, "unexpected answer to {method} {path}: {detail}")
+            }
+            TfeError::NotKept { method, path, keys } => {
+                let short = |v: &Value| {
+                    let t = v.to_string();
+                    if t.chars().count() > 60 {
+                        format!("{}...", t.chars().take(57).collect::<String>())
+                    } else {
+                        t
+                    }
+                };
+                let list: Vec<String> = keys
+                    .iter()
+                    .map(|(k, sent, held)| {
+                        format!("{k} (sent {}, TFE holds {})", short(sent), short(held))
+                    })
+                    .collect();
+                write!(
+                    f,
+                    "TFE accepted {method} {path} but did not keep {}: this TFE ignores the setting there, or keeps it elsewhere",
+                    list.join(", ")
+                )
             }
             TfeError::ReadOnly { method, path } => {
                 write!(f, "refusing {method} {path}: this command only reads")

@@ -13,7 +13,7 @@
 //! | 503                         | retry        | retry                    | retry        | retry                   | no     |
 //! | 502                         | retry        | retry                    | retry        | ambiguous → error       | no     |
 //! | 504                         | retry        | retry                    | no           | ambiguous → error       | no     |
-//! | 500                         | retry        | no                       | no           | no                      | no     |
+//! | 500                         | retry        | retry                    | no           | no                      | no     |
 //! | reset / timeout after send  | retry        | retry                    | retry        | ambiguous → error       | no     |
 //! | TLS failure                 | no           | no                       | no           | no                      | no     |
 //!
@@ -455,7 +455,10 @@ fn decide(status: u16, replay: Replay) -> Decision {
         429 | 503 => Decision::Retry,
         502 if replay != Replay::IfNotProcessed => Decision::Retry,
         504 if matches!(replay, Replay::Safe | Replay::Idempotent) => Decision::Retry,
-        500 if replay == Replay::Safe => Decision::Retry,
+        // A 500 on a GET or an idempotent PATCH/PUT is repeated: sending the
+        // same values again is harmless. Not on a `SideEffect` PATCH (SMTP:
+        // the 500 is the SMTP server's verdict) nor on a creating POST.
+        500 if matches!(replay, Replay::Safe | Replay::Idempotent) => Decision::Retry,
         _ => Decision::Fail,
     }
 }
@@ -571,7 +574,8 @@ mod tests {
             Decision::Fail
         ));
         assert!(matches!(decide(502, Replay::Idempotent), Decision::Retry));
-        assert!(matches!(decide(500, Replay::Idempotent), Decision::Fail));
+        assert!(matches!(decide(500, Replay::Idempotent), Decision::Retry));
+        assert!(matches!(decide(500, Replay::SideEffect), Decision::Fail));
         assert!(matches!(decide(500, Replay::Safe), Decision::Retry));
         assert!(matches!(decide(504, Replay::SideEffect), Decision::Fail));
         assert!(matches!(decide(502, Replay::SideEffect), Decision::Retry));

@@ -307,21 +307,46 @@ fn service_token_tables_need_a_file() {
 }
 
 #[test]
-fn without_rotation_a_short_user_ttl_is_warned_about() {
+fn rotation_is_the_default_and_turning_it_off_under_a_short_user_ttl_is_refused() {
+    // Default: rotate_token is on, so the 30d user TTL cannot lock the admin out.
     let w = World::new(sim_opts());
     w.edit_config("rotate_token = true\n", "");
-    let r = w.run(&["run"]);
-    assert_code(&r, 0);
-    assert!(
-        r.stdout.contains("warning:") && r.stdout.contains("rotate_token"),
-        "{}",
-        r.stdout
+    assert_code(&w.run(&["run"]), 0);
+    let kept = std::fs::read_to_string(w.token_file()).unwrap();
+    let first = w.issued_tokens()[0].clone();
+    assert_ne!(
+        kept.trim(),
+        first,
+        "the initial two-year token was replaced"
     );
+    let http = crate::util::Http::new(w.sim.url());
     assert_eq!(
-        w.issued_tokens().len(),
-        1,
-        "no rotation without rotate_token"
+        http.get("/api/v2/organizations/my-org", Some(kept.trim()))
+            .0,
+        200
     );
+
+    // Turned off explicitly: refused before any request, naming the key.
+    let w = World::new(sim_opts());
+    w.edit_config("rotate_token = true", "rotate_token = false");
+    for cmd in ["validate", "run"] {
+        let r = w.run(&[cmd]);
+        assert_code(&r, 2);
+        assert!(
+            r.stderr.contains("[admin] rotate_token") && r.stderr.contains("30d"),
+            "{}",
+            r.stderr
+        );
+    }
+    assert!(w.requests().is_empty(), "nothing sent");
+    assert!(!w.state_dir().exists(), "nothing written");
+
+    // "2y" is shorter than TFE's two-year default (730.49 days): still refused.
+    w.edit_config("user = \"30d\"", "user = \"2y\"");
+    assert_code(&w.run(&["validate"]), 2);
+    // A policy longer than the default lifetime cannot refuse the token.
+    w.edit_config("user = \"2y\"", "user = \"3y\"");
+    assert_code(&w.run(&["validate"]), 0);
 }
 
 #[test]

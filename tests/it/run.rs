@@ -594,9 +594,16 @@ fn existing_users_exit_4_with_advice_then_resume_with_admin_token() {
     let s = w.snapshot();
     assert_eq!(s["users"].as_array().unwrap().len(), 1, "no second admin");
     assert_eq!(s["organizations"][0]["name"], "my-org");
-    assert!(
-        !w.token_file().exists(),
-        "a given token is not copied to disk"
+    // The given token is never copied to disk. The user-token TTL (30d)
+    // would refuse it once enforced, so the run rotated a new admin token,
+    // within the policy, into token_file, and that one authenticates.
+    let rotated = std::fs::read_to_string(w.token_file()).unwrap();
+    assert_ne!(rotated.trim(), "existing-site-admin-tok");
+    let http = crate::util::Http::new(w.sim.url());
+    assert_eq!(
+        http.get("/api/v2/organizations/my-org", Some(rotated.trim()))
+            .0,
+        200
     );
 }
 

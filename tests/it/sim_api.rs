@@ -408,8 +408,17 @@ fn saml_requires_fields_when_enabled_and_rotates_certs() {
         &json!({"data": {"attributes": {"idp-cert": "CERT-2"}}}),
     );
     assert_eq!(v["data"]["attributes"]["old-idp-cert"], "CERT-1");
-    let (s, v, _) = http.req(
+    // Today's TFE revokes with POST; the seed's PUT is an older install's.
+    let (s, _, _) = http.req(
         "PUT",
+        &format!("{p}/actions/revoke-old-certificate"),
+        Some(&t),
+        None,
+        "application/vnd.api+json",
+    );
+    assert_eq!(s, 404);
+    let (s, v, _) = http.req(
+        "POST",
         &format!("{p}/actions/revoke-old-certificate"),
         Some(&t),
         None,
@@ -621,7 +630,7 @@ fn org_token_has_one_valid_token_at_a_time() {
             "POST",
             "/api/v2/organizations/acme/authentication-token",
             &t,
-            &json!({"data": {"type": "authentication-tokens"}}),
+            &json!({"data": {"type": "authentication-token"}}),
         );
         assert_eq!(s, 201);
         v["data"]["attributes"]["token"]
@@ -629,6 +638,14 @@ fn org_token_has_one_valid_token_at_a_time() {
             .unwrap()
             .to_string()
     };
+    // The docs' and pytfe's type is singular; the plural is another resource.
+    let (s, _) = http.api(
+        "POST",
+        "/api/v2/organizations/acme/authentication-token",
+        &t,
+        &json!({"data": {"type": "authentication-tokens"}}),
+    );
+    assert_eq!(s, 409);
     let first = mint();
     assert_eq!(http.get("/api/v2/organizations/acme", Some(&first)).0, 200);
     let second = mint();

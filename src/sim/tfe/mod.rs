@@ -20,10 +20,15 @@ use crate::util::rfc3339;
 use boot::looks_like_email;
 use settings::{Attr, SAML, SMTP, TWILIO, settings_doc};
 
-/// go-tfe's integration tests call this "Default 2-year TTL used by the API".
+/// The default maximum TTL per token type when no policy is set. Source:
+/// go-tfe `organization_token_ttl_policy_integration_test.go` calls
+/// 63113904000 ms the "Default 2-year TTL used by the API" (365.2425 days x 2).
 pub const DEFAULT_TTL_MS: u64 = 63_113_904_000;
-/// Tokens issued by TFE >= 2.0 expire after 24 months by default.
-pub const TOKEN_LIFETIME_MS: u64 = 2 * 365 * 24 * 3600 * 1000;
+/// A token created without `expired-at` expires two years after creation
+/// (team-tokens docs; TFE 2.0.0 release notes: new tokens default to 24
+/// months). The same two years as [`DEFAULT_TTL_MS`]: so a user TTL policy
+/// of exactly "2y" (730 days) is shorter than a default token's lifetime.
+pub const TOKEN_LIFETIME_MS: u64 = DEFAULT_TTL_MS;
 pub const TOKEN_TYPES: [&str; 4] = ["organization", "team", "user", "audit_trails"];
 
 #[derive(Debug, Clone)]
@@ -99,6 +104,7 @@ pub struct Tfe {
     pub users: Vec<User>,
     pub tokens: Vec<Token>,
     pub general: Map<String, Value>,
+    pub customization: Map<String, Value>,
     pub smtp: Map<String, Value>,
     pub saml: Map<String, Value>,
     pub twilio: Map<String, Value>,
@@ -135,9 +141,9 @@ fn not_found() -> Response {
 
 impl Tfe {
     pub fn new(behaviour: Behaviour, seed: u64) -> Tfe {
-        let general = json!({
+        let legacy = behaviour.version.starts_with('v');
+        let mut general = json!({
             "limit-user-organization-creation": true,
-            "support-email-address": "support@hashicorp.com",
             "api-rate-limiting-enabled": true,
             "api-rate-limit": 30,
             "send-passing-statuses-for-untriggered-speculative-plans": false,
@@ -148,6 +154,16 @@ impl Tfe {
             "require-two-factor-for-admins": false,
             "fair-run-queuing-enabled": true,
         });
+        let customization = json!({
+            "support-email-address": "support@hashicorp.com", "login-help": null,
+            "footer": null, "error": null, "new-user": null,
+        });
+        if legacy {
+            general["support-email-address"] = json!("support@hashicorp.com");
+            if let Value::Object(g) = &mut general {
+                g.retain(|k, _| settings::GENERAL_LEGACY.iter().any(|a| a.0 == k));
+            }
+        }
         let smtp = json!({"enabled": false, "host": null, "port": null, "sender": null, "auth": "none", "username": null});
         let saml = json!({
             "enabled": false, "debug": false, "idp-cert": null, "certificate": null,
@@ -171,6 +187,7 @@ impl Tfe {
             users: vec![],
             tokens: vec![],
             general: obj(general),
+            customization: obj(customization),
             smtp: obj(smtp),
             saml: obj(saml),
             twilio: obj(twilio),
@@ -232,6 +249,16 @@ impl Tfe {
         }
     }
 
+    /// An install older than the 1.x numbering (monthly releases such as
+    /// `v202309-1`, the Replicated / early FDO era): it has the forms seed 002
+    /// documents (PUT to revoke the old SAML certificate, PATCH to verify
+    /// Twilio as go-tfe sends it, `support-email-address` in general settings)
+    /// and no customization-settings endpoint. `--tfe-version 2.0.1` (the
+    /// default) is today's TFE.
+    pub fn legacy_api(&self) -> bool {
+        self.behaviour.version.starts_with('v')
+    }
+
     pub fn is_ready(&self) -> bool {
         self.boot.elapsed() >= self.behaviour.ready_after
     }
@@ -278,6 +305,18 @@ impl Tfe {
         else {
             return errors(401, "unauthorized", "");
         };
+        // An expired token authenticates nothing (api-tokens docs).
+        if tok.expires_ms <= now_ms() {
+            return errors(401, "unauthorized", "token has expired");
+        }
+        // Organization and team tokens belong to one organization, whose
+        // max-TTL policy refuses them everywhere once enforced.
+        if let TokenKind::Organization(o) | TokenKind::Team(_, o) = &tok.kind
+            && let Some(idx) = self.orgs.iter().position(|x| &x.name == o)
+            && let Some(resp) = self.ttl_rejects(&tok, idx)
+        {
+            return resp;
+        }
         if req.is_mutating() {
             let ct = req.header("content-type").unwrap_or("");
             if !ct.starts_with("application/vnd.api+json") {
@@ -307,9 +346,21 @@ impl Tfe {
                 None => not_found(),
             },
             ("PATCH", ["admin", kind]) => self.patch_settings(kind, req),
-            ("POST" | "PATCH", ["admin", "twilio-settings", "verify"]) => self.twilio_verify(req),
+            // Twilio verify: today's docs POST; go-tfe v1 sends PATCH
+            // (`admin_setting_twilio.go` `Verify`). Modelled by version: today's
+            // TFE answers POST, a legacy install the PATCH go-tfe was written for.
+            (v @ ("POST" | "PATCH"), ["admin", "twilio-settings", "verify"]) => {
+                let wanted = if self.legacy_api() { "PATCH" } else { "POST" };
+                if v != wanted {
+                    return not_found();
+                }
+                self.twilio_verify(req)
+            }
+            // Revoke the old IdP certificate: today's docs (heading and curl),
+            // go-tfe `RevokeIdpCert` and pytfe `revoke_idp_cert` POST; seed
+            // 002 (the older settings page) says PUT. By version, as above.
             (
-                "POST" | "PUT",
+                v @ ("POST" | "PUT"),
                 [
                     "admin",
                     "saml-settings",
@@ -317,6 +368,10 @@ impl Tfe {
                     "revoke-old-certificate",
                 ],
             ) => {
+                let wanted = if self.legacy_api() { "PUT" } else { "POST" };
+                if v != wanted {
+                    return not_found();
+                }
                 self.saml.insert("old-idp-cert".into(), Value::Null);
                 Response::json(
                     200,
@@ -325,31 +380,8 @@ impl Tfe {
             }
             ("POST", ["organizations"]) => self.create_org(req, user.as_ref()),
             ("POST", ["teams", tid, "authentication-token"]) => {
-                let Some(team) = self.teams.iter().find(|t| t.id == *tid).cloned() else {
-                    return not_found();
-                };
-                let owner = match &tok.kind {
-                    TokenKind::User(id) => {
-                        site_admin
-                            || self
-                                .orgs
-                                .iter()
-                                .any(|o| o.name == team.org && o.owners.contains(id))
-                    }
-                    TokenKind::Organization(o) => *o == team.org,
-                    TokenKind::Team(..) => false,
-                };
-                if !owner {
-                    return not_found();
-                }
-                self.tokens
-                    .retain(|t| !matches!(&t.kind, TokenKind::Team(id, _) if *id == team.id));
-                let value = self.issue_token(TokenKind::Team(team.id.clone(), team.org.clone()));
-                Response::json(
-                    201,
-                    &json!({"data": {"id": format!("at-team-{}", team.id), "type": "authentication-tokens",
-                    "attributes": {"token": value}}}),
-                )
+                let tid = tid.to_string();
+                self.team_token(&tid, &tok, site_admin, req)
             }
             ("POST", ["users", uid, "authentication-tokens"]) => {
                 let allowed = user.as_ref().is_some_and(|u| u.id == *uid || u.site_admin);
@@ -395,7 +427,7 @@ impl Tfe {
                         }
                         self.patch_ttl(idx, req)
                     }
-                    ("POST", ["authentication-token"]) => self.org_token(&org),
+                    ("POST", ["authentication-token"]) => self.org_token(&org, req),
                     ("GET", ["teams"]) => {
                         let names: Vec<String> = req
                             .query_param("filter[names]")
@@ -441,7 +473,7 @@ impl Tfe {
                 TokenKind::User(u) => json!({"user": u}), TokenKind::Organization(o) => json!({"organization": o}),
                 TokenKind::Team(t, o) => json!({"team": t, "organization": o})}})).collect::<Vec<_>>(),
             "initial-admin-attempts": self.initial_admin_attempts,
-            "settings": {"general": self.general, "smtp": smtp, "saml": saml, "twilio": twilio},
+            "settings": {"general": self.general, "customization": self.customization, "smtp": smtp, "saml": saml, "twilio": twilio},
             "test-mails": self.test_mails,
             "test-sms": self.test_sms,
             "organizations": self.orgs.iter().map(|o| json!({

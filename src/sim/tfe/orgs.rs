@@ -185,19 +185,40 @@ impl Tfe {
             "name": p.name, "organization-scoped": p.organization_scoped, "agent-count": 0}})
     }
 
+    /// `GET .../agent-pools`: `q` is a substring search on the name, and the
+    /// list is paginated, 20 a page unless `page[size]` says otherwise (at
+    /// most 100), pages from `page[number]` = 1 (TFE API docs, "Pagination";
+    /// go-tfe `agent_pool.go` `AgentPoolListOptions{ListOptions, Query}`).
     pub(super) fn list_pools(&self, org: &str, req: &Request) -> Response {
         let q = req.query_param("q").unwrap_or("");
-        let data: Vec<Value> = self
+        let num = |k: &str, default: usize| match req.query_param(k) {
+            None => Ok(default),
+            Some(v) => v.parse::<usize>().ok().filter(|n| *n >= 1).ok_or(()),
+        };
+        let (Ok(page), Ok(size)) = (num("page[number]", 1), num("page[size]", 20)) else {
+            return errors(
+                400,
+                "bad request",
+                "page[number] and page[size] must be positive integers",
+            );
+        };
+        let size = size.min(100);
+        let all: Vec<Value> = self
             .pools
             .iter()
             .filter(|p| p.org == org && p.name.contains(q))
             .map(Self::pool_doc)
             .collect();
-        let n = data.len();
+        let total = all.len();
+        let pages = total.div_ceil(size).max(1);
+        let data: Vec<Value> = all.into_iter().skip((page - 1) * size).take(size).collect();
+        let next = (page < pages).then_some(page + 1);
+        let prev = (page > 1).then(|| page - 1);
         Response::json(
             200,
             &json!({"data": data, "meta": {"pagination": {
-            "current-page": 1, "next-page": null, "prev-page": null, "total-pages": 1, "total-count": n}}}),
+            "current-page": page, "page-size": size, "next-page": next, "prev-page": prev,
+            "total-pages": pages, "total-count": total}}}),
         )
     }
 
@@ -293,7 +314,13 @@ impl Tfe {
     }
 
     /// With `max-ttl-enabled`, TFE rejects existing tokens whose lifetime
-    /// exceeds the policy for their type.
+    /// exceeds the policy for their type: "When you enable this option, HCP
+    /// Terraform automatically rejects any existing token that exceeds your
+    /// configured TTL" (TFE 2.0.x organizations settings docs, "Maximum Time
+    /// to Live"); the provider's `tfe_org_max_token_ttl_policy` docs: such
+    /// tokens "will stop working and return an unauthorized error". A user
+    /// token is refused for this organization's resources; an organization or
+    /// team token everywhere (the router checks it on every request).
     pub(super) fn ttl_rejects(&self, tok: &Token, idx: usize) -> Option<Response> {
         let org = &self.orgs[idx];
         if !org.max_ttl_enabled {

@@ -1,5 +1,7 @@
-//! The admin-settings singletons (general, SMTP, SAML, Twilio): their
-//! schemas, reads, strict PATCH validation, and the Twilio test SMS.
+//! The admin-settings singletons (general, customization, SMTP, SAML,
+//! Twilio): their schemas, reads, strict PATCH validation, and the Twilio
+//! test SMS. Schemas follow go-tfe v1 `admin_setting_*.go` and the TFE 2.0.x
+//! settings API docs (`api-docs/admin/settings.mdx`).
 
 use serde_json::{Map, Value, json};
 
@@ -26,9 +28,11 @@ pub(super) type SettingsRef<'a> = (
     &'static str,
 );
 
+/// General settings as today's TFE has them: go-tfe's
+/// `AdminGeneralSetting` has no `support-email-address`, so a PATCH that
+/// sends it gets the 422 for an unknown attribute.
 pub(super) const GENERAL: &[Attr] = &[
     ("limit-user-organization-creation", Ty::Bool, true, false),
-    ("support-email-address", Ty::Str, true, false),
     ("api-rate-limiting-enabled", Ty::Bool, true, false),
     ("api-rate-limit", Ty::Int(30, 1_000_000), true, false),
     (
@@ -48,6 +52,30 @@ pub(super) const GENERAL: &[Attr] = &[
     ("apply-timeout", Ty::Str, true, false),
     ("require-two-factor-for-admins", Ty::Bool, false, false),
     ("fair-run-queuing-enabled", Ty::Bool, false, false),
+];
+
+/// General settings on a legacy install (seed 002, the older settings page):
+/// `support-email-address` is a general setting there.
+pub(super) const GENERAL_LEGACY: &[Attr] = &[
+    ("limit-user-organization-creation", Ty::Bool, true, false),
+    ("support-email-address", Ty::Str, true, false),
+    ("api-rate-limiting-enabled", Ty::Bool, true, false),
+    ("api-rate-limit", Ty::Int(30, 1_000_000), true, false),
+    ("default-remote-state-access", Ty::Bool, true, false),
+    ("plan-timeout", Ty::Str, true, false),
+    ("apply-timeout", Ty::Str, true, false),
+];
+
+/// `GET|PATCH /api/v2/admin/customization-settings` (type
+/// `customization-settings`, id `customization`): go-tfe
+/// `admin_setting_customization.go` `AdminCustomizationSetting`; TFE 2.0.x
+/// settings docs. Where today's TFE keeps `support-email-address`.
+pub(super) const CUSTOMIZATION: &[Attr] = &[
+    ("support-email-address", Ty::Str, true, false),
+    ("login-help", Ty::Str, true, false),
+    ("footer", Ty::Str, true, false),
+    ("error", Ty::Str, true, false),
+    ("new-user", Ty::Str, true, false),
 ];
 
 pub(super) const SMTP: &[Attr] = &[
@@ -146,8 +174,18 @@ pub(super) fn settings_doc(id: &str, ty: &str, m: &Map<String, Value>, schema: &
 
 impl Tfe {
     pub(super) fn settings(&self, kind: &str) -> Option<SettingsRef<'_>> {
+        let legacy = self.legacy_api();
         Some(match kind {
+            "general-settings" if legacy => {
+                (&self.general, GENERAL_LEGACY, "general", "general-settings")
+            }
             "general-settings" => (&self.general, GENERAL, "general", "general-settings"),
+            "customization-settings" if !legacy => (
+                &self.customization,
+                CUSTOMIZATION,
+                "customization",
+                "customization-settings",
+            ),
             "smtp-settings" => (&self.smtp, SMTP, "smtp", "smtp-settings"),
             "saml-settings" => (&self.saml, SAML, "saml", "saml-settings"),
             "twilio-settings" => (&self.twilio, TWILIO, "twilio", "twilio-settings"),
@@ -246,6 +284,7 @@ impl Tfe {
         }
         let stored = match id {
             "general" => &mut self.general,
+            "customization" => &mut self.customization,
             "smtp" => &mut self.smtp,
             "saml" => &mut self.saml,
             _ => &mut self.twilio,

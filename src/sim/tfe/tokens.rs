@@ -1,6 +1,6 @@
 //! Tokens minted through the API: organization, team and user tokens.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::*;
 use crate::sim::http::{Request, Response};
@@ -28,25 +28,128 @@ fn parse_rfc3339_ms(t: &str) -> Option<u64> {
     u64::try_from(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000).max(0)).ok()
 }
 
+/// `expired-at` from a token-creating body: `None` when absent or null
+/// (TFE then applies its default lifetime), else Unix ms in the future.
+fn requested_expiry(attrs: &Map<String, Value>, now: u64) -> Result<Option<u64>, Response> {
+    match attrs.get("expired-at") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(t)) => match parse_rfc3339_ms(t) {
+            Some(ms) if ms > now => Ok(Some(ms)),
+            Some(_) => Err(invalid("expired-at must be in the future")),
+            None => Err(invalid(
+                "expired-at must be an RFC 3339 time like 2026-01-02T03:04:05Z",
+            )),
+        },
+        Some(_) => Err(invalid("expired-at must be a string")),
+    }
+}
+
+/// The attributes of an optional token-creating body. The docs' older curl
+/// examples POST no body at all, so an empty body is accepted.
+fn token_body(req: &Request, ty: &str, allowed: &[&str]) -> Result<Map<String, Value>, Response> {
+    if req.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    let attrs = body_attributes(req, ty)?;
+    if let Some(k) = attrs.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(invalid(format!("unknown attribute {k:?} for {ty}")));
+    }
+    Ok(attrs)
+}
+
+fn token_doc(t: &Token, value: &str, description: Value) -> Value {
+    json!({"data": {"id": t.id, "type": "authentication-tokens", "attributes": {
+        "token": value, "description": description,
+        "created-at": rfc3339(UNIX_EPOCH + Duration::from_millis(t.created_ms)),
+        "expired-at": rfc3339(UNIX_EPOCH + Duration::from_millis(t.expires_ms))}}})
+}
+
 impl Tfe {
-    pub(super) fn org_token(&mut self, org: &str) -> Response {
+    /// Issues a token that expires at `expires_ms`, or after TFE's default
+    /// lifetime when `None`, and returns it with its value.
+    fn issue_with_expiry(&mut self, kind: TokenKind, expires_ms: Option<u64>) -> (Token, String) {
+        let value = self.issue_token(kind);
+        let Some(t) = self.tokens.last_mut() else {
+            unreachable!("issue_token just pushed a token")
+        };
+        if let Some(e) = expires_ms {
+            t.expires_ms = e;
+        }
+        (t.clone(), value)
+    }
+
+    /// `POST /api/v2/organizations/:org/authentication-token`: replaces the
+    /// organization's token (seed 003: one valid token at a time).
+    ///
+    /// Body type: the organization-tokens docs and pytfe send
+    /// `authentication-token`; go-tfe (`organization_token.go`,
+    /// `OrganizationTokenCreateOptions` has no `primary` tag) sends `""`. Both
+    /// are accepted; any other type is 409, as for every JSON:API resource.
+    /// `expired-at`: go-tfe `OrganizationTokenCreateOptions.ExpiredAt`.
+    pub(super) fn org_token(&mut self, org: &str, req: &Request) -> Response {
+        let attrs = match token_body(req, "authentication-token", &["expired-at"]) {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
+        let expires = match requested_expiry(&attrs, now_ms()) {
+            Ok(e) => e,
+            Err(r) => return r,
+        };
         self.tokens
             .retain(|t| t.kind != TokenKind::Organization(org.to_string()));
-        let value = self.issue_token(TokenKind::Organization(org.to_string()));
-        let t = self.tokens.last().cloned();
-        let Some(t) = t else {
-            return errors(500, "internal", "");
+        let (t, value) = self.issue_with_expiry(TokenKind::Organization(org.to_string()), expires);
+        Response::json(201, &token_doc(&t, &value, Value::Null))
+    }
+
+    /// `POST /api/v2/teams/:team_id/authentication-token`: replaces the
+    /// team's token. Body type `authentication-token` (team-tokens docs,
+    /// pytfe; go-tfe's `TeamTokenCreateOptions` sends `""`); the plural
+    /// `authentication-tokens` is refused with 409. `expired-at`: go-tfe
+    /// `TeamTokenCreateOptions.ExpiredAt`; without it the token lives two years
+    /// (team-tokens docs).
+    pub(super) fn team_token(
+        &mut self,
+        tid: &str,
+        tok: &Token,
+        site_admin: bool,
+        req: &Request,
+    ) -> Response {
+        let Some(team) = self.teams.iter().find(|t| t.id == tid).cloned() else {
+            return not_found();
         };
-        Response::json(
-            201,
-            &json!({"data": {"id": t.id, "type": "authentication-tokens", "attributes": {
-            "token": value, "created-at": rfc3339(UNIX_EPOCH + Duration::from_millis(t.created_ms)),
-            "expired-at": rfc3339(UNIX_EPOCH + Duration::from_millis(t.expires_ms)), "description": null}}}),
-        )
+        let owner = match &tok.kind {
+            TokenKind::User(id) => {
+                site_admin
+                    || self
+                        .orgs
+                        .iter()
+                        .any(|o| o.name == team.org && o.owners.contains(id))
+            }
+            TokenKind::Organization(o) => *o == team.org,
+            TokenKind::Team(..) => false,
+        };
+        if !owner {
+            return not_found();
+        }
+        let attrs = match token_body(req, "authentication-token", &["expired-at", "description"]) {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
+        let expires = match requested_expiry(&attrs, now_ms()) {
+            Ok(e) => e,
+            Err(r) => return r,
+        };
+        self.tokens
+            .retain(|t| !matches!(&t.kind, TokenKind::Team(id, _) if *id == team.id));
+        let (t, value) =
+            self.issue_with_expiry(TokenKind::Team(team.id.clone(), team.org.clone()), expires);
+        let description = attrs.get("description").cloned().unwrap_or(Value::Null);
+        Response::json(201, &token_doc(&t, &value, description))
     }
 
     /// `POST /api/v2/users/:id/authentication-tokens`: a new user token,
-    /// optionally with `expired-at` (RFC 3339, UTC, in the future).
+    /// optionally with `expired-at` (user-tokens docs; type
+    /// `authentication-tokens`, plural, as those docs write it).
     pub(super) fn user_token(&mut self, uid: &str, req: &Request) -> Response {
         let attrs = match body_attributes(req, "authentication-tokens") {
             Ok(a) => a,
@@ -58,32 +161,12 @@ impl Tfe {
         {
             return invalid(format!("unknown attribute {k:?} for authentication-tokens"));
         }
-        let now = now_ms();
-        let expires = match attrs.get("expired-at") {
-            None | Some(Value::Null) => now + TOKEN_LIFETIME_MS,
-            Some(Value::String(t)) => match parse_rfc3339_ms(t) {
-                Some(ms) if ms > now => ms,
-                Some(_) => return invalid("expired-at must be in the future"),
-                None => {
-                    return invalid(
-                        "expired-at must be an RFC 3339 time like 2026-01-02T03:04:05Z",
-                    );
-                }
-            },
-            Some(_) => return invalid("expired-at must be a string"),
+        let expires = match requested_expiry(&attrs, now_ms()) {
+            Ok(e) => e,
+            Err(r) => return r,
         };
-        let value = self.issue_token(TokenKind::User(uid.to_string()));
-        let Some(t) = self.tokens.last_mut() else {
-            return errors(500, "internal", "");
-        };
-        t.expires_ms = expires;
-        let t = t.clone();
-        Response::json(
-            201,
-            &json!({"data": {"id": t.id, "type": "authentication-tokens", "attributes": {
-            "token": value, "description": attrs.get("description").cloned().unwrap_or(Value::Null),
-            "created-at": rfc3339(UNIX_EPOCH + Duration::from_millis(t.created_ms)),
-            "expired-at": rfc3339(UNIX_EPOCH + Duration::from_millis(t.expires_ms))}}}),
-        )
+        let (t, value) = self.issue_with_expiry(TokenKind::User(uid.to_string()), expires);
+        let description = attrs.get("description").cloned().unwrap_or(Value::Null);
+        Response::json(201, &token_doc(&t, &value, description))
     }
 }

@@ -1,0 +1,107 @@
+//! `verify-tokens`: the last step. Proves that every token this run holds or
+//! wrote still authenticates under the policies the run just enforced: the
+//! admin token (account details, and a read of the organization), the
+//! organization token and the owners team token (a read of the
+//! organization). A max-TTL policy refuses longer-lived tokens with 401, so
+//! this is where a token that would be dead at the end of the run is caught,
+//! with the step that fixes it named. It runs whenever any other step runs,
+//! and only then: a rerun with nothing pending still sends no request.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use super::{admin_client, api_error};
+use crate::config::Config;
+use crate::config::secret::Secret;
+use crate::error::Error;
+use crate::step::{Applied, Ctx, Desired, Schedule, Step, StepName};
+use crate::tfe::Client;
+
+pub const NAME: StepName = StepName::new("verify-tokens");
+
+pub struct VerifyTokens;
+
+impl Step for VerifyTokens {
+    fn name(&self) -> StepName {
+        NAME
+    }
+    fn schedule(&self) -> Schedule {
+        Schedule::WithAnyOther
+    }
+    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
+        let o = cfg.organization.as_ref();
+        Ok(Desired::plain(json!({
+            "organization": o.map(|o| &o.name),
+            "files": [
+                cfg.admin.token_file.display().to_string(),
+                o.and_then(|o| o.service_token_file.as_ref()).map(|p| p.display().to_string()),
+                o.and_then(|o| o.owners_team_token_file.as_ref()).map(|p| p.display().to_string()),
+            ],
+        })))
+    }
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+        let admin = admin_client(ctx, NAME)?.clone();
+        let origin = match &ctx.cfg.admin.token {
+            Some(_) => "[admin] token".to_string(),
+            None => format!("token_file {}", ctx.cfg.admin.token_file.display()),
+        };
+        admin.account().map_err(|e| api_error(NAME, ctx, e))?;
+        let mut checked = vec![origin.clone()];
+        let Some(o) = &ctx.cfg.organization else {
+            return Ok(Applied::changed(format!("{origin} authenticates")));
+        };
+        if admin
+            .organization(&o.name)
+            .map_err(|e| api_error(NAME, ctx, e))?
+            .is_none()
+        {
+            return Err(Error::step(
+                NAME,
+                format!(
+                    "the admin token from {origin} cannot see organization {:?}",
+                    o.name
+                ),
+            ));
+        }
+        for (file, owner) in [
+            (&o.service_token_file, super::org_token::NAME),
+            (&o.owners_team_token_file, super::team_token::NAME),
+        ] {
+            let Some(file) = file.as_ref().filter(|f| f.exists()) else {
+                continue;
+            };
+            check_file(&ctx.client, file, &o.name, owner)?;
+            checked.push(file.display().to_string());
+        }
+        Ok(Applied::changed(format!(
+            "every token authenticates: {}",
+            checked.join(", ")
+        )))
+    }
+}
+
+/// Reads `org` with the token in `file`; a refusal names the file and the
+/// step that mints a replacement.
+fn check_file(client: &Client, file: &Path, org: &str, owner: StepName) -> Result<(), Error> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Error::step(NAME, format!("cannot read {}: {e}", file.display())))?;
+    let token = Secret::new(text.trim(), format!("file {}", file.display()));
+    match client.clone().with_token(token).organization(org) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(Error::step(
+            NAME,
+            format!(
+                "the token in {} cannot see organization {org:?}; `run --force {owner}` mints a new one",
+                file.display()
+            ),
+        )),
+        Err(e) => Err(Error::step(
+            NAME,
+            format!(
+                "the token in {} no longer works ({e}); `run --force {owner}` mints a new one within the policy",
+                file.display()
+            ),
+        )),
+    }
+}
