@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Independent-client check: tfe-bootstrap configures tfe-sim with
-# config/demo.toml (with max_ttl_enabled off, so the admin token may still
-# read the organization afterwards), then the official TFE Python SDK
-# (pytfe, from PyPI, in a virtualenv) reads the results back.
+# config/demo.toml plus a user TTL of 30 days, a support address and an
+# organization token, all with max-TTL enforced; then the official TFE Python
+# SDK (pytfe, from PyPI, in a virtualenv) reads the results back with the
+# admin token and the organization token the run left behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,8 +21,10 @@ sim_pid=$!
 for _ in $(seq 1 200); do [ -s "$work/url" ] && break; sleep 0.05; done
 url=$(head -1 "$work/url")
 
-sed -e "s#http://127.0.0.1:18800#$url#" -e 's/^max_ttl_enabled = true/max_ttl_enabled = false/' \
+sed -e "s#http://127.0.0.1:18800#$url#" -e 's/^user = "2y"/user = "30d"/' \
+  -e 's/^api_rate_limit = 60/api_rate_limit = 60\nsupport_email_address = "help@example.com"/' \
+  -e "s#^\[organization.token_ttl\]#[organization.service_token]\nfile = \"$work/org-token\"\n\n[organization.token_ttl]#" \
   config/demo.toml >"$work/config.toml"
 TFE_ADMIN_PASSWORD=pytfe-check-password SMTP_PASSWORD=pytfe-check-smtp \
   target/debug/tfe-bootstrap run -q --config "$work/config.toml" --state-dir "$work/state"
-"$venv/bin/python" scripts/pytfe_check.py "$url" "$work/state/admin-token"
+"$venv/bin/python" scripts/pytfe_check.py "$url" "$work/state/admin-token" "$work/org-token"

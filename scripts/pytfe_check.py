@@ -1,17 +1,22 @@
 """Cross-check tfe-sim's wire format with HashiCorp's official Python SDK.
 
-Reads back, with pytfe, what tfe-bootstrap configured: SMTP settings,
-organization default settings and token TTL policies. Exits non-zero on any
-mismatch. Usage: python pytfe_check.py URL TOKEN_FILE
+Reads back, with pytfe, what tfe-bootstrap configured: SMTP settings, the
+support address in customization settings, organization default settings and
+token TTL policies; then, with the organization token tfe-bootstrap minted,
+reads the organization and its token's expiry. Runs after max-TTL
+enforcement, so every token it uses must have survived it. Exits non-zero on
+any mismatch. Usage: python pytfe_check.py URL ADMIN_TOKEN_FILE ORG_TOKEN_FILE
 """
 import sys
 
 from pytfe import TFEClient
 from pytfe.config import TFEConfig
 
-url, token_file = sys.argv[1], sys.argv[2]
+url, token_file, org_token_file = sys.argv[1], sys.argv[2], sys.argv[3]
 token = open(token_file).read().strip()
 client = TFEClient(TFEConfig(address=url, token=token, http2=False, max_retries=0))
+org_token = open(org_token_file).read().strip()
+org_client = TFEClient(TFEConfig(address=url, token=org_token, http2=False, max_retries=0))
 
 failures = []
 checks = 0
@@ -34,6 +39,12 @@ expect("smtp.sender", smtp.sender, "noreply@example.com")
 expect("smtp.auth", str(getattr(smtp.auth, "value", smtp.auth)), "login")
 expect("smtp.username", smtp.username, "smtp-bot")
 
+# pytfe 1.5.0 has no customization-settings resource: read it through
+# pytfe's own transport (its auth, headers and error handling).
+custom = client._transport.request("GET", "/api/v2/admin/customization-settings").json()
+expect("customization support-email-address",
+       custom["data"]["attributes"].get("support-email-address"), "help@example.com")
+
 defaults = client.organizations.read_default_settings("my-org")
 expect("org default_execution_mode", defaults.default_execution_mode, "agent")
 pools = [p for p in client.agent_pools.list("my-org") if p.name == "default-pool"]
@@ -46,8 +57,21 @@ policies = {str(getattr(p.token_type, "value", p.token_type)): p.max_ttl_ms
             for p in client.organization_token_ttl_policies.list("my-org")}
 expect("ttl organization", policies.get("organization"), 365 * day)
 expect("ttl team", policies.get("team"), 90 * day)
-expect("ttl user", policies.get("user"), 730 * day)
+expect("ttl user", policies.get("user"), 30 * day)
 expect("ttl audit_trails", policies.get("audit_trails"), 730 * day)
+
+# The organization token, used as the service account would use it, after
+# max-TTL enforcement: it works, and it expires within the organization TTL.
+org = org_client.organizations.read("my-org")
+expect("org token reads the organization", org.name, "my-org")
+ot = org_client.organization_tokens.read("my-org")
+expires = getattr(ot, "expired_at", None)
+created = getattr(ot, "created_at", None)
+if expires is not None and created is not None:
+    lifetime_ms = (expires - created).total_seconds() * 1000
+    expect("org token lifetime within 1y", lifetime_ms <= 365 * day, True)
+else:
+    expect("org token has an expiry", expires is not None, True)
 
 if failures:
     print(f"pytfe-check: {checks - len(failures)} passed, {len(failures)} failed")

@@ -6,7 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use super::service_token::{self, Account};
-use super::{admin_client, api_error, expiry_within, human_ms, no_org, org_cfg};
+use super::{AMBIGUOUS_RETRIES, admin_client, api_error, expiry_within, human_ms, no_org, org_cfg};
 use crate::config::Config;
 use crate::config::secret::Secret;
 use crate::error::Error;
@@ -73,13 +73,20 @@ fn rotate_admin_token(ctx: &mut Ctx<'_>, ttl_ms: u64) -> Result<String, Error> {
     let me = client.account().map_err(|e| api_error(NAME, ctx, e))?;
     let expires_unix = expiry_within(ttl_ms);
     let expires = rfc3339_unix(expires_unix);
-    let token = client
-        .create_user_token(
+    // A user may hold many tokens: after an ambiguous failure another mint
+    // invalidates nothing, it only leaves an unused token that expires
+    // within the policy.
+    let mut tries = 0;
+    let token = loop {
+        match client.create_user_token(
             &me.id,
             "tfe-bootstrap (rotated within the organization's token TTL)",
             &expires,
-        )
-        .map_err(|e| api_error(NAME, ctx, e))?;
+        ) {
+            Err(e) if e.is_ambiguous() && tries < AMBIGUOUS_RETRIES => tries += 1,
+            r => break r.map_err(|e| api_error(NAME, ctx, e))?,
+        }
+    };
     let file = &ctx.cfg.admin.token_file;
     write_atomic(file, format!("{token}\n").as_bytes()).map_err(|e| {
         Error::step(

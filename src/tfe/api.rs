@@ -396,11 +396,7 @@ impl Client {
         let mut page = 1u64;
         loop {
             let number = page.to_string();
-            let query = [
-                ("q", name),
-                ("page[number]", number.as_str()),
-                ("page[size]", "100"),
-            ];
+            let query = [("q", name), ("page[number]", number.as_str())];
             let r = self.send("GET", &path, &query, Body::None, Replay::Safe)?;
             let v = json_of(&r, "GET", &path)?;
             let list = v["data"]

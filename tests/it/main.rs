@@ -5,6 +5,7 @@ mod extras;
 mod fuzz;
 mod layout;
 mod ops;
+mod real_tfe;
 mod run;
 mod sim_api;
 mod survive;

@@ -428,6 +428,7 @@ impl Tfe {
                         self.patch_ttl(idx, req)
                     }
                     ("POST", ["authentication-token"]) => self.org_token(&org, req),
+                    ("GET", ["authentication-token"]) => self.read_org_token(&org),
                     ("GET", ["teams"]) => {
                         let names: Vec<String> = req
                             .query_param("filter[names]")

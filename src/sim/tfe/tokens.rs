@@ -101,6 +101,24 @@ impl Tfe {
         Response::json(201, &token_doc(&t, &value, Value::Null))
     }
 
+    /// `GET /api/v2/organizations/:org/authentication-token`: the token's
+    /// metadata, never its value (go-tfe `organization_token.go` `Read`; TFE
+    /// shows a token's value once, at creation: seed 003). 404 when none.
+    pub(super) fn read_org_token(&self, org: &str) -> Response {
+        match self
+            .tokens
+            .iter()
+            .find(|t| t.kind == TokenKind::Organization(org.to_string()))
+        {
+            Some(t) => {
+                let mut doc = token_doc(t, "", Value::Null);
+                doc["data"]["attributes"]["token"] = Value::Null;
+                Response::json(200, &doc)
+            }
+            None => not_found(),
+        }
+    }
+
     /// `POST /api/v2/teams/:team_id/authentication-token`: replaces the
     /// team's token. Body type `authentication-token` (team-tokens docs,
     /// pytfe; go-tfe's `TeamTokenCreateOptions` sends `""`); the plural
