@@ -128,15 +128,7 @@ fn saml_validation_names_the_missing_keys() {
 
 fn twilio_world() -> World {
     let w = World::new(sim_opts());
-    let t = w.config_text()
-        + r#"
-[twilio]
-enabled = true
-account_sid = "AC0123456789"
-auth_token = { env = "T_TWILIO_TOKEN" }
-from_number = "+15555550100"
-test_number = "+15555550199"
-"#;
+    let t = w.config_text() + TWILIO_SECTION;
     w.write_config(&t);
     w
 }

@@ -93,6 +93,16 @@ dir = "{}"
     )
 }
 
+/// A `[twilio]` section with one verification SMS, its token from the env.
+pub const TWILIO_SECTION: &str = r#"
+[twilio]
+enabled = true
+account_sid = "AC0123456789"
+auth_token = { env = "T_TWILIO_TOKEN" }
+from_number = "+15555550100"
+test_number = "+15555550199"
+"#;
+
 /// One test's world: a simulator, a temp dir, a config file.
 pub struct World {
     pub sim: Sim,

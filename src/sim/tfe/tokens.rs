@@ -44,17 +44,23 @@ fn requested_expiry(attrs: &Map<String, Value>, now: u64) -> Result<Option<u64>,
     }
 }
 
-/// The attributes of an optional token-creating body. The docs' older curl
-/// examples POST no body at all, so an empty body is accepted.
-fn token_body(req: &Request, ty: &str, allowed: &[&str]) -> Result<Map<String, Value>, Response> {
+/// The attributes of an optional token-creating body (the docs' older curl
+/// examples POST no body at all, so an empty body is accepted) and the
+/// expiry it asks for.
+fn token_request(
+    req: &Request,
+    ty: &str,
+    allowed: &[&str],
+) -> Result<(Map<String, Value>, Option<u64>), Response> {
     if req.body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
+        return Ok((Map::new(), None));
     }
     let attrs = body_attributes(req, ty)?;
     if let Some(k) = attrs.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(invalid(format!("unknown attribute {k:?} for {ty}")));
     }
-    Ok(attrs)
+    let expires = requested_expiry(&attrs, now_ms())?;
+    Ok((attrs, expires))
 }
 
 fn token_doc(t: &Token, value: &str, description: Value) -> Value {
@@ -87,12 +93,8 @@ impl Tfe {
     /// are accepted; any other type is 409, as for every JSON:API resource.
     /// `expired-at`: go-tfe `OrganizationTokenCreateOptions.ExpiredAt`.
     pub(super) fn org_token(&mut self, org: &str, req: &Request) -> Response {
-        let attrs = match token_body(req, "authentication-token", &["expired-at"]) {
-            Ok(a) => a,
-            Err(r) => return r,
-        };
-        let expires = match requested_expiry(&attrs, now_ms()) {
-            Ok(e) => e,
+        let expires = match token_request(req, "authentication-token", &["expired-at"]) {
+            Ok((_, e)) => e,
             Err(r) => return r,
         };
         self.tokens
@@ -149,14 +151,11 @@ impl Tfe {
         if !owner {
             return not_found();
         }
-        let attrs = match token_body(req, "authentication-token", &["expired-at", "description"]) {
-            Ok(a) => a,
-            Err(r) => return r,
-        };
-        let expires = match requested_expiry(&attrs, now_ms()) {
-            Ok(e) => e,
-            Err(r) => return r,
-        };
+        let (attrs, expires) =
+            match token_request(req, "authentication-token", &["expired-at", "description"]) {
+                Ok(x) => x,
+                Err(r) => return r,
+            };
         self.tokens
             .retain(|t| !matches!(&t.kind, TokenKind::Team(id, _) if *id == team.id));
         let (t, value) =
