@@ -209,14 +209,7 @@ fn endpoints_world(version: &str) -> World {
     let t = w.config_text().replace(
         "api_rate_limit = 60\n",
         "api_rate_limit = 60\nsupport_email_address = \"help@example.com\"\n",
-    ) + r#"
-[twilio]
-enabled = true
-account_sid = "AC0123456789"
-auth_token = { env = "T_TWILIO_TOKEN" }
-from_number = "+15555550100"
-test_number = "+15555550199"
-"#;
+    ) + TWILIO_SECTION;
     w.write_config(&t);
     w
 }
