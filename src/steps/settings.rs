@@ -69,7 +69,19 @@ pub(super) fn patch(
     client.patch_settings(kind, &attrs)?;
     let mut keys: Vec<&str> = s.attributes.keys().map(String::as_str).collect();
     keys.extend(s.secrets.iter().map(|(k, _)| *k));
-    Ok(format!("PATCH {} ({})", kind.json_type(), keys.join(", ")))
+    let mut detail = format!("PATCH {} ({})", kind.json_type(), keys.join(", "));
+    let unread: Vec<&str> = attrs
+        .keys()
+        .map(String::as_str)
+        .filter(|k| kind.write_only().contains(k))
+        .collect();
+    if !unread.is_empty() {
+        detail.push_str(&format!(
+            "; confirmed from TFE's answer except write-only {}",
+            unread.join(", ")
+        ));
+    }
+    Ok(detail)
 }
 
 /// Says why a settings step does not run: its section is absent.

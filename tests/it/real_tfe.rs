@@ -81,6 +81,12 @@ fn every_token_file_authenticates_after_the_run_and_after_a_ttl_change() {
     let r = w.run(&["run"]);
     assert_code(&r, 0);
     assert!(r.stdout.contains("verify-tokens"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("except write-only password, test-email-address"),
+        "the detail says what could not be confirmed: {}",
+        r.stdout
+    );
     let org = &w.snapshot()["organizations"][0];
     assert_eq!(org["max-ttl-enabled"], true, "the policy is enforced");
     every_token_file_works(&w);
