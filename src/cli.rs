@@ -90,6 +90,7 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum SamlCommand {
     /// Revoke the previous IdP certificate kept for rotation, once the new one
-    /// is known to work (PUT .../saml-settings/actions/revoke-old-certificate).
+    /// is known to work (POST .../saml-settings/actions/revoke-old-certificate;
+    /// PUT on older installs that answer the POST with 404/405).
     RevokeOldCert,
 }

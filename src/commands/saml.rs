@@ -9,7 +9,7 @@ use crate::error::{Error, exit};
 use crate::output::Reporter;
 use crate::steps;
 
-/// `saml revoke-old-cert`: one PUT with the admin token.
+/// `saml revoke-old-cert`: one POST with the admin token (PUT on older installs).
 pub(super) fn revoke_old_cert(cli: &Cli, report: &Arc<Reporter>) -> Result<u8, Error> {
     let cfg = load(cli)?;
     let base = client(&cfg, report)?;

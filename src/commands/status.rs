@@ -68,9 +68,7 @@ pub(super) fn status(cli: &Cli, report: &Reporter) -> Result<u8, Error> {
     }
     // What the run learned on the way (never a secret).
     let f = &state.facts;
-    let expires = f
-        .admin_token_expires_unix
-        .map(|t| crate::util::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t)));
+    let expires = f.admin_token_expires_unix.map(crate::util::rfc3339_unix);
     let token_files: Vec<Value> = f
         .token_files
         .iter()

@@ -256,14 +256,9 @@ impl Client {
         body: Body<'_>,
         replay: Replay,
     ) -> Result<Response, TfeError> {
-        let body2 = match &body {
-            Body::None => Body::None,
-            Body::JsonApi(v) => Body::JsonApi(v),
-            Body::Json(v) => Body::Json(v),
-        };
         match self.send(method, path, &[], body, replay) {
             Err(e) if matches!(e.status(), Some(404 | 405)) => {
-                self.send(fallback, path, &[], body2, replay)
+                self.send(fallback, path, &[], body, replay)
             }
             other => other,
         }

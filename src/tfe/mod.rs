@@ -51,6 +51,7 @@ pub enum Replay {
 }
 
 /// A request body.
+#[derive(Clone, Copy)]
 pub enum Body<'a> {
     None,
     /// `application/vnd.api+json` (every `/api/v2` write).
