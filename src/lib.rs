@@ -20,6 +20,7 @@
 //! | [`tfe`] | transport (agent, TLS, retry) and TFE endpoints |
 //! | [`state`] | checkpoint store: atomic writes, lock, permissions |
 //! | [`output`] | text / JSON events / progress: the one place that prints |
+//! | [`redact`] | every secret the run knows, scrubbed from every output |
 //! | [`error`] | the error type and the contract's exit codes |
 //! | [`sim`] | the TFE simulator |
 
@@ -29,6 +30,7 @@ pub mod config;
 pub mod error;
 pub mod machine;
 pub mod output;
+pub mod redact;
 pub mod sim;
 pub mod state;
 pub mod step;

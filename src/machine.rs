@@ -211,6 +211,7 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
         client,
         admin: None,
         state,
+        store: &store,
         progress: report,
         iact: None,
         forced: false,

@@ -110,8 +110,10 @@ impl Reporter {
         }
     }
 
-    /// Prints one line to stdout (above the spinner, if one runs).
+    /// Prints one line to stdout (above the spinner, if one runs), through
+    /// the redactor. A closed or broken stdout is ignored: it never panics.
     pub fn print(&self, s: &str) {
+        let s = &*crate::redact::scrub(s);
         let live = self.live();
         match &live.spinner {
             Some(sp) => sp.println(s),
@@ -123,11 +125,20 @@ impl Reporter {
         }
     }
 
-    /// Prints a JSON value as one line on stdout.
+    /// Prints a JSON value as one line on stdout, through the redactor.
     pub fn print_json(&self, v: Value) {
+        let line = v.to_string();
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{v}");
+        let _ = writeln!(out, "{}", crate::redact::scrub(&line));
         let _ = out.flush();
+    }
+
+    /// Prints one line to stderr, through the redactor. Unlike `eprintln!`,
+    /// a closed or broken stderr is ignored (a panic there would abort).
+    pub fn print_err(&self, s: &str) {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{}", crate::redact::scrub(s));
+        let _ = err.flush();
     }
 
     fn stop_spinner(&self) {
@@ -145,7 +156,7 @@ impl Reporter {
                 error: Some(err), ..
             } = e
             {
-                eprintln!("error: {err}");
+                self.print_err(&format!("error: {err}"));
             }
             return;
         }
@@ -193,7 +204,7 @@ impl Reporter {
                 );
                 let mut live = self.live();
                 if let Some(sp) = &live.spinner {
-                    sp.set_message(msg);
+                    sp.set_message(crate::redact::scrub(&msg).into_owned());
                 } else if self.verbosity >= Verbosity::Normal
                     && live
                         .last_plain_poll
@@ -263,7 +274,7 @@ impl Reporter {
                         self.paint("warning:", "33")
                     ));
                 } else {
-                    eprintln!("warning: {prefix}{message}");
+                    self.print_err(&format!("warning: {prefix}{message}"));
                 }
             }
             Event::Finished {
@@ -278,7 +289,7 @@ impl Reporter {
                     } else {
                         "error:"
                     };
-                    eprintln!("{red} {err}");
+                    self.print_err(&format!("{red} {err}"));
                 }
                 if self.verbosity >= Verbosity::Normal && counts.iter().sum::<usize>() > 0 {
                     let [a, u, s, f] = counts;

@@ -54,6 +54,11 @@ pub struct Facts {
     /// which organization (step name → record). Never the token itself.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub token_files: BTreeMap<String, TokenFile>,
+    /// Side effects with a witness (a test mail, an SMS) that were sent, or
+    /// may have been, for a change not yet checkpointed: step name → the
+    /// change's fingerprint. Written before the request leaves.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub witnesses: BTreeMap<String, String>,
 }
 
 /// A service-account token file this tool wrote.

@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::config::secret::Secret;
 use crate::error::Error;
-use crate::state::State;
+use crate::state::{CheckpointStore, State};
 use crate::tfe::Client;
 use crate::util::sha256_hex;
 
@@ -180,6 +180,9 @@ pub struct Ctx<'a> {
     /// The site-admin client, once the token is known and checked.
     pub admin: Option<Client>,
     pub state: State,
+    /// Where `state` is saved; a step saves only to record an intent
+    /// before a side effect (see `steps::witness`).
+    pub store: &'a dyn CheckpointStore,
     pub progress: &'a dyn Progress,
     /// The IACT, in memory only.
     pub iact: Option<Secret>,

@@ -45,13 +45,15 @@ pub fn main(cli: Cli) -> u8 {
         Command::Saml(SamlCommand::RevokeOldCert) => saml::revoke_old_cert(&cli, &report),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(*shell, &mut cmd, "tfe-bootstrap", &mut std::io::stdout());
-            Ok(exit::OK)
+            let mut buf = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "tfe-bootstrap", &mut buf);
+            write_stdout(&buf)
         }
         Command::Man => {
             let cmd = <Cli as clap::CommandFactory>::command();
-            match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
-                Ok(()) => Ok(exit::OK),
+            let mut buf = Vec::new();
+            match clap_mangen::Man::new(cmd).render(&mut buf) {
+                Ok(()) => write_stdout(&buf),
                 Err(e) => Err(Error::Usage(format!("cannot write the man page: {e}"))),
             }
         }
@@ -70,6 +72,16 @@ pub fn main(cli: Cli) -> u8 {
             e.exit_code()
         }
     }
+}
+
+/// Writes generated text to stdout; a closed stdout is an error, not a panic.
+fn write_stdout(bytes: &[u8]) -> Result<u8, Error> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map(|()| exit::OK)
+        .map_err(|e| Error::Usage(format!("cannot write to stdout: {e}")))
 }
 
 fn config_path(cli: &Cli) -> Result<PathBuf, Error> {

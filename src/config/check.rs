@@ -109,6 +109,12 @@ impl Checker {
                 self.fail(key, format!("{text:?} is longer than 100 years"));
                 Duration::ZERO
             }
+            // Every duration in the config is a timeout, an interval or a
+            // window: zero would mean "fail at once" or "spin", never intended.
+            Ok(d) if d.is_zero() => {
+                self.fail(key, format!("{text:?} must be longer than zero"));
+                Duration::ZERO
+            }
             Ok(d) => d,
             Err(e) => {
                 self.fail(key, e);

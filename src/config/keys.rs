@@ -8,6 +8,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "tfe.ca_bundle",
     "tfe.allow_insecure_http",
     "tfe.request_timeout",
+    "tfe.request_deadline",
     "wait.timeout",
     "wait.max_interval",
     "iact.source",

@@ -67,6 +67,8 @@ pub struct TfeConfig {
     pub allow_insecure_http: bool,
     /// Defaults to 30s.
     pub request_timeout: Duration,
+    /// One request, every retry and wait included. Defaults to 2m.
+    pub request_deadline: Duration,
 }
 
 /// `[wait]`
@@ -288,8 +290,17 @@ impl Config {
         });
         let request_timeout =
             c.duration("[tfe] request_timeout", t.request_timeout.as_ref(), "30s");
-        if request_timeout.is_zero() && t.request_timeout.is_some() {
-            c.fail("[tfe] request_timeout", "must be positive");
+        let request_deadline =
+            c.duration("[tfe] request_deadline", t.request_deadline.as_ref(), "2m");
+        if request_deadline < request_timeout && !request_deadline.is_zero() {
+            c.fail(
+                "[tfe] request_deadline",
+                format!(
+                    "{} is shorter than [tfe] request_timeout ({}): it must leave room for at least one whole attempt",
+                    duration::format_duration(request_deadline),
+                    duration::format_duration(request_timeout)
+                ),
+            );
         }
 
         // [wait]
@@ -472,6 +483,7 @@ impl Config {
                 ca_bundle,
                 allow_insecure_http: allow_http,
                 request_timeout,
+                request_deadline,
             },
             wait,
             iact,
@@ -512,7 +524,8 @@ impl Config {
         json!({
             "tfe": {"address": self.tfe.address, "ca_bundle": self.tfe.ca_bundle.as_ref().map(|(p, _)| p.display().to_string()),
                     "allow_insecure_http": self.tfe.allow_insecure_http,
-                    "request_timeout": duration::format_duration(self.tfe.request_timeout)},
+                    "request_timeout": duration::format_duration(self.tfe.request_timeout),
+                    "request_deadline": duration::format_duration(self.tfe.request_deadline)},
             "wait": {"timeout": duration::format_duration(self.wait.timeout), "max_interval": duration::format_duration(self.wait.max_interval)},
             "iact": {"source": format!("{:?}", self.iact.source).to_lowercase(), "token": secret(&self.iact.token),
                      "command": self.iact.command, "subnets": self.iact.subnets.iter().map(|n| n.to_string()).collect::<Vec<_>>(),

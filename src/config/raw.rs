@@ -30,6 +30,7 @@ pub struct RawTfe {
     pub ca_bundle: Option<PathBuf>,
     pub allow_insecure_http: Option<bool>,
     pub request_timeout: Option<String>,
+    pub request_deadline: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

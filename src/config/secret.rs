@@ -1,35 +1,63 @@
 //! Secrets: where they come from (`"literal"`, `{ env = "NAME" }`,
 //! `{ file = "PATH" }`) and the resolved value, which never prints.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
 /// `{ env = "NAME" }`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EnvRef {
     pub env: String,
 }
 
 /// `{ file = "PATH" }`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FileRef {
     pub file: PathBuf,
 }
 
-/// Where a secret (or a long text such as a certificate) comes from, as written in the config.
+/// Where a secret (or a long text such as a certificate) comes from, as
+/// written in the config: a string, `{ env = "NAME" }` or `{ file = "PATH" }`,
+/// and nothing else. (A derived untagged enum would also take `["NAME"]` as
+/// `{ env = "NAME" }`, since serde lets a struct come from a sequence.)
 #[derive(Clone, Deserialize, PartialEq)]
-#[serde(
-    untagged,
-    expecting = "a string, { env = \"NAME\" } or { file = \"PATH\" }"
-)]
+#[serde(try_from = "RawSource")]
 pub enum SecretSource {
     Literal(String),
     Env(EnvRef),
     File(FileRef),
+}
+
+/// The two shapes TOML may give: a string, or a table of strings.
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a string, { env = \"NAME\" } or { file = \"PATH\" }"
+)]
+enum RawSource {
+    Literal(String),
+    Table(BTreeMap<String, String>),
+}
+
+impl TryFrom<RawSource> for SecretSource {
+    type Error = String;
+    fn try_from(r: RawSource) -> Result<Self, String> {
+        let shape = "expected a string, { env = \"NAME\" } or { file = \"PATH\" }";
+        match r {
+            RawSource::Literal(v) => Ok(SecretSource::Literal(v)),
+            RawSource::Table(t) => {
+                let keys: Vec<&str> = t.keys().map(String::as_str).collect();
+                match (keys.as_slice(), t.values().next()) {
+                    (["env"], Some(v)) => Ok(SecretSource::Env(EnvRef { env: v.clone() })),
+                    (["file"], Some(v)) => Ok(SecretSource::File(FileRef { file: v.into() })),
+                    _ => Err(format!("{shape}, not a table with keys {keys:?}")),
+                }
+            }
+        }
+    }
 }
 
 impl fmt::Debug for SecretSource {
@@ -99,9 +127,12 @@ pub struct Secret {
 }
 
 impl Secret {
+    /// Also registers the value with the redactor, so it can never be printed.
     pub fn new(value: impl Into<String>, origin: impl Into<String>) -> Secret {
+        let value = value.into();
+        crate::redact::register(&value);
         Secret {
-            value: value.into(),
+            value,
             origin: origin.into(),
         }
     }
@@ -153,6 +184,28 @@ mod tests {
             .resolve()
             .unwrap_err();
         assert!(e.contains("empty"), "{e}");
+    }
+
+    #[test]
+    fn only_the_three_shapes_are_secrets() {
+        #[derive(Deserialize, Debug)]
+        struct T {
+            #[allow(dead_code)]
+            s: SecretSource,
+        }
+        let ok = |t: &str| toml::from_str::<T>(t).is_ok();
+        assert!(ok(r#"s = "x""#) && ok(r#"s = { env = "X" }"#) && ok(r#"s = { file = "/x" }"#));
+        for bad in [
+            r#"s = ["SECRET_NAME"]"#,
+            r#"s = { env = "X", file = "/y" }"#,
+            r#"s = { envv = "X" }"#,
+            "s = 3",
+            "s = {}",
+        ] {
+            let e = toml::from_str::<T>(bad).unwrap_err().message().to_string();
+            assert!(e.contains("{ env = \"NAME\" }"), "{bad}: {e}");
+            assert!(!e.contains("SECRET_NAME"), "{bad} echoed: {e}");
+        }
     }
 
     #[test]

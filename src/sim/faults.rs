@@ -164,12 +164,13 @@ impl RandomFaults {
 
     /// Draws the fault for one request, if any.
     ///
-    /// `PATCH /api/v2/admin/smtp-settings` meets no 504 (TFE's own answer
-    /// for an SMTP timeout). `POST /admin/initial-admin-user` only meets faults that say plainly
-    /// that TFE did not act (503, 429, a stall): after a dropped connection or
-    /// a 502/504 no client can know whether the one-time IACT was spent, and
-    /// the product deliberately refuses to re-send it. That case is covered by
-    /// the crash tests instead.
+    /// The requests that are sent at most once only meet faults that say
+    /// plainly that TFE did not act (503, 429, a stall): after a dropped
+    /// connection or a 502/504 no client can know whether TFE acted, and the
+    /// product deliberately refuses to repeat them. They are
+    /// `POST /admin/initial-admin-user` (the one-time IACT) and the requests
+    /// with a witness: the SMTP PATCH (a test mail) and Twilio's verify (an
+    /// SMS). Those cases are covered by the crash and hostile tests instead.
     pub fn draw(&mut self, method: &str, path: &str) -> Option<Action> {
         if self.rng.f64() >= self.rate {
             return None;
@@ -180,16 +181,17 @@ impl RandomFaults {
             Action::RateLimit((reset * 100.0).round() / 100.0),
             Action::Stall(self.stall),
         ];
-        if path != "/admin/initial-admin-user" {
-            choices.extend([Action::Status(502), Action::Drop]);
-            // On the SMTP PATCH, TFE's 504 means "SMTP server timed out":
-            // not a transient fault of TFE, so not drawn here.
-            if path != "/api/v2/admin/smtp-settings" {
-                choices.push(Action::Status(504));
-            }
-            // A transient 500 on a GET or on an idempotent PATCH (not the
-            // SMTP PATCH, whose 500 is the SMTP server's verdict).
-            if method == "GET" || (method == "PATCH" && path != "/api/v2/admin/smtp-settings") {
+        let once = method != "GET"
+            && matches!(
+                path,
+                "/admin/initial-admin-user"
+                    | "/api/v2/admin/smtp-settings"
+                    | "/api/v2/admin/twilio-settings/verify"
+            );
+        if !once {
+            choices.extend([Action::Status(502), Action::Drop, Action::Status(504)]);
+            // A transient 500 on a GET or on an idempotent PATCH.
+            if method == "GET" || method == "PATCH" {
                 choices.push(Action::Status(500));
             }
         }

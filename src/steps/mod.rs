@@ -24,6 +24,7 @@ pub mod token_ttl;
 pub mod twilio;
 pub mod verify_tokens;
 pub mod wait;
+mod witness;
 
 use crate::config::{Config, OrgConfig};
 use crate::error::Error;

@@ -53,6 +53,20 @@ pub(super) fn live(
     Ok(rows)
 }
 
+/// Whether TFE holds every readable attribute the section sets (write-only
+/// values cannot be read back, so they cannot be confirmed this way).
+pub(super) fn holds(
+    client: &Client,
+    kind: SettingsKind,
+    s: &SettingsConfig,
+) -> Result<bool, TfeError> {
+    let live = client.settings(kind)?;
+    Ok(
+        crate::tfe::api::confirm("GET", kind.path(), &s.attributes, &live, kind.write_only())
+            .is_ok(),
+    )
+}
+
 /// PATCHes the section; returns the detail line (`PATCH <type> (keys)`).
 pub(super) fn patch(
     client: &Client,

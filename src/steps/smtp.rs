@@ -1,13 +1,21 @@
 //! `smtp`: the SMTP settings (`PATCH /api/v2/admin/smtp-settings`). With
 //! `test_email_address`, TFE sends a test mail synchronously on the PATCH, so
 //! its 401/500/504 answers are about the SMTP server, not the TFE token.
+//!
+//! The test mail is a witness: at most one per change, whatever the faults.
+//! The PATCH is never repeated after it may have reached TFE (a slow relay
+//! outlasting `request_timeout`); the settings are read back instead, and
+//! the step counts as applied when TFE holds them. A rerun that finds its
+//! own intent for the same change (see [`super::witness`]) reads back first.
 
-use super::{admin_client, api_error, settings};
+use std::time::{Duration, Instant};
+
+use super::{admin_client, api_error, settings, witness};
 use crate::config::Config;
 use crate::error::Error;
 use crate::step::{Applied, Ctx, Desired, Drift, LiveCtx, Step, StepName};
-use crate::tfe::TfeError;
 use crate::tfe::api::SettingsKind;
+use crate::tfe::{Client, TfeError};
 
 pub const NAME: StepName = StepName::new("smtp");
 
@@ -25,10 +33,45 @@ impl Step for Smtp {
     }
     fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         let s = settings::section(ctx.cfg.smtp.as_ref(), NAME)?;
-        let mut detail = {
-            let client = admin_client(ctx, NAME)?.clone();
-            settings::patch(&client, SettingsKind::Smtp, s).map_err(|e| smtp_error(ctx, e))?
+        let fp = witness::fingerprint(ctx, self)?;
+        let client = admin_client(ctx, NAME)?.clone();
+        let unread = "the password and test address cannot be read back";
+        if witness::sent_before(ctx, NAME, &fp)
+            && settings::holds(&client, SettingsKind::Smtp, s)
+                .map_err(|e| api_error(NAME, ctx, e))?
+        {
+            witness::clear(ctx, NAME);
+            return Ok(Applied::changed(format!(
+                "an earlier run's PATCH reached TFE, which holds these settings ({unread}); \
+                 not sent again, so no second test mail"
+            )));
+        }
+        witness::record(ctx, NAME, &fp)?;
+        let mut detail = match settings::patch(&client, SettingsKind::Smtp, s) {
+            Ok(d) => d,
+            Err(e) if e.is_ambiguous() => {
+                let waited = ctx.cfg.tfe.request_timeout;
+                if read_back(&client, s, waited) {
+                    witness::clear(ctx, NAME);
+                    return Ok(Applied::changed(format!(
+                        "TFE's answer to the PATCH was lost ({e}), but it holds these settings ({unread}); \
+                         the PATCH was not repeated, so there was one test mail"
+                    )));
+                }
+                return Err(Error::step(
+                    NAME,
+                    format!(
+                        "{e}; TFE did not show the new settings within {}s either. The PATCH is not repeated \
+                         in this run: with a test_email_address every PATCH sends a test mail. A rerun reads \
+                         TFE's settings first and sends again only if they do not hold this change. If the \
+                         relay is slow, raise [tfe] request_timeout",
+                        waited.as_secs()
+                    ),
+                ));
+            }
+            Err(e) => return Err(smtp_error(ctx, e)),
         };
+        witness::clear(ctx, NAME);
         if let Some(to) = s
             .write_only
             .get("test-email-address")
@@ -37,6 +80,23 @@ impl Step for Smtp {
             detail.push_str(&format!("; TFE sent a test mail to {to}"));
         }
         Ok(Applied::changed(detail))
+    }
+}
+
+/// Reads the settings back until TFE holds them or `within` passes: TFE may
+/// still be talking to the relay when the client's timeout ended.
+fn read_back(client: &Client, s: &crate::config::SettingsConfig, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    let mut reader = client.with_timeout(within);
+    reader.retry.deadline = within;
+    loop {
+        if settings::holds(&reader, SettingsKind::Smtp, s).unwrap_or(false) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(250));
     }
 }
 

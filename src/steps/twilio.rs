@@ -1,8 +1,12 @@
 //! `twilio`: the Twilio settings (`PATCH /api/v2/admin/twilio-settings`),
 //! and with `test_number` one verification SMS, sent only when the settings
 //! were applied in this run.
+//!
+//! The SMS is a witness: at most one per change. The intent is saved before
+//! the verify request leaves ([`super::witness`]); a rerun that finds it for
+//! the same change, with TFE holding the settings, does not send again.
 
-use super::{admin_client, api_error, settings};
+use super::{admin_client, api_error, settings, witness};
 use crate::config::Config;
 use crate::error::Error;
 use crate::step::{Applied, Ctx, Desired, Drift, LiveCtx, Step, StepName};
@@ -34,10 +38,32 @@ impl Step for Twilio {
                 .map_err(|e| api_error(NAME, ctx, e))?
         };
         if let Some(n) = &ctx.cfg.twilio_test_number {
+            let fp = witness::fingerprint(ctx, self)?;
             let client = admin_client(ctx, NAME)?.clone();
-            client
-                .twilio_verify(n)
-                .map_err(|e| api_error(NAME, ctx, e))?;
+            if witness::sent_before(ctx, NAME, &fp) {
+                witness::clear(ctx, NAME);
+                detail.push_str(&format!(
+                    "; the verification SMS to {n} was sent (or may have been) by an earlier run: not sent again"
+                ));
+                return Ok(Applied::changed(detail));
+            }
+            witness::record(ctx, NAME, &fp)?;
+            match client.twilio_verify(n) {
+                Ok(()) => {}
+                Err(e) if e.is_ambiguous() => {
+                    return Err(Error::step(
+                        NAME,
+                        format!(
+                            "{e}; the verification SMS is not repeated, and a rerun will not send it again"
+                        ),
+                    ));
+                }
+                Err(e) => {
+                    witness::forget(ctx, NAME)?;
+                    return Err(api_error(NAME, ctx, e));
+                }
+            }
+            witness::clear(ctx, NAME);
             detail.push_str(&format!("; verification SMS sent to {n}"));
         }
         Ok(Applied::changed(detail))

@@ -163,6 +163,7 @@ impl Client {
         if token.is_empty() || token.contains(char::is_whitespace) || token.starts_with('<') {
             return Err(decode_err("GET", path, "the answer is not a token"));
         }
+        crate::redact::register(&token);
         Ok(token)
     }
 
@@ -189,7 +190,10 @@ impl Client {
             v.get("status").and_then(Value::as_str),
             v.get("token").and_then(Value::as_str),
         ) {
-            (Some("created"), Some(t)) if !t.is_empty() => Ok(t.to_string()),
+            (Some("created"), Some(t)) if !t.is_empty() => {
+                crate::redact::register(t);
+                Ok(t.to_string())
+            }
             _ => Err(decode_err(
                 "POST",
                 path,
@@ -561,6 +565,7 @@ impl Client {
         attributes(&v, "POST", path)?
             .get("token")
             .and_then(Value::as_str)
+            .inspect(|t| crate::redact::register(t))
             .map(String::from)
             .ok_or_else(|| decode_err("POST", path, "no token in the answer"))
     }

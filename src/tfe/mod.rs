@@ -11,15 +11,21 @@
 //! | connection refused / DNS    | retry        | retry                    | retry        | retry                   | no     |
 //! | 429 (`X-RateLimit-Reset`)   | retry        | retry                    | retry        | retry                   | no     |
 //! | 503                         | retry        | retry                    | retry        | retry                   | no     |
-//! | 502                         | retry        | retry                    | retry        | ambiguous → error       | no     |
+//! | 502                         | retry        | retry                    | ambiguous → error | ambiguous → error  | no     |
 //! | 504                         | retry        | retry                    | no           | ambiguous → error       | no     |
 //! | 500                         | retry        | retry                    | no           | no                      | no     |
-//! | reset / timeout after send  | retry        | retry                    | retry        | ambiguous → error       | no     |
-//! | TLS failure                 | no           | no                       | no           | no                      | no     |
+//! | reset / timeout after send  | retry        | retry                    | ambiguous → error | ambiguous → error  | no     |
+//! | TLS failure, or not TLS     | no           | no                       | no           | no                      | no     |
 //!
-//! `SideEffect` is for a PATCH whose 500/504 mean something about a third
-//! party (the SMTP PATCH: "SMTP server error" / "SMTP server timed out"):
-//! repeating it would only repeat the failure, and the test mail with it.
+//! `SideEffect` is for a PATCH with a witness: TFE sends a test mail while it
+//! handles the SMTP PATCH, and its 500/504 mean something about the SMTP
+//! server ("SMTP server error" / "SMTP server timed out"). Nothing that may
+//! have reached TFE is repeated: a slow relay would otherwise get a test mail
+//! per attempt. The step reads the settings back instead.
+//!
+//! Every request, retries and waits included, ends within the retry
+//! policy's `deadline` (`[tfe] request_deadline`, 2 minutes by default):
+//! each attempt's timeout is cut to what is left of it.
 //!
 //! 429 and 503 mean TFE did not act, so even a one-time POST may repeat. After
 //! an *ambiguous* failure a POST is never re-sent blindly: the caller decides
@@ -29,6 +35,7 @@
 pub mod api;
 mod error;
 
+pub use crate::util::percent_encode;
 pub use error::{TfeError, error_detail};
 
 use std::sync::Arc;
@@ -87,15 +94,19 @@ impl Response {
 }
 
 /// Retry limits. Defaults: 8 attempts, 100 ms doubling to 5 s with jitter,
-/// at most 2 minutes of waiting in all, 60 s at most for one 429.
+/// 2 minutes in all (attempts and waits), 60 s at most for one 429.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
     pub max_attempts: usize,
     pub min_delay: Duration,
     pub max_delay: Duration,
-    pub max_total_delay: Duration,
+    /// The whole request, every attempt and wait included, ends within this.
+    pub deadline: Duration,
     pub max_rate_limit_wait: Duration,
 }
+
+/// `[tfe] request_deadline`'s default.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -103,7 +114,7 @@ impl Default for RetryPolicy {
             max_attempts: 8,
             min_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(5),
-            max_total_delay: Duration::from_secs(120),
+            deadline: DEFAULT_DEADLINE,
             max_rate_limit_wait: Duration::from_secs(60),
         }
     }
@@ -119,7 +130,9 @@ pub struct Client {
     token: Option<Secret>,
     read_only: bool,
     observer: Option<Observer>,
-    /// Overrides `[tfe] request_timeout` for this client's requests.
+    /// `[tfe] request_timeout`: one attempt's limit.
+    request_timeout: Duration,
+    /// Overrides `request_timeout` for this client's requests.
     timeout: Option<Duration>,
     pub retry: RetryPolicy,
 }
@@ -187,8 +200,12 @@ impl Client {
             token: None,
             read_only: false,
             observer: None,
+            request_timeout: cfg.request_timeout,
             timeout: None,
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy {
+                deadline: cfg.request_deadline,
+                ..RetryPolicy::default()
+            },
         })
     }
 
@@ -242,15 +259,21 @@ impl Client {
             .with_jitter()
             .with_max_times(self.retry.max_attempts.saturating_sub(1))
             .build();
-        let mut waited = Duration::ZERO;
+        let begun = Instant::now();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             let started = Instant::now();
+            let left = self.retry.deadline.saturating_sub(begun.elapsed());
+            let limit = self
+                .timeout
+                .unwrap_or(self.request_timeout)
+                .min(left)
+                .max(Duration::from_millis(1));
             // Query values (the IACT) must never reach an event or an error,
             // whatever the lower layers put in their messages.
             let result = self
-                .once(method, path, query, &body)
+                .once(method, path, query, &body, limit)
                 .map_err(|f| f.scrubbed(query));
             if let Some(o) = &self.observer {
                 o(&RequestEvent {
@@ -311,9 +334,12 @@ impl Client {
                         method,
                         path: path.into(),
                         detail,
-                        ambiguous: replay == Replay::IfNotProcessed,
+                        ambiguous: matches!(replay, Replay::IfNotProcessed | Replay::SideEffect),
                     };
-                    if matches!(replay, Replay::IfNotProcessed | Replay::Once) {
+                    if matches!(
+                        replay,
+                        Replay::IfNotProcessed | Replay::SideEffect | Replay::Once
+                    ) {
                         return Err(err);
                     }
                     (err, None)
@@ -327,10 +353,9 @@ impl Client {
                 return Err(err);
             };
             let wait = wait.unwrap_or(backoff);
-            if waited + wait > self.retry.max_total_delay {
-                return Err(err);
+            if begun.elapsed() + wait >= self.retry.deadline {
+                return Err(err.gave_up(begun.elapsed(), attempt));
             }
-            waited += wait;
             std::thread::sleep(wait);
         }
     }
@@ -341,6 +366,7 @@ impl Client {
         path: &str,
         query: &[(&str, &str)],
         body: &Body<'_>,
+        limit: Duration,
     ) -> Result<Response, Failure> {
         let mut url = format!("{}{}", self.base, path);
         for (i, (k, v)) in query.iter().enumerate() {
@@ -358,13 +384,13 @@ impl Client {
             .token
             .as_ref()
             .map(|t| format!("Bearer {}", t.expose()));
-        let timeout = self.timeout;
         macro_rules! common {
             ($rb:expr) => {{
-                let mut rb = $rb.header("Accept", accept);
-                if let Some(t) = timeout {
-                    rb = rb.config().timeout_global(Some(t)).build();
-                }
+                let mut rb = $rb
+                    .header("Accept", accept)
+                    .config()
+                    .timeout_global(Some(limit))
+                    .build();
                 if let Some(a) = &auth {
                     rb = rb.header("Authorization", a.as_str());
                 }
@@ -454,7 +480,7 @@ fn decide(status: u16, replay: Replay) -> Decision {
         200..=299 => Decision::Done,
         _ if replay == Replay::Once => Decision::Fail,
         429 | 503 => Decision::Retry,
-        502 if replay != Replay::IfNotProcessed => Decision::Retry,
+        502 if matches!(replay, Replay::Safe | Replay::Idempotent) => Decision::Retry,
         504 if matches!(replay, Replay::Safe | Replay::Idempotent) => Decision::Retry,
         // A 500 on a GET or an idempotent PATCH/PUT is repeated: sending the
         // same values again is harmless. Not on a `SideEffect` PATCH (SMTP:
@@ -543,19 +569,6 @@ fn classify(e: ureq::Error) -> Failure {
     }
 }
 
-/// Percent-encodes a query component (RFC 3986 unreserved characters kept).
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -579,7 +592,7 @@ mod tests {
         assert!(matches!(decide(500, Replay::SideEffect), Decision::Fail));
         assert!(matches!(decide(500, Replay::Safe), Decision::Retry));
         assert!(matches!(decide(504, Replay::SideEffect), Decision::Fail));
-        assert!(matches!(decide(502, Replay::SideEffect), Decision::Retry));
+        assert!(matches!(decide(502, Replay::SideEffect), Decision::Fail));
         assert!(matches!(decide(503, Replay::Once), Decision::Fail));
         assert!(matches!(decide(422, Replay::Safe), Decision::Fail));
     }

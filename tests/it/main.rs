@@ -3,6 +3,7 @@
 mod configs;
 mod extras;
 mod fuzz;
+mod hostile;
 mod layout;
 mod ops;
 mod real_tfe;
