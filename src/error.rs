@@ -13,7 +13,8 @@ pub mod exit {
     pub const OK: u8 = 0;
     /// A step failed (API error, unexpected response).
     pub const STEP_FAILED: u8 = 1;
-    /// Usage or config error; nothing sent, nothing on disk changed.
+    /// Usage, config or environment error (an unusable state directory or
+    /// token file); nothing sent, nothing on disk changed.
     pub const USAGE: u8 = 2;
     /// TFE did not become ready within `[wait] timeout`.
     pub const NOT_READY: u8 = 3;
@@ -45,6 +46,8 @@ impl Error {
         match self {
             Error::Usage(_) | Error::Config(_) => exit::USAGE,
             Error::State(StateError::Locked { .. }) => exit::LOCKED,
+            // A checkpoint that could not be saved mid-run (a disk that
+            // filled up): worth a retry once space is freed.
             Error::State(StateError::Io { .. }) => exit::STEP_FAILED,
             Error::State(_) => exit::USAGE,
             Error::Step { code, .. } => *code,
@@ -62,6 +65,15 @@ impl Error {
         Error::Step {
             step,
             code: exit::NOT_READY,
+            message: message.into(),
+        }
+    }
+    /// What the environment must fix (no space, unsafe permissions), found
+    /// before anything was sent: exit 2, which systemd does not retry.
+    pub fn env(step: StepName, message: impl Into<String>) -> Error {
+        Error::Step {
+            step,
+            code: exit::USAGE,
             message: message.into(),
         }
     }

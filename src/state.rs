@@ -10,14 +10,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::util::{ensure_private_dir, write_atomic};
+use crate::util::{ensure_private_dir, open_regular, unsafe_owner_or_mode, write_atomic};
 
 /// The `format` value this version reads and writes.
 pub const FORMAT: &str = "tfe-bootstrap/state/v1";
@@ -126,6 +126,12 @@ pub enum StateError {
     Locked {
         path: PathBuf,
     },
+    /// The directory cannot be used at all (unwritable, unsafe, a planted
+    /// file): an environment error, found before anything is sent.
+    Unusable {
+        path: PathBuf,
+        detail: String,
+    },
 }
 
 impl fmt::Display for StateError {
@@ -147,6 +153,12 @@ impl fmt::Display for StateError {
             StateError::Locked { path } => write!(
                 f,
                 "another tfe-bootstrap holds the lock {}; wait for it to finish",
+                path.display()
+            ),
+            StateError::Unusable { path, detail } => write!(
+                f,
+                "state directory {}: {detail}. Nothing was sent. Fix it, or choose another \
+                 directory with [state] dir or --state-dir",
                 path.display()
             ),
         }
@@ -182,43 +194,53 @@ impl DirStore {
     }
 
     /// Takes the advisory lock for the lifetime of the guard. Creates the
-    /// directory (0700) when needed.
+    /// directory (0700) when needed, and refuses one that is not safe to keep
+    /// checkpoints in (see [`crate::util::unsafe_owner_or_mode`]) or that
+    /// cannot be written, before anything is sent. The lock file is opened
+    /// without following links and without blocking on odd file types.
     pub fn lock(&self) -> Result<LockGuard, StateError> {
         let path = self.dir.join("lock");
-        let io_err = |error| StateError::Io {
-            path: path.clone(),
-            error,
-        };
-        ensure_private_dir(&self.dir).map_err(|error| StateError::Io {
+        let unusable = |detail: String| StateError::Unusable {
             path: self.dir.clone(),
-            error,
-        })?;
-        // A directory made beforehand (by a package, say) may be looser: the
-        // contract is 0700, so tighten it.
-        let dir_io = |error| StateError::Io {
-            path: self.dir.clone(),
-            error,
+            detail,
         };
-        let mode = std::fs::metadata(&self.dir)
-            .map_err(dir_io)?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
+        ensure_private_dir(&self.dir).map_err(|e| unusable(format!("cannot be created: {e}")))?;
+        let meta = std::fs::metadata(&self.dir).map_err(|e| unusable(e.to_string()))?;
+        if !meta.is_dir() {
+            return Err(unusable("is not a directory".into()));
+        }
+        if let Some(why) = unsafe_owner_or_mode(&self.dir, &meta) {
+            return Err(unusable(why));
+        }
+        // A directory made beforehand (by a package, say) may be readable by
+        // others: the contract is 0700, so tighten it (it is ours: checked).
+        if meta.permissions().mode() & 0o077 != 0 {
             std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))
-                .map_err(dir_io)?;
+                .map_err(|e| unusable(format!("cannot be made private (chmod 700): {e}")))?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err)?;
-        let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
-        match file.try_lock() {
-            Ok(()) => Ok(LockGuard { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked { path }),
-            Err(std::fs::TryLockError::Error(e)) => Err(io_err(e)),
-        }
+        let file = open_regular(&path, false)
+            .map_err(|e| unusable(format!("its lock file cannot be opened: {e}")))?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| unusable(format!("its lock file: {e}")))?;
+        let guard = match file.try_lock() {
+            Ok(()) => LockGuard { _file: file },
+            Err(std::fs::TryLockError::WouldBlock) => return Err(StateError::Locked { path }),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(unusable(format!("its lock file cannot be locked: {e}")));
+            }
+        };
+        // Checkpoints are written as a temporary file renamed into place:
+        // prove that works now, not after TFE has acted.
+        tempfile::Builder::new()
+            .prefix(".tfe-bootstrap-probe-")
+            .tempfile_in(&self.dir)
+            .and_then(|mut t| {
+                use std::io::Write;
+                t.write_all(b"probe")?;
+                t.as_file().sync_all()
+            })
+            .map_err(|e| unusable(format!("cannot be written: {e}")))?;
+        Ok(guard)
     }
 
     /// Checks that a loaded state belongs to `address`.
@@ -244,9 +266,15 @@ pub struct LockGuard {
 impl CheckpointStore for DirStore {
     fn load(&self) -> Result<Option<State>, StateError> {
         let path = self.file();
-        let text = match std::fs::read(&path) {
+        let text = match crate::util::read_capped(&path, crate::util::cap::STATE) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::Other => {
+                return Err(StateError::Corrupt {
+                    detail: e.to_string(),
+                    path,
+                });
+            }
             Err(error) => return Err(StateError::Io { path, error }),
         };
         let value: serde_json::Value =

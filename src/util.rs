@@ -4,7 +4,7 @@
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
@@ -102,6 +102,236 @@ pub fn percent_encode(s: &str) -> String {
     out
 }
 
+/// Opens `path` read-write as a regular file of mode 0600 (created when
+/// missing), refusing to follow a symbolic link at its last component and
+/// never blocking on a FIFO or a device: a planted `lock -> /etc/shadow`
+/// or FIFO is an error, not a chmod or a hang. Mode changes go through the
+/// open descriptor (`fchmod`), never through a path.
+pub fn open_regular(path: &Path, truncate: bool) -> io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(truncate)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                io::Error::other(format!(
+                    "{} is a symbolic link; refusing to follow it (remove it)",
+                    path.display()
+                ))
+            } else {
+                e
+            }
+        })?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(io::Error::other(format!(
+            "{} is not a regular file; remove it",
+            path.display()
+        )));
+    }
+    Ok(file)
+}
+
+/// Caps on what is read from disk: a planted `/dev/zero` or a huge file is
+/// an error naming the file, not gigabytes of memory.
+pub mod cap {
+    /// The config file.
+    pub const CONFIG: u64 = 1 << 20;
+    /// A `{ file = "..." }` secret, a certificate, a CA bundle.
+    pub const SECRET_FILE: u64 = 1 << 20;
+    /// `state.json`.
+    pub const STATE: u64 = 4 << 20;
+    /// A token file.
+    pub const TOKEN_FILE: u64 = 64 << 10;
+}
+
+/// Reads at most `cap` bytes of `path`; a longer file is an error that
+/// names it (nothing past the cap is read).
+pub fn read_capped(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = fs::File::open(path)?;
+    let mut buf = Vec::new();
+    file.take(cap + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > cap {
+        return Err(io::Error::other(format!(
+            "{} is larger than {} KiB: not the file meant here",
+            path.display(),
+            cap / 1024
+        )));
+    }
+    Ok(buf)
+}
+
+/// [`read_capped`] as UTF-8 text.
+pub fn read_capped_text(path: &Path, cap: u64) -> io::Result<String> {
+    String::from_utf8(read_capped(path, cap)?).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is not UTF-8 text", path.display()),
+        )
+    })
+}
+
+/// Reads a token file this tool keeps secrets in: not through a symbolic
+/// link, only a regular file, owned by this user or root and not writable
+/// by group or others ([`unsafe_owner_or_mode`]), at most
+/// [`cap::TOKEN_FILE`]. A file readable by group or others is tightened to
+/// 0600 through its descriptor; the second value then says so, for a warning.
+pub fn read_private(path: &Path) -> io::Result<(String, Option<String>)> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                io::Error::other(format!(
+                    "{} is a symbolic link; refusing to follow it (point the config at the real file)",
+                    path.display()
+                ))
+            } else {
+                e
+            }
+        })?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(io::Error::other(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
+    if let Some(why) = unsafe_owner_or_mode(path, &meta) {
+        return Err(io::Error::other(why));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    let warning = if mode & 0o077 != 0 {
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        Some(format!(
+            "{} was readable by others (mode {mode:04o}); tightened to 0600. Anyone who read it holds a working token: revoke it if in doubt",
+            path.display()
+        ))
+    } else {
+        None
+    };
+    let mut buf = Vec::new();
+    file.take(cap::TOKEN_FILE + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > cap::TOKEN_FILE {
+        return Err(io::Error::other(format!(
+            "{} is larger than {} KiB: not a token file",
+            path.display(),
+            cap::TOKEN_FILE / 1024
+        )));
+    }
+    let text = String::from_utf8(buf).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is not UTF-8 text", path.display()),
+        )
+    })?;
+    Ok((text, warning))
+}
+
+/// This process's effective user id.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Why `path` (already stat'ed as `meta`) is not safe to keep secrets in,
+/// as OpenSSH's StrictModes judges: owned by someone other than this user
+/// or root, or writable by group or others. `None` when it is safe.
+pub fn unsafe_owner_or_mode(path: &Path, meta: &fs::Metadata) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let me = euid();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Some(format!(
+            "{} is owned by uid {}, not by this user (uid {me}) or root: another user could read or replace              what is kept there. Use a path this user owns (`chown {me} {}`)",
+            path.display(),
+            meta.uid(),
+            path.display()
+        ));
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Some(format!(
+            "{} is writable by group or others (mode {mode:04o}): another user could replace what is kept              there. Run `chmod go-w {}`",
+            path.display(),
+            path.display()
+        ));
+    }
+    None
+}
+
+/// Space claimed on disk for a file that must not be lost, before the only
+/// copy of its content exists (the admin token: TFE shows it once). The
+/// claim is a file of zero bytes of the final size, fsynced; filling it
+/// later overwrites blocks already allocated, so a full disk in between
+/// cannot make the write fail (on ext4, xfs and tmpfs; a copy-on-write
+/// file system may still need new blocks).
+pub struct Reservation {
+    path: PathBuf,
+    file: fs::File,
+}
+
+impl Reservation {
+    /// Claims `size` bytes at `path` (0600, replacing a leftover claim).
+    pub fn claim(path: &Path, size: usize) -> io::Result<Reservation> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            ensure_private_dir(dir)?;
+        }
+        let mut file = open_regular(path, true)?;
+        let result = file
+            .set_permissions(fs::Permissions::from_mode(0o600))
+            .and_then(|()| file.write_all(&vec![0u8; size]))
+            .and_then(|()| file.sync_all());
+        if let Err(e) = result {
+            let _ = fs::remove_file(path);
+            return Err(e);
+        }
+        Ok(Reservation {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    fn fill(&mut self, bytes: &[u8]) -> io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        self.file.seek(SeekFrom::Start(0))?;
+        self.file.write_all(bytes)?;
+        self.file.set_len(bytes.len() as u64)?;
+        self.file.sync_all()
+    }
+
+    /// Writes `bytes` into the claimed space and renames it over `target`
+    /// (then fsyncs the directory): atomic, like [`write_atomic`].
+    pub fn fill_into(mut self, bytes: &[u8], target: &Path) -> io::Result<()> {
+        self.fill(bytes)?;
+        fs::rename(&self.path, target)?;
+        let dir = match target.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        fs::File::open(dir)?.sync_all()
+    }
+
+    /// Writes `bytes` into the claimed space and keeps it where it is.
+    pub fn fill_in_place(mut self, bytes: &[u8]) -> io::Result<PathBuf> {
+        self.fill(bytes)?;
+        Ok(self.path.clone())
+    }
+
+    /// Gives the space back.
+    pub fn discard(self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +350,45 @@ mod tests {
     fn hashes_are_length_prefixed() {
         assert_ne!(sha256_hex(&[b"ab", b"c"]), sha256_hex(&[b"a", b"bc"]));
         assert_eq!(sha256_hex(&[b"x"]).len(), 64);
+    }
+
+    #[test]
+    fn links_and_fifos_are_not_opened() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        fs::write(&victim, "x").unwrap();
+        fs::set_permissions(&victim, fs::Permissions::from_mode(0o644)).unwrap();
+        let link = d.path().join("lock");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let e = open_regular(&link, false).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        let mode = fs::metadata(&victim).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "the link's target is untouched");
+        let fifo = d.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = open_regular(&fifo, false).unwrap_err().to_string();
+        assert!(
+            e.contains("not a regular file") || e.contains("No such device"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_reservation_is_filled_in_place_and_renamed() {
+        let d = tempfile::tempdir().unwrap();
+        let claim = d.path().join(".t.reserve");
+        let r = Reservation::claim(&claim, 4096).unwrap();
+        assert_eq!(fs::metadata(&claim).unwrap().len(), 4096);
+        let target = d.path().join("t");
+        r.fill_into(b"tok\n", &target).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"tok\n");
+        assert!(!claim.exists());
+        assert_eq!(
+            fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     #[test]

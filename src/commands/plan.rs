@@ -37,6 +37,7 @@ pub(super) fn plan(cli: &Cli, report: &Arc<Reporter>, detailed: bool) -> Result<
                 &base,
                 steps::admin::NAME,
                 state.facts.admin_token_expires_unix.is_some(),
+                report.as_ref(),
             )
             .map_err(|e| e.to_string()),
         )

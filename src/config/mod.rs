@@ -200,7 +200,7 @@ impl Config {
             file: file.to_path_buf(),
             problems: vec![p],
         };
-        let text = std::fs::read_to_string(file).map_err(|e| {
+        let text = crate::util::read_capped_text(file, crate::util::cap::CONFIG).map_err(|e| {
             err(format!(
                 "cannot be read: {e}; pass --config FILE or set TFE_BOOTSTRAP_CONFIG"
             ))
@@ -266,26 +266,30 @@ impl Config {
         let t = raw.tfe.unwrap_or_default();
         let allow_http = t.allow_insecure_http.unwrap_or(false);
         let (address, https, host, port) = parse_address(&mut c, t.address.as_ref(), allow_http);
-        let ca_bundle = t.ca_bundle.as_ref().and_then(|p| match std::fs::read(p) {
-            Ok(pem) if String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") => {
-                Some((p.clone(), pem))
-            }
-            Ok(_) => {
-                c.fail(
-                    "[tfe] ca_bundle",
-                    format!(
-                        "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-                        p.display()
-                    ),
-                );
-                None
-            }
-            Err(e) => {
-                c.fail(
-                    "[tfe] ca_bundle",
-                    format!("{} cannot be read: {e}", p.display()),
-                );
-                None
+        let ca_bundle = t.ca_bundle.as_ref().and_then(|p| {
+            match crate::util::read_capped(p, crate::util::cap::SECRET_FILE) {
+                Ok(pem)
+                    if String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") =>
+                {
+                    Some((p.clone(), pem))
+                }
+                Ok(_) => {
+                    c.fail(
+                        "[tfe] ca_bundle",
+                        format!(
+                            "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                            p.display()
+                        ),
+                    );
+                    None
+                }
+                Err(e) => {
+                    c.fail(
+                        "[tfe] ca_bundle",
+                        format!("{} cannot be read: {e}", p.display()),
+                    );
+                    None
+                }
             }
         });
         let request_timeout =

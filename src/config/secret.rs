@@ -94,12 +94,13 @@ impl SecretSource {
             },
             SecretSource::File(r) => {
                 let path = &r.file;
-                let mut v = std::fs::read_to_string(path).map_err(|e| {
-                    format!(
-                        "refers to file {} which cannot be read: {e}",
-                        path.display()
-                    )
-                })?;
+                let mut v = crate::util::read_capped_text(path, crate::util::cap::SECRET_FILE)
+                    .map_err(|e| {
+                        format!(
+                            "refers to file {} which cannot be read: {e}",
+                            path.display()
+                        )
+                    })?;
                 if v.ends_with('\n') {
                     v.pop();
                     if v.ends_with('\r') {

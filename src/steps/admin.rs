@@ -7,16 +7,16 @@
 //! checkpointed. The POST is never re-sent after an ambiguous failure: the
 //! IACT is one-time and its answer holds the only copy of the token.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
 use crate::config::Config;
 use crate::config::secret::Secret;
 use crate::error::Error;
-use crate::step::{Applied, Ctx, Desired, Schedule, Step, StepName};
+use crate::step::{Applied, Ctx, Desired, Progress, Schedule, Step, StepName};
 use crate::tfe::{Client, TfeError};
-use crate::util::{ensure_private_dir, write_atomic};
+use crate::util::{Reservation, write_atomic};
 
 pub const NAME: StepName = StepName::new("admin");
 
@@ -66,6 +66,7 @@ pub fn load_admin_client(
     client: &Client,
     step: StepName,
     rotated: bool,
+    progress: &dyn Progress,
 ) -> Result<Client, Error> {
     let given = cfg
         .admin
@@ -76,11 +77,11 @@ pub fn load_admin_client(
         Some(t) => (t.clone(), format!("[admin] token ({})", t.origin())),
         None => {
             let file = &cfg.admin.token_file;
-            let text = std::fs::read_to_string(file).map_err(|e| {
+            let (text, tightened) = crate::util::read_private(file).map_err(|e| {
                 let why = if e.kind() == std::io::ErrorKind::NotFound {
                     "does not exist".to_string()
                 } else {
-                    format!("cannot be read: {e}")
+                    format!("cannot be used: {e}")
                 };
                 Error::no_admin(
                     step,
@@ -92,6 +93,9 @@ pub fn load_admin_client(
                     ),
                 )
             })?;
+            if let Some(w) = tightened {
+                progress.warning(Some(step), &w);
+            }
             let t = text.trim();
             if t.is_empty() {
                 return Err(Error::no_admin(
@@ -134,27 +138,150 @@ pub fn load_admin_client(
     }
 }
 
-/// Fails early when `token_file` could not be written, so that the one-time
-/// answer is never received with nowhere to keep it.
-fn preflight_token_file(path: &Path) -> Result<(), String> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    ensure_private_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    tempfile::Builder::new()
-        .prefix(".tfe-bootstrap-probe-")
-        .tempfile_in(dir)
-        .map(drop)
-        .map_err(|e| format!("cannot write in {}: {e}", dir.display()))
+/// Bytes claimed for a token file before the POST: TFE tokens are about
+/// 90 characters, so a 4 KiB claim always holds one.
+const TOKEN_CLAIM: usize = 4096;
+
+/// Where the claim for `token_file` is made: beside it, so the rename that
+/// installs the token stays within one directory.
+fn claim_path(token_file: &Path) -> PathBuf {
+    let name = token_file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "admin-token".into());
+    token_file.with_file_name(format!(".{name}.tfe-bootstrap-claim"))
+}
+
+/// The second place for the admin token, in the state directory: used when
+/// token_file cannot be written after TFE created the admin.
+pub fn rescue_path(cfg: &Config) -> PathBuf {
+    cfg.state_dir.join("admin-token.rescue")
+}
+
+/// A rescued admin token waiting to be moved into token_file (not an empty
+/// or zero-filled claim left by a crash).
+pub fn rescued(cfg: &Config) -> Option<PathBuf> {
+    let p = rescue_path(cfg);
+    let (text, _) = crate::util::read_private(&p).ok()?;
+    let t = text.trim();
+    (!t.is_empty() && !t.contains('\0')).then_some(p)
+}
+
+/// Moves a rescued token into token_file (an earlier run could not write
+/// it there), so the run goes on as if it had.
+fn promote_rescued(cfg: &Config, rescued: &Path, progress: &dyn Progress) -> Result<(), Error> {
+    let (text, _) = crate::util::read_private(rescued)
+        .map_err(|e| Error::step(NAME, format!("cannot use {}: {e}", rescued.display())))?;
+    write_atomic(&cfg.admin.token_file, text.as_bytes()).map_err(|e| {
+        Error::step(
+            NAME,
+            format!(
+                "the admin token is safe in {} (0600), but it still cannot be written to token_file {}: {e}. \
+                 Free space or fix permissions there, then rerun (or move the file yourself)",
+                rescued.display(),
+                cfg.admin.token_file.display()
+            ),
+        )
+    })?;
+    let _ = std::fs::remove_file(rescued);
+    progress.warning(
+        Some(NAME),
+        &format!(
+            "moved the admin token an earlier run rescued to {} into token_file {}",
+            rescued.display(),
+            cfg.admin.token_file.display()
+        ),
+    );
+    Ok(())
+}
+
+/// Claims the space for the token before the one-time answer exists: in
+/// token_file's directory, and a second claim in the state directory.
+/// Either failing is an environment error: nothing has been sent.
+fn claim_space(cfg: &Config) -> Result<(Reservation, Reservation), Error> {
+    let file = &cfg.admin.token_file;
+    let primary = Reservation::claim(&claim_path(file), TOKEN_CLAIM).map_err(|e| {
+        Error::env(
+            NAME,
+            format!(
+                "token_file {}: cannot set aside room for the admin token ({e}); nothing was sent. \
+                 Free space in {} or fix its permissions, then rerun",
+                file.display(),
+                file.parent().unwrap_or(Path::new(".")).display()
+            ),
+        )
+    })?;
+    let rescue = Reservation::claim(&rescue_path(cfg), TOKEN_CLAIM).map_err(|e| {
+        Error::env(
+            NAME,
+            format!(
+                "state directory {}: cannot set aside a second place for the admin token ({e}); \
+                 nothing was sent. Free space there, then rerun",
+                cfg.state_dir.display()
+            ),
+        )
+    });
+    match rescue {
+        Ok(r) => Ok((primary, r)),
+        Err(e) => {
+            primary.discard();
+            Err(e)
+        }
+    }
+}
+
+/// Keeps the one copy of the token: into the claim beside token_file, then
+/// renamed into place; failing that, into the claim in the state directory.
+fn keep_token(
+    cfg: &Config,
+    username: &str,
+    token: &str,
+    (primary, rescue): (Reservation, Reservation),
+) -> Result<(), Error> {
+    let bytes = format!("{token}\n");
+    let file = &cfg.admin.token_file;
+    let err = match primary.fill_into(bytes.as_bytes(), file) {
+        Ok(()) => {
+            rescue.discard();
+            return Ok(());
+        }
+        Err(e) => e,
+    };
+    let _ = std::fs::remove_file(claim_path(file));
+    match rescue.fill_in_place(bytes.as_bytes()) {
+        Ok(at) => Err(Error::step(
+            NAME,
+            format!(
+                "the admin {username:?} was created, but its token could not be written to token_file {} ({err}). \
+                 It is safe in {} (0600): fix the cause, then rerun, which moves it into place",
+                file.display(),
+                at.display()
+            ),
+        )),
+        Err(e2) => Err(Error::step(
+            NAME,
+            format!(
+                "the admin {username:?} was created but its token could not be written to {} ({err}) nor to {} ({e2}). \
+                 Free space or fix permissions, then create a token for {username:?} in the TFE UI and set [admin] token",
+                file.display(),
+                rescue_path(cfg).display()
+            ),
+        )),
+    }
 }
 
 fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
     let cfg = ctx.cfg;
     let step = NAME;
+    if cfg.admin.token.is_none()
+        && !cfg.admin.token_file.exists()
+        && let Some(r) = rescued(cfg)
+    {
+        promote_rescued(cfg, &r, ctx.progress)?;
+    }
     if cfg.admin.token.is_some() || cfg.admin.token_file.exists() {
         let rotated = ctx.state.facts.admin_token_expires_unix.is_some();
-        let c = load_admin_client(cfg, &ctx.client, step, rotated)?;
+        let c = load_admin_client(cfg, &ctx.client, step, rotated, ctx.progress)?;
         ctx.admin = Some(c);
         let how = if cfg.admin.token.is_some() {
             "using the site-admin token from [admin] token".to_string()
@@ -180,21 +307,19 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
             "[admin] username, email and password are required to create the admin",
         ));
     };
-    preflight_token_file(&cfg.admin.token_file).map_err(|e| {
-        Error::step(
-            step,
-            format!(
-                "token_file {}: {e}; nothing was sent",
-                cfg.admin.token_file.display()
-            ),
-        )
-    })?;
-    let token = match ctx.client.create_initial_admin(
-        iact.expose(),
-        username,
-        email,
-        password.expose(),
-    ) {
+    let claims = claim_space(cfg)?;
+    let created =
+        ctx.client
+            .create_initial_admin(iact.expose(), username, email, password.expose());
+    let (created, claims) = match created {
+        Ok(t) => (Ok(t), Some(claims)),
+        Err(e) => {
+            claims.0.discard();
+            claims.1.discard();
+            (Err(e), None)
+        }
+    };
+    let token = match created {
         Ok(t) => t,
         Err(e) if e.status() == Some(404) => {
             return Err(Error::no_admin(
@@ -224,16 +349,9 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         Err(e) => return Err(Error::step(step, e.to_string())),
     };
     // The only copy of the token: keep it before anything else.
-    write_atomic(&cfg.admin.token_file, format!("{token}\n").as_bytes()).map_err(|e| {
-        Error::step(
-            step,
-            format!(
-                "the admin {username:?} was created but its token could not be written to {}: {e}. \
-                 Free space or fix permissions, then create a token for {username:?} in the TFE UI and set [admin] token",
-                cfg.admin.token_file.display()
-            ),
-        )
-    })?;
+    if let Some(claims) = claims {
+        keep_token(cfg, username, &token, claims)?;
+    }
     ctx.state.facts.admin_username = Some(username.clone());
     ctx.admin = Some(
         ctx.client

@@ -43,6 +43,12 @@ impl Step for Iact {
                 cfg.admin.token_file.display()
             ));
         }
+        if let Some(p) = super::admin::rescued(cfg) {
+            return Err(format!(
+                "not needed: an earlier run kept the admin token in {}",
+                p.display()
+            ));
+        }
         Ok(Desired::plain(json!({"address": cfg.tfe.address})))
     }
     fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {

@@ -37,7 +37,7 @@ pub use admin::load_admin_client;
 pub fn admin_client<'c>(ctx: &'c mut Ctx<'_>, step: StepName) -> Result<&'c Client, Error> {
     if ctx.admin.is_none() {
         let rotated = ctx.state.facts.admin_token_expires_unix.is_some();
-        let c = load_admin_client(ctx.cfg, &ctx.client, step, rotated)?;
+        let c = load_admin_client(ctx.cfg, &ctx.client, step, rotated, ctx.progress)?;
         ctx.admin = Some(c);
     }
     ctx.admin

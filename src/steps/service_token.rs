@@ -155,13 +155,16 @@ pub(super) fn mint_once(
         if let Some(p) =
             previous.filter(|p| p.organization == org && p.path != file && p.path.exists())
         {
-            let token = std::fs::read(&p.path).map_err(|e| {
+            let (token, tightened) = crate::util::read_private(&p.path).map_err(|e| {
                 Error::step(
                     step,
-                    format!("cannot read {} to move it: {e}", p.path.display()),
+                    format!("cannot use {} to move it: {e}", p.path.display()),
                 )
             })?;
-            write_atomic(file, &token)
+            if let Some(w) = tightened {
+                ctx.progress.warning(Some(step), &w);
+            }
+            write_atomic(file, token.as_bytes())
                 .map_err(|e| Error::step(step, format!("cannot write {}: {e}", file.display())))?;
             let moved = TokenFile {
                 path: file.to_path_buf(),

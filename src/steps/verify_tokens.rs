@@ -71,7 +71,7 @@ impl Step for VerifyTokens {
             let Some(file) = file.as_ref().filter(|f| f.exists()) else {
                 continue;
             };
-            check_file(&ctx.client, file, &o.name, owner)?;
+            check_file(ctx, &ctx.client, file, &o.name, owner)?;
             checked.push(file.display().to_string());
         }
         Ok(Applied::changed(format!(
@@ -83,9 +83,18 @@ impl Step for VerifyTokens {
 
 /// Reads `org` with the token in `file`; a refusal names the file and the
 /// step that mints a replacement.
-fn check_file(client: &Client, file: &Path, org: &str, owner: StepName) -> Result<(), Error> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| Error::step(NAME, format!("cannot read {}: {e}", file.display())))?;
+fn check_file(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    file: &Path,
+    org: &str,
+    owner: StepName,
+) -> Result<(), Error> {
+    let (text, tightened) = crate::util::read_private(file)
+        .map_err(|e| Error::step(NAME, format!("cannot use {}: {e}", file.display())))?;
+    if let Some(w) = tightened {
+        ctx.progress.warning(Some(NAME), &w);
+    }
     let token = Secret::new(text.trim(), format!("file {}", file.display()));
     match client.clone().with_token(token).organization(org) {
         Ok(Some(_)) => Ok(()),

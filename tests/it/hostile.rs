@@ -68,3 +68,199 @@ fn a_lost_smtp_answer_is_read_back_on_rerun_not_resent() {
     assert_eq!(mails(), 1);
     println!("RELIABILITY hostile-lost-smtp-answer runs=2 test-mails=1 exit=0");
 }
+
+/// A small tmpfs, mounted for one test (needs root and CAP_SYS_ADMIN).
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(kib: u32) -> Result<Tmpfs, String> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err("not running as root".into());
+        }
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={kib}k,mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .output()
+            .map_err(|e| format!("mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mount -t tmpfs failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Tmpfs { dir })
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Writes a filler file until the file system is full.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.path().join("filler")).unwrap();
+        let chunk = vec![7u8; 1024];
+        while f.write_all(&chunk).and_then(|()| f.sync_all()).is_ok() {}
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.path().join("filler")).unwrap();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Points `[admin] token_file` at `path`.
+fn token_file_at(w: &World, path: &std::path::Path) {
+    w.edit_config(
+        "rotate_token = true\n",
+        &format!("rotate_token = true\ntoken_file = \"{}\"\n", path.display()),
+    );
+}
+
+/// Whether `token` authenticates as a site admin.
+fn authenticates(w: &World, token: &str) -> bool {
+    let (status, v) = Http::new(w.sim.url()).get("/api/v2/account/details", Some(token));
+    status == 200 && v["data"]["attributes"]["is-site-admin"] == true
+}
+
+/// The one-time admin token must never be received with nowhere to keep it.
+/// A full file system under token_file is found before the POST: exit 2,
+/// nothing sent; once space is freed the rerun completes.
+#[test]
+fn a_full_disk_is_found_before_the_admin_is_created() {
+    let fs = match Tmpfs::mount(64) {
+        Ok(fs) => fs,
+        Err(why) => {
+            println!("SKIPPED a_full_disk_is_found_before_the_admin_is_created: {why}");
+            return;
+        }
+    };
+    let w = World::new(sim_opts());
+    let token_file = fs.path().join("admin-token");
+    token_file_at(&w, &token_file);
+    fs.fill();
+    let r = w.run(&["run"]);
+    assert_code(&r, 2);
+    assert!(
+        r.stderr.contains(&token_file.display().to_string())
+            && r.stderr.contains("nothing was sent")
+            && r.stderr.contains("No space left"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !w.requests()
+            .iter()
+            .any(|e| e.path == "/admin/initial-admin-user"),
+        "the admin POST was sent"
+    );
+    assert_eq!(w.snapshot()["users"].as_array().unwrap().len(), 0);
+    fs.free();
+    let r = w.run(&["run"]);
+    assert_code(&r, 0);
+    let tok = std::fs::read_to_string(&token_file).unwrap();
+    assert!(authenticates(&w, tok.trim()));
+    println!("RELIABILITY hostile-full-disk-before-post exit=2 admin-posts=0 then exit=0");
+}
+
+/// The disk fills up while TFE creates the admin: the token goes into the
+/// space claimed before the POST, and it authenticates.
+#[test]
+fn a_disk_that_fills_during_the_admin_post_keeps_the_token() {
+    let fs = match Tmpfs::mount(64) {
+        Ok(fs) => fs,
+        Err(why) => {
+            println!("SKIPPED a_disk_that_fills_during_the_admin_post_keeps_the_token: {why}");
+            return;
+        }
+    };
+    let w = World::new(sim_opts());
+    let token_file = fs.path().join("admin-token");
+    token_file_at(&w, &token_file);
+    w.sim
+        .add_fault(FaultRule::parse("post=/admin/initial-admin-user:pause").unwrap());
+    let child = w
+        .command(&["run"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(w.sim.wait_parked(Duration::from_secs(30)).is_some());
+    fs.fill();
+    w.sim.release();
+    let r = to_run(child.wait_with_output().unwrap());
+    w.assert_no_secrets(&r);
+    // Rotation later in the run needs new space and may fail; the token
+    // TFE showed once is kept either way.
+    let tok = std::fs::read_to_string(&token_file).unwrap();
+    assert!(
+        authenticates(&w, tok.trim()),
+        "token file holds {tok:?}\n{}",
+        r.both()
+    );
+    fs.free();
+    assert_code(&w.run(&["run"]), 0);
+    assert_eq!(w.snapshot()["users"].as_array().unwrap().len(), 1);
+    println!(
+        "RELIABILITY hostile-disk-full-during-post token-kept=yes first-exit={} then exit=0",
+        r.code
+    );
+}
+
+/// token_file cannot be written after TFE created the admin (here its
+/// claim vanished): the token goes to the second place in the state dir,
+/// the error says where, and the rerun moves it into place.
+#[test]
+fn an_unwritable_token_file_after_the_post_rescues_the_token() {
+    let w = World::new(sim_opts());
+    let dir = w.dir.path().join("tokens");
+    std::fs::create_dir(&dir).unwrap();
+    let token_file = dir.join("admin-token");
+    token_file_at(&w, &token_file);
+    w.sim
+        .add_fault(FaultRule::parse("post=/admin/initial-admin-user:pause").unwrap());
+    let child = w
+        .command(&["run"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(w.sim.wait_parked(Duration::from_secs(30)).is_some());
+    std::fs::remove_file(dir.join(".admin-token.tfe-bootstrap-claim")).unwrap();
+    w.sim.release();
+    let r = to_run(child.wait_with_output().unwrap());
+    w.assert_no_secrets(&r);
+    assert_code(&r, 1);
+    let rescue = w.state_dir().join("admin-token.rescue");
+    assert!(
+        r.stderr.contains(&rescue.display().to_string()) && r.stderr.contains("safe in"),
+        "{}",
+        r.stderr
+    );
+    let kept = std::fs::read_to_string(&rescue).unwrap();
+    assert!(authenticates(&w, kept.trim()));
+    let r = w.run(&["run"]);
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("moved the admin token"), "{}", r.stdout);
+    assert!(!rescue.exists());
+    assert_eq!(w.snapshot()["users"].as_array().unwrap().len(), 1);
+    println!("RELIABILITY hostile-token-file-unwritable-after-post rescued=yes then exit=0");
+}

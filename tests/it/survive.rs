@@ -310,7 +310,7 @@ fn unreadable_or_revoked_admin_token_is_explained() {
     assert_code(&r, 4);
     assert!(
         r.stderr.contains(&w.token_file().display().to_string())
-            && r.stderr.contains("cannot be read"),
+            && r.stderr.contains("cannot be used"),
         "{}",
         r.stderr
     );

@@ -228,7 +228,7 @@ impl World {
     }
 
     /// No secret value in stdout, stderr, or any file under the state dir
-    /// except the admin token file itself.
+    /// except the admin token file itself and its rescue copy (both 0600).
     pub fn assert_no_secrets(&self, r: &Run) {
         let mut secrets: Vec<String> = vec![
             ADMIN_PASSWORD.into(),
@@ -245,7 +245,10 @@ impl World {
             );
         }
         for f in files_under(&self.state_dir()) {
-            if f == self.token_file() {
+            if f == self.token_file() || f.ends_with("admin-token.rescue") {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{} has mode {mode:o}", f.display());
                 continue;
             }
             let content =
