@@ -207,7 +207,7 @@ pub fn read_private(path: &Path) -> io::Result<(String, Option<String>)> {
         )));
     }
     if let Some(why) = unsafe_owner_or_mode(path, &meta) {
-        return Err(io::Error::other(why));
+        return Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
     }
     let mode = meta.permissions().mode() & 0o777;
     let warning = if mode & 0o077 != 0 {

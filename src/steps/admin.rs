@@ -78,6 +78,10 @@ pub fn load_admin_client(
         None => {
             let file = &cfg.admin.token_file;
             let (text, tightened) = crate::util::read_private(file).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::PermissionDenied {
+                    // Unsafe owner or mode, or unreadable: the environment's to fix.
+                    return Error::env(step, format!("token_file {}: {e}", file.display()));
+                }
                 let why = if e.kind() == std::io::ErrorKind::NotFound {
                     "does not exist".to_string()
                 } else {

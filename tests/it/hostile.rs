@@ -264,3 +264,139 @@ fn an_unwritable_token_file_after_the_post_rescues_the_token() {
     assert_eq!(w.snapshot()["users"].as_array().unwrap().len(), 1);
     println!("RELIABILITY hostile-token-file-unwritable-after-post rescued=yes then exit=0");
 }
+
+/// Runs `cmd` to its end, or kills it at `deadline` and fails the test: a
+/// hang is a finding, not a slow test.
+fn run_within(mut cmd: std::process::Command, deadline: Duration) -> Run {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let finished = wait_until(deadline, || matches!(child.try_wait(), Ok(Some(_))));
+    if !finished {
+        let _ = child.kill();
+    }
+    let r = to_run(child.wait_with_output().unwrap());
+    assert!(finished, "still running after {deadline:?}:\n{}", r.both());
+    r
+}
+
+/// Planted files in the state dir: a `lock` symlink to a victim is refused
+/// without touching the victim; a FIFO named `lock` is refused at once, not
+/// waited on. Both exit 2 with nothing sent.
+#[test]
+fn planted_lock_files_are_refused_untouched() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new(sim_opts());
+    let state = w.state_dir();
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let victim = w.dir.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::symlink(&victim, state.join("lock")).unwrap();
+    let r = run_within(w.command(&["run"]), Duration::from_secs(60));
+    assert_code(&r, 2);
+    assert!(r.stderr.contains("symbolic link"), "{}", r.stderr);
+    let mode = std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644, "the victim was chmod'ed");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+
+    std::fs::remove_file(state.join("lock")).unwrap();
+    let c = std::ffi::CString::new(state.join("lock").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let r = run_within(w.command(&["run"]), Duration::from_secs(60));
+    assert_code(&r, 2);
+    assert!(r.stderr.contains("not a regular file"), "{}", r.stderr);
+    assert!(w.requests().is_empty(), "something was sent");
+    println!(
+        "RELIABILITY hostile-planted-lock symlink=exit-2-victim-untouched fifo=exit-2-no-hang"
+    );
+}
+
+/// A state dir that others could write to, or that belongs to another
+/// user, is refused as OpenSSH's StrictModes would, naming the fix; a
+/// read-only one is exit 2 (which systemd does not retry), found before
+/// anything is sent.
+#[test]
+fn unsafe_or_unwritable_state_dirs_exit_2_before_sending() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new(sim_opts());
+    let state = w.state_dir();
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let r = w.run(&["run"]);
+    assert_code(&r, 2);
+    assert!(r.stderr.contains("chmod go-w"), "{}", r.stderr);
+    let mut cases = 1;
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    if root {
+        std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
+        let r = w.run(&["run"]);
+        assert_code(&r, 2);
+        assert!(r.stderr.contains("owned by uid 65534"), "{}", r.stderr);
+        std::os::unix::fs::chown(&state, Some(0), Some(0)).unwrap();
+        cases += 1;
+        // Root writes through modes: a read-only mount is what stops it.
+        let ro = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "ro,size=64k,mode=0700", "tmpfs"])
+            .arg(&state)
+            .status();
+        if ro.is_ok_and(|s| s.success()) {
+            let r = w.run(&["run"]);
+            let _ = std::process::Command::new("umount").arg(&state).status();
+            assert_code(&r, 2);
+            assert!(r.stderr.contains("Read-only file system"), "{}", r.stderr);
+            cases += 1;
+        } else {
+            println!("SKIPPED read-only state dir: cannot mount a read-only tmpfs");
+        }
+    } else {
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o500)).unwrap();
+        let r = w.run(&["run"]);
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert_code(&r, 2);
+        cases += 1;
+    }
+    assert!(w.requests().is_empty(), "something was sent");
+    assert_code(&w.run(&["run"]), 0);
+    println!("RELIABILITY hostile-unsafe-state-dir cases={cases} all=exit-2-nothing-sent");
+}
+
+/// A token file others can read is tightened to 0600 with a warning; one
+/// owned by another user is refused with exit 2.
+#[test]
+fn loose_token_files_are_tightened_foreign_ones_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new(sim_opts());
+    assert_code(&w.run(&["run"]), 0);
+    let tf = w.token_file();
+    std::fs::set_permissions(&tf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    w.edit_config(
+        "host = \"smtp.example.com\"",
+        "host = \"smtp2.example.com\"",
+    );
+    let r = w.run(&["run"]);
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("tightened to 0600"), "{}", r.stdout);
+    let mode = std::fs::metadata(&tf).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::chown(&tf, Some(65534), None).unwrap();
+        w.edit_config(
+            "host = \"smtp2.example.com\"",
+            "host = \"smtp3.example.com\"",
+        );
+        let r = w.run(&["run"]);
+        assert_code(&r, 2);
+        assert!(r.stderr.contains("owned by uid 65534"), "{}", r.stderr);
+    } else {
+        println!("SKIPPED foreign token file: not root, cannot chown");
+    }
+    println!("RELIABILITY hostile-loose-token-file 0644=tightened-with-warning foreign=exit-2");
+}
