@@ -400,3 +400,99 @@ fn loose_token_files_are_tightened_foreign_ones_refused() {
     }
     println!("RELIABILITY hostile-loose-token-file 0644=tightened-with-warning foreign=exit-2");
 }
+
+/// Whether process `pid` is gone (or a zombie nobody reaped yet).
+fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// Sets `[iact]` to run `script` under `sh -c` with `timeout`.
+fn iact_command(w: &World, script: &str, timeout: &str) {
+    w.edit_config(
+        "source = \"auto\"\nsubnets = [\"127.0.0.0/8\"]",
+        &format!(
+            "source = \"command\"\ncommand = [\"sh\", \"-c\", {script:?}]\ncommand_timeout = \"{timeout}\""
+        ),
+    );
+}
+
+/// A command that prints the IACT and exits, leaving a background child
+/// holding stdout, is not waited for: the group is killed when the command
+/// exits. One that runs past `command_timeout` is killed with its children.
+#[test]
+fn iact_command_children_cannot_stretch_the_deadline() {
+    let w = World::new(sim_opts());
+    let pidfile = w.dir.path().join("grandchild.pid");
+    iact_command(
+        &w,
+        &format!("sleep 300 & echo $! > {}; echo {IACT}", pidfile.display()),
+        "3s",
+    );
+    let r = run_within(w.command(&["run"]), Duration::from_secs(60));
+    w.assert_no_secrets(&r);
+    assert_code(&r, 0);
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || process_gone(pid)),
+        "the background child {pid} survived the command"
+    );
+
+    let w = World::new(sim_opts());
+    let pidfile = w.dir.path().join("grandchild.pid");
+    iact_command(
+        &w,
+        &format!(
+            "sleep 300 & echo $! > {}; sleep 300; echo {IACT}",
+            pidfile.display()
+        ),
+        "2s",
+    );
+    let r = run_within(w.command(&["run"]), Duration::from_secs(60));
+    w.assert_no_secrets(&r);
+    assert_code(&r, 4);
+    assert!(
+        r.stderr.contains("command_timeout (2s)") && r.stderr.contains("children were killed"),
+        "{}",
+        r.stderr
+    );
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || process_gone(pid)),
+        "the command's child {pid} survived the timeout"
+    );
+    println!("RELIABILITY hostile-iact-command background-child=killed timeout=group-killed");
+}
+
+/// A failing IACT command that prints the IACT on stderr: the error shows
+/// the line, without the token.
+#[test]
+fn iact_command_stderr_never_shows_a_token() {
+    let w = World::new(sim_opts());
+    iact_command(
+        &w,
+        &format!("echo \"debug: token {IACT} rejected\" >&2; exit 3"),
+        "5s",
+    );
+    let r = w.run(&["run"]);
+    assert_code(&r, 4);
+    assert!(
+        r.stderr.contains("debug: token [redacted] rejected"),
+        "{}",
+        r.stderr
+    );
+    println!("RELIABILITY hostile-iact-stderr token=redacted");
+}
