@@ -45,6 +45,11 @@ pub enum Action {
     /// and answer success: a TFE that silently does not keep a setting (an
     /// attribute it ignores, or keeps on another endpoint).
     IgnoreAttr(String),
+    /// Answer this status with the whole request echoed in the error detail:
+    /// method, path, query, `Authorization` and body. Not TFE's behaviour:
+    /// a hostile or careless proxy or server (issue #11's "echoed secrets"),
+    /// which the client must survive without printing a secret.
+    Echo(u16),
 }
 
 /// A scripted fault: matcher, action, and how many more times it fires.
@@ -66,6 +71,7 @@ impl fmt::Display for Action {
             Action::PauseThenDrop => write!(f, "pause-drop"),
             Action::PauseAfterAct => write!(f, "pause-after"),
             Action::IgnoreAttr(a) => write!(f, "ignore={a}"),
+            Action::Echo(s) => write!(f, "echo={s}"),
         }
     }
 }
@@ -77,7 +83,7 @@ impl FaultRule {
         let usage = || {
             format!(
                 "bad fault {s:?}: expected KIND=ARG:ACTION[*COUNT] with KIND seq|mutating|path|get|post|patch|put \
-                 and ACTION a status code, 429=SECS, drop, stall=DUR, pause, pause-drop, pause-after or ignore=ATTRIBUTE"
+                 and ACTION a status code, 429=SECS, drop, stall=DUR, pause, pause-drop, pause-after, ignore=ATTRIBUTE or echo=STATUS"
             )
         };
         let (matcher, rest) = s.split_once(':').ok_or_else(usage)?;
@@ -129,6 +135,9 @@ fn parse_action(a: &str) -> Option<Action> {
         _ => {
             if let Some(attr) = a.strip_prefix("ignore=").filter(|x| !x.is_empty()) {
                 Action::IgnoreAttr(attr.to_string())
+            } else if let Some(code) = a.strip_prefix("echo=") {
+                let code: u16 = code.parse().ok()?;
+                (400..=599).contains(&code).then_some(Action::Echo(code))?
             } else if let Some(d) = a.strip_prefix("stall=") {
                 Action::Stall(parse_duration(d).ok()?)
             } else if let Some(secs) = a.strip_prefix("429=") {

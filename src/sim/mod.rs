@@ -426,6 +426,23 @@ impl Handler for SimHandler {
                     &json!({"errors": [{"status": code.to_string(), "title": "injected", "detail": detail}]}),
                 ));
             }
+            Some(Action::Echo(code)) => {
+                self.log(seq, req, *code, fault.as_ref(), arrived);
+                let query: Vec<String> =
+                    req.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let detail = format!(
+                    "could not handle {} {}?{} (authorization: {}) with body {}",
+                    req.method,
+                    req.path,
+                    query.join("&"),
+                    req.header("authorization").unwrap_or("-"),
+                    String::from_utf8_lossy(&req.body)
+                );
+                return Reply::Send(Response::json(
+                    *code,
+                    &json!({"errors": [{"status": code.to_string(), "title": "echo", "detail": detail}]}),
+                ));
+            }
             Some(Action::RateLimit(secs)) => {
                 self.log(seq, req, 429, fault.as_ref(), arrived);
                 let body = json!({"errors": [{"detail": "You have exceeded the API's rate limit.", "status": 429, "title": "Too many requests"}]});

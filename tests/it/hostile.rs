@@ -496,3 +496,44 @@ fn iact_command_stderr_never_shows_a_token() {
     );
     println!("RELIABILITY hostile-iact-stderr token=redacted");
 }
+
+/// A server (or proxy) that echoes the whole request into its error: the
+/// password, the IACT in the query, the Authorization header, the SMTP
+/// password. No secret reaches the output, in text or JSON; each becomes
+/// `[redacted]`.
+#[test]
+fn echoed_secrets_are_redacted_in_text_and_json() {
+    let w = World::new(sim_opts());
+    w.sim
+        .add_fault(FaultRule::parse("post=/admin/initial-admin-user:echo=422*2").unwrap());
+    let mut redacted = 0;
+    for format in ["text", "json"] {
+        let r = w.run(&["--output", format, "run"]);
+        assert_code(&r, 1);
+        assert!(
+            r.both().contains("with body"),
+            "the echo reached the output:\n{}",
+            r.both()
+        );
+        redacted += r.both().matches("[redacted]").count();
+    }
+    let r = w.run(&["run"]);
+    assert_code(&r, 0);
+    w.sim
+        .add_fault(FaultRule::parse("patch=/api/v2/admin/smtp-settings:echo=422*2").unwrap());
+    w.edit_config(
+        "host = \"smtp.example.com\"",
+        "host = \"smtp2.example.com\"",
+    );
+    for format in ["text", "json"] {
+        let r = w.run(&["--output", format, "run"]);
+        assert_code(&r, 1);
+        assert!(
+            r.both().contains("authorization: Bearer [redacted]"),
+            "{}",
+            r.both()
+        );
+        redacted += r.both().matches("[redacted]").count();
+    }
+    println!("RELIABILITY hostile-echoed-secrets runs=4 secrets-redacted={redacted} leaked=0");
+}
