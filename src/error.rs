@@ -33,6 +33,11 @@ pub enum Error {
     Config(ConfigError),
     /// The state directory is unusable (exit 2) or locked (exit 5).
     State(StateError),
+    /// SIGTERM / SIGINT stopped the run at a safe point (exit 128 + signal).
+    Interrupted {
+        signal: i32,
+        after: Option<StepName>,
+    },
     /// A step stopped; `code` is 1, 3 or 4.
     Step {
         step: StepName,
@@ -51,6 +56,7 @@ impl Error {
             Error::State(StateError::Io { .. }) => exit::STEP_FAILED,
             Error::State(_) => exit::USAGE,
             Error::Step { code, .. } => *code,
+            Error::Interrupted { signal, .. } => (128 + signal).clamp(0, 255) as u8,
         }
     }
 
@@ -93,6 +99,13 @@ impl fmt::Display for Error {
             Error::Config(e) => e.fmt(f),
             Error::State(e) => e.fmt(f),
             Error::Step { step, message, .. } => write!(f, "step {}: {message}", step.as_str()),
+            Error::Interrupted { signal, after } => {
+                write!(f, "stopped by {}", crate::stop::name(*signal))?;
+                if let Some(s) = after {
+                    write!(f, " during step {}", s.as_str())?;
+                }
+                write!(f, "; finished steps are checkpointed: rerun to continue")
+            }
         }
     }
 }

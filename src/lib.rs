@@ -21,6 +21,7 @@
 //! | [`state`] | checkpoint store: atomic writes, lock, permissions |
 //! | [`output`] | text / JSON events / progress: the one place that prints |
 //! | [`redact`] | every secret the run knows, scrubbed from every output |
+//! | [`stop`] | SIGTERM / SIGINT: stop at the next safe point |
 //! | [`error`] | the error type and the contract's exit codes |
 //! | [`sim`] | the TFE simulator |
 
@@ -35,5 +36,6 @@ pub mod sim;
 pub mod state;
 pub mod step;
 pub mod steps;
+pub mod stop;
 pub mod tfe;
 pub mod util;

@@ -224,6 +224,14 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
     }
     for (step, a) in plan {
         let name = step.name();
+        if let Some(signal) = crate::stop::requested() {
+            let e = Error::Interrupted {
+                signal,
+                after: None,
+            };
+            finish(report, &counts, Some(&e));
+            return Err(e);
+        }
         let (outcome, detail) = match a {
             Assessment::NotConfigured(reason) => (Outcome::Skipped, reason),
             Assessment::Excluded(why) => (Outcome::Skipped, format!("excluded by {why}")),
@@ -246,7 +254,17 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
                                 detail: Some(applied.detail.clone()),
                             };
                             ctx.state.steps.insert(name.as_str().into(), cp);
-                            store.save(&ctx.state)?;
+                            if let Err(e) = store.save(&ctx.state) {
+                                let e = Error::step(
+                                    name,
+                                    format!(
+                                        "done, but its checkpoint could not be saved: {e}; free space or fix the state directory, then rerun"
+                                    ),
+                                );
+                                count(&mut counts, Outcome::Failed);
+                                finish(report, &counts, Some(&e));
+                                return Err(e);
+                            }
                         }
                         let mut detail = applied.detail;
                         if changed && applied.outcome == Outcome::Applied {
@@ -262,6 +280,14 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
                         continue;
                     }
                     Err(e) => {
+                        // A stop request cut a wait short: say so, not "failed".
+                        let e = match crate::stop::requested() {
+                            Some(signal) => Error::Interrupted {
+                                signal,
+                                after: Some(name),
+                            },
+                            None => e,
+                        };
                         let msg = match &e {
                             Error::Step { message, .. } => message.clone(),
                             other => other.to_string(),

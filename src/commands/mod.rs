@@ -62,7 +62,8 @@ pub fn main(cli: Cli) -> u8 {
         Ok(code) => code,
         Err(e) => {
             // `run` reports its own failure through the event stream.
-            if !matches!(cli.command, Command::Run { .. }) || !matches!(e, Error::Step { .. }) {
+            let reported = matches!(e, Error::Step { .. } | Error::Interrupted { .. });
+            if !matches!(cli.command, Command::Run { .. }) || !reported {
                 report.emit(Event::Finished {
                     exit_code: e.exit_code(),
                     error: Some(&e.to_string()),
@@ -107,6 +108,7 @@ pub(crate) fn client(cfg: &Config, report: &Arc<Reporter>) -> Result<Client, Err
 }
 
 fn run(cli: &Cli, sel: &Selection, report: &Arc<Reporter>) -> Result<u8, Error> {
+    crate::stop::install();
     let cfg = load(cli)?;
     let client = client(&cfg, report)?;
     let dir = cfg.state_dir.display().to_string();

@@ -96,7 +96,9 @@ fn read_back(client: &Client, s: &crate::config::SettingsConfig, within: Duratio
         if Instant::now() >= deadline {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(250));
+        if !crate::stop::sleep(Duration::from_millis(250)) {
+            return false;
+        }
     }
 }
 

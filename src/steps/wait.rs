@@ -108,7 +108,9 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
                 ),
             ));
         }
-        std::thread::sleep(interval.min(deadline - now));
+        if !crate::stop::sleep(interval.min(deadline - now)) {
+            return Err(Error::step(NAME, "stopped while waiting for TFE"));
+        }
         interval = (interval * 2).min(ctx.cfg.wait.max_interval);
     }
 }

@@ -345,6 +345,13 @@ impl Client {
                     (err, None)
                 }
                 Err(Failure::Tls(detail)) => return Err(TfeError::Tls { detail }),
+                Err(Failure::TooLarge(detail)) => {
+                    return Err(TfeError::Decode {
+                        method,
+                        path: path.into(),
+                        detail,
+                    });
+                }
             };
             if replay == Replay::Once {
                 return Err(err);
@@ -356,7 +363,9 @@ impl Client {
             if begun.elapsed() + wait >= self.retry.deadline {
                 return Err(err.gave_up(begun.elapsed(), attempt));
             }
-            std::thread::sleep(wait);
+            if !crate::stop::sleep(wait) {
+                return Err(err);
+            }
         }
     }
 
@@ -435,9 +444,17 @@ impl Client {
         let body = resp
             .body_mut()
             .with_config()
-            .limit(8 * 1024 * 1024)
+            .limit(MAX_BODY)
             .read_to_string()
-            .map_err(classify)?;
+            .map_err(|e| match e {
+                // Not a fault that a retry mends: the answer is not TFE's.
+                ureq::Error::BodyExceedsLimit(_) => Failure::TooLarge(format!(
+                    "the answer is larger than {} MiB, which no TFE answer is: \
+                     check that [tfe] address points at TFE",
+                    MAX_BODY >> 20
+                )),
+                other => classify(other),
+            })?;
         Ok(Response {
             status,
             body,
@@ -445,6 +462,9 @@ impl Client {
         })
     }
 }
+
+/// The largest answer read (the largest TFE page is far smaller).
+const MAX_BODY: u64 = 8 << 20;
 
 enum Decision {
     Done,
@@ -465,12 +485,16 @@ impl Failure {
             Failure::NotSent(t) => Failure::NotSent(scrub(t)),
             Failure::MaybeSent(t) => Failure::MaybeSent(scrub(t)),
             Failure::Tls(t) => Failure::Tls(scrub(t)),
+            Failure::TooLarge(t) => Failure::TooLarge(scrub(t)),
         }
     }
 
     fn text(&self) -> String {
         match self {
-            Failure::NotSent(t) | Failure::MaybeSent(t) | Failure::Tls(t) => t.clone(),
+            Failure::NotSent(t)
+            | Failure::MaybeSent(t)
+            | Failure::Tls(t)
+            | Failure::TooLarge(t) => t.clone(),
         }
     }
 }
@@ -496,6 +520,8 @@ enum Failure {
     /// It may have reached the server.
     MaybeSent(String),
     Tls(String),
+    /// The answer exceeds [`MAX_BODY`].
+    TooLarge(String),
 }
 
 /// Finds a certificate-verification failure in ureq's error and explains it.
@@ -511,6 +537,14 @@ fn tls_explanation(e: &ureq::Error) -> Option<String> {
     // (variant names are stable), show the Display form.
     let (text, kind) = match rustls_err {
         Some(r @ rustls::Error::InvalidCertificate(_)) => (r.to_string(), format!("{r:?}")),
+        // The first bytes back were not a TLS record at all: a plain-HTTP
+        // server on this port. Waiting will not make it speak TLS.
+        Some(r @ rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) => {
+            return Some(format!(
+                "the server answered in plain HTTP, not TLS ({r}): [tfe] address names the wrong port or \
+                 scheme. Use TFE's HTTPS port, or http:// with allow_insecure_http = true for a lab"
+            ));
+        }
         Some(_) => return None,
         None => {
             let t = e.to_string();

@@ -537,3 +537,258 @@ fn echoed_secrets_are_redacted_in_text_and_json() {
     }
     println!("RELIABILITY hostile-echoed-secrets runs=4 secrets-redacted={redacted} leaked=0");
 }
+
+/// Starts `cmd` with stdout piped and returns the child and a channel of
+/// its stdout lines (read on a thread, so waiting has a deadline).
+fn spawn_lines(
+    mut cmd: std::process::Command,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// SIGTERM and SIGINT during the readiness wait: the JSON stream ends with
+/// `finished` and exit 143 / 130, the state is consistent, and a rerun
+/// completes.
+#[test]
+fn sigterm_and_sigint_end_with_finished_and_128_plus_signal() {
+    for (sig, code) in [(libc::SIGTERM, 143), (libc::SIGINT, 130)] {
+        let w = World::new(tfe_bootstrap::sim::SimOptions {
+            ready_after: Duration::from_secs(3600),
+            ..sim_opts()
+        });
+        w.edit_config("timeout = \"20s\"", "timeout = \"10m\"");
+        let (mut child, lines) = spawn_lines(w.command(&["--output", "json", "run"]));
+        let mut seen = vec![];
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !seen.iter().any(|l: &String| l.contains("\"wait_poll\"")) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(l) => seen.push(l),
+                Err(_) => panic!("no wait_poll event: {seen:?}"),
+            }
+        }
+        // SAFETY: signalling our own child by pid.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+        let exited = wait_until(Duration::from_secs(30), || {
+            matches!(child.try_wait(), Ok(Some(_)))
+        });
+        assert!(exited, "still running after the signal");
+        let status = child.wait().unwrap();
+        seen.extend(lines.iter());
+        let last: serde_json::Value = serde_json::from_str(seen.last().unwrap()).unwrap();
+        assert_eq!(status.code(), Some(code), "{seen:?}");
+        assert_eq!(last["event"], "finished", "{seen:?}");
+        assert_eq!(last["exit_code"], code);
+        assert!(
+            last["error"].as_str().unwrap().contains("stopped by SIG"),
+            "{last}"
+        );
+        if let Ok(t) = std::fs::read_to_string(w.state_dir().join("state.json")) {
+            serde_json::from_str::<serde_json::Value>(&t).expect("state.json stays valid");
+        }
+    }
+    println!("RELIABILITY hostile-signals SIGTERM=exit-143-finished SIGINT=exit-130-finished");
+}
+
+/// `https://` pointed at a plain-HTTP port fails at once, naming the
+/// address and the fix, instead of waiting out `[wait] timeout`.
+#[test]
+fn https_to_a_plain_http_port_fails_fast() {
+    let w = World::new(sim_opts());
+    let plain = w.sim.url().to_string();
+    let https = plain.replace("http://", "https://");
+    w.edit_config(
+        &format!("address = \"{plain}\""),
+        &format!("address = \"{https}\""),
+    );
+    w.edit_config("timeout = \"20s\"", "timeout = \"30m\"");
+    let r = run_within(w.command(&["run"]), Duration::from_secs(60));
+    w.assert_no_secrets(&r);
+    assert_ne!(r.code, 0);
+    assert_ne!(r.code, 3, "it waited for readiness:\n{}", r.stderr);
+    assert!(
+        r.stderr.contains(&https) && r.stderr.contains("plain HTTP, not TLS"),
+        "{}",
+        r.stderr
+    );
+    println!(
+        "RELIABILITY hostile-https-on-plain-port exit={} waited=no",
+        r.code
+    );
+}
+
+/// A reader that went away (a closed pipe on stdout and stderr) never
+/// turns into a panic and SIGABRT: the exit code is still the contract's.
+#[test]
+fn broken_stdout_and_stderr_never_abort() {
+    use std::os::unix::process::ExitStatusExt;
+    let w = World::new(sim_opts());
+    for args in [&["validate"][..], &["run"], &["status"]] {
+        // Both pipes' read ends are closed before the child writes.
+        let mut child = w
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        drop(child.stderr.take());
+        let status = child.wait().unwrap();
+        assert_eq!(
+            status.signal(),
+            None,
+            "{args:?} died of a signal: {status:?}"
+        );
+        assert_eq!(status.code(), Some(0), "{args:?}");
+    }
+    // An error (exit 2) printed to a closed stderr.
+    w.edit_config("[smtp]", "[smpt]");
+    let mut child = w
+        .command(&["run"])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), None, "{status:?}");
+    assert_eq!(status.code(), Some(2));
+    println!("RELIABILITY hostile-closed-output commands=4 aborts=0");
+}
+
+/// One request that never gets an answer ends within `[tfe]
+/// request_deadline`, retries included, and says so.
+#[test]
+fn a_hanging_get_ends_within_the_request_deadline() {
+    let w = World::new(sim_opts());
+    w.edit_config(
+        "request_timeout = \"10s\"",
+        "request_timeout = \"1s\"\nrequest_deadline = \"3s\"",
+    );
+    w.sim
+        .add_fault(FaultRule::parse("get=/api/v2/organizations/my-org:stall=5s*50").unwrap());
+    let r = run_within(w.command(&["run"]), Duration::from_secs(120));
+    w.assert_no_secrets(&r);
+    assert_code(&r, 1);
+    let said = r
+        .stderr
+        .split("gave up after ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{}", r.stderr));
+    // "N attempts in Ss ([tfe] request_deadline)"
+    let secs: u64 = said
+        .split(" in ")
+        .nth(1)
+        .and_then(|s| s.split('s').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(secs <= 3, "{said}");
+    assert!(said.contains("([tfe] request_deadline)"), "{said}");
+    println!("RELIABILITY hostile-hanging-get request_deadline=3s gave-up-after={secs}s");
+}
+
+/// Inputs that would take unbounded memory are refused with the file named:
+/// a huge config, a secret file that never ends, a huge state.json, a huge
+/// token file.
+#[test]
+fn oversized_inputs_are_refused_by_name() {
+    let w = World::new(sim_opts());
+    let huge = w.dir.path().join("huge.toml");
+    let mut text = w.config_text();
+    text.push_str(&format!("# {}\n", "x".repeat(2 << 20)));
+    std::fs::write(&huge, text).unwrap();
+    let r = to_run(
+        std::process::Command::new(bin())
+            .args(["validate", "--config"])
+            .arg(&huge)
+            .output()
+            .unwrap(),
+    );
+    assert_code(&r, 2);
+    assert!(r.stderr.contains("larger than 1024 KiB"), "{}", r.stderr);
+
+    let t = w.config_text();
+    w.write_config(&t.replace(
+        "password = { env = \"T_SMTP_PASSWORD\" }",
+        "password = { file = \"/dev/zero\" }",
+    ));
+    let r = run_within(w.command(&["validate"]), Duration::from_secs(60));
+    assert_code(&r, 2);
+    assert!(
+        r.stderr.contains("/dev/zero is larger than"),
+        "{}",
+        r.stderr
+    );
+    w.write_config(&t);
+
+    std::fs::create_dir_all(w.state_dir()).unwrap();
+    let state = w.state_dir().join("state.json");
+    std::fs::write(&state, format!("{{\"format\":{}}}", " ".repeat(5 << 20))).unwrap();
+    let r = w.run(&["run"]);
+    assert_code(&r, 2);
+    assert!(r.stderr.contains("larger than 4096 KiB"), "{}", r.stderr);
+    assert!(w.requests().is_empty());
+    std::fs::remove_file(&state).unwrap();
+
+    std::fs::write(w.token_file(), "t".repeat(100 << 10)).unwrap();
+    let r = w.run(&["run"]);
+    assert!(r.stderr.contains("larger than 64 KiB"), "{}", r.stderr);
+    println!(
+        "RELIABILITY hostile-oversized-inputs config=refused secret-file=refused state=refused token-file=refused"
+    );
+}
+
+/// A secret is a string, `{ env }` or `{ file }`: `["X"]` is refused and X
+/// is not echoed; zero durations are refused where they mean nothing.
+#[test]
+fn odd_secret_shapes_and_zero_durations_are_refused() {
+    let w = World::new(sim_opts());
+    let t = w.config_text();
+    w.write_config(&t.replace(
+        "password = { env = \"T_SMTP_PASSWORD\" }",
+        "password = [\"Sm7pSecretValue\"]",
+    ));
+    let r = w.run(&["validate"]);
+    assert_code(&r, 2);
+    assert!(r.stderr.contains("{ env = \"NAME\" }"), "{}", r.stderr);
+    assert!(!r.both().contains("Sm7pSecretValue"), "{}", r.both());
+    for (from, to, key) in [
+        (
+            "request_timeout = \"10s\"",
+            "request_timeout = \"0s\"",
+            "[tfe] request_timeout",
+        ),
+        ("timeout = \"20s\"", "timeout = \"0s\"", "[wait] timeout"),
+        (
+            "max_interval = \"200ms\"",
+            "max_interval = \"0ms\"",
+            "[wait] max_interval",
+        ),
+    ] {
+        w.write_config(&t.replace(from, to));
+        let r = w.run(&["validate"]);
+        assert_code(&r, 2);
+        assert!(
+            r.stderr.contains(key) && r.stderr.contains("longer than zero"),
+            "{key}: {}",
+            r.stderr
+        );
+    }
+    assert!(w.requests().is_empty());
+    println!("RELIABILITY hostile-config-shapes list-secret=refused zero-durations=refused");
+}

@@ -140,15 +140,24 @@ fn ca_bundle_without_a_certificate_is_a_config_error() {
 
 #[test]
 fn tls_trouble_other_than_the_certificate_counts_as_not_ready() {
-    // A port that does not speak TLS (yet): the handshake fails, but waiting may fix it.
+    // A port that accepts and hangs up before any TLS (a proxy still
+    // booting): the handshake fails, but waiting may fix it. (A port that
+    // answers in plain HTTP cannot become TLS by waiting: see
+    // `hostile::https_to_a_plain_http_port_fails_fast`.)
     let w = World::new(sim_opts());
-    let https = w.sim.url().replace("http://", "https://");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            drop(conn);
+        }
+    });
     w.edit_config(
         &format!(
             "address = \"{}\"\nallow_insecure_http = true\n",
             w.sim.url()
         ),
-        &format!("address = \"{https}\"\n"),
+        &format!("address = \"https://127.0.0.1:{port}\"\n"),
     );
     w.edit_config("timeout = \"20s\"", "timeout = \"1s\"");
     let r = w.run(&["run"]);

@@ -1,0 +1,67 @@
+//! SIGTERM and SIGINT: a request to stop, honoured at the next safe point.
+//! The handler only records the signal; the machine checks [`requested`]
+//! between steps, and every wait in the run (readiness polls, retry
+//! backoff, read-backs) sleeps through [`sleep`], which returns early once
+//! a stop is requested. A request already on the wire finishes within its
+//! timeout (system calls restart), so the step that sent it can record what
+//! it did; the run then emits `finished` and exits 128 + the signal number
+//! (130 for SIGINT, 143 for SIGTERM), with its checkpoints saved.
+
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn record(sig: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    SIGNAL.store(sig, Ordering::SeqCst);
+}
+
+/// Installs the handlers for SIGTERM and SIGINT (with `SA_RESTART`).
+pub fn install() {
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: a zeroed sigaction is a valid starting point; the handler
+        // is an `extern "C" fn(c_int)` that only stores to an atomic, and
+        // sigaction is given valid pointers.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = record as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// The signal that asked the run to stop, if one did.
+pub fn requested() -> Option<i32> {
+    match SIGNAL.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
+/// The signal's name, for messages.
+pub fn name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        _ => "a signal",
+    }
+}
+
+/// Sleeps for `d`, waking early when a stop is requested. Returns false
+/// when it was cut short.
+pub fn sleep(d: Duration) -> bool {
+    let end = Instant::now() + d;
+    loop {
+        if requested().is_some() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= end {
+            return true;
+        }
+        std::thread::sleep((end - now).min(Duration::from_millis(50)));
+    }
+}
