@@ -62,9 +62,19 @@ pub enum Command {
         detailed_exitcode: bool,
     },
     /// Check the config and every referenced secret; print a summary with secrets masked.
-    Validate,
+    Validate {
+        /// Also check the environment: state and token_file directories, and
+        /// whether TFE resolves, listens, speaks TLS and answers (exit 2 for
+        /// the config or environment, 3 for an unreachable TFE).
+        #[arg(long)]
+        preflight: bool,
+    },
     /// Print the checkpoints: each step, done or not, when, and whether its config changed since.
     Status,
+    /// Print a commented starter config to stdout: the least a first boot
+    /// needs, nothing that can lock anyone out
+    /// (`tfe-bootstrap init > /etc/tfe-bootstrap/config.toml`).
+    Init,
     /// SAML actions.
     #[command(subcommand)]
     Saml(SamlCommand),

@@ -199,7 +199,8 @@ impl Reporter {
                 elapsed,
             } => {
                 let msg = format!(
-                    "wait          waiting for TFE: {attempt} polls, last {status}, {:.0}s",
+                    "wait          waiting for TFE: {attempt} poll{}, last {status}, {:.0}s",
+                    if attempt == 1 { "" } else { "s" },
                     elapsed.as_secs_f64()
                 );
                 let mut live = self.live();
@@ -236,6 +237,13 @@ impl Reporter {
                     format!(" ({ms} ms)")
                 } else {
                     String::new()
+                };
+                // A failure's message is the `error:` line that ends the run;
+                // printing it here too would say it twice in one log.
+                let detail = if outcome == Outcome::Failed {
+                    "see the error below"
+                } else {
+                    detail
                 };
                 self.print(&format!("{:<13} {word} {detail}{time}", step.as_str()));
             }

@@ -4,6 +4,7 @@
 //! reporter; `main` only maps the returned error to an exit code.
 
 mod plan;
+mod preflight;
 mod reset;
 mod saml;
 mod status;
@@ -39,7 +40,7 @@ pub fn main(cli: Cli) -> u8 {
             run(&cli, &sel, &report)
         }
         Command::Plan { detailed_exitcode } => plan::plan(&cli, &report, *detailed_exitcode),
-        Command::Validate => validate::validate(&cli, &report),
+        Command::Validate { preflight } => validate::validate(&cli, &report, *preflight),
         Command::Status => status::status(&cli, &report),
         Command::Reset { step, all } => reset::reset(&cli, &report, step, *all),
         Command::Saml(SamlCommand::RevokeOldCert) => saml::revoke_old_cert(&cli, &report),
@@ -49,6 +50,7 @@ pub fn main(cli: Cli) -> u8 {
             clap_complete::generate(*shell, &mut cmd, "tfe-bootstrap", &mut buf);
             write_stdout(&buf)
         }
+        Command::Init => write_stdout(STARTER.as_bytes()),
         Command::Man => {
             let cmd = <Cli as clap::CommandFactory>::command();
             let mut buf = Vec::new();
@@ -85,10 +87,38 @@ fn write_stdout(bytes: &[u8]) -> Result<u8, Error> {
         .map_err(|e| Error::Usage(format!("cannot write to stdout: {e}")))
 }
 
-fn config_path(cli: &Cli) -> Result<PathBuf, Error> {
-    cli.config.clone().ok_or_else(|| {
-        Error::Usage("no config file: pass --config FILE or set TFE_BOOTSTRAP_CONFIG".into())
+/// `tfe-bootstrap init`'s output.
+const STARTER: &str = include_str!("../../config/starter.toml");
+
+/// Where the config is looked for when neither `--config` nor
+/// `TFE_BOOTSTRAP_CONFIG` names one (the path the systemd unit and
+/// cloud-init examples use).
+pub const DEFAULT_CONFIG: &str = "/etc/tfe-bootstrap/config.toml";
+
+/// The config file: `--config` / `TFE_BOOTSTRAP_CONFIG`, else
+/// [`DEFAULT_CONFIG`] when it exists.
+fn find_config(cli: &Cli) -> Option<PathBuf> {
+    cli.config.clone().or_else(|| {
+        let p = PathBuf::from(DEFAULT_CONFIG);
+        p.exists().then_some(p)
     })
+}
+
+fn config_path(cli: &Cli) -> Result<PathBuf, Error> {
+    find_config(cli).ok_or_else(|| {
+        Error::Usage(format!(
+            "no config file: pass --config FILE, set TFE_BOOTSTRAP_CONFIG, or put it at {DEFAULT_CONFIG}"
+        ))
+    })
+}
+
+/// The config when one is given or found (for `status` and `reset`, which
+/// also work without one).
+pub(crate) fn load_if_any(cli: &Cli) -> Result<Option<Config>, Error> {
+    match find_config(cli) {
+        Some(p) => Ok(Some(Config::load(&p, cli.state_dir.as_deref())?)),
+        None => Ok(None),
+    }
 }
 
 pub(crate) fn load(cli: &Cli) -> Result<Config, Error> {
@@ -110,6 +140,18 @@ pub(crate) fn client(cfg: &Config, report: &Arc<Reporter>) -> Result<Client, Err
 fn run(cli: &Cli, sel: &Selection, report: &Arc<Reporter>) -> Result<u8, Error> {
     crate::stop::install();
     let cfg = load(cli)?;
+    // Only what waiting cannot fix stops the run before it starts.
+    let failed: Vec<String> = preflight::local(&cfg)
+        .into_iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.detail)
+        .collect();
+    if !failed.is_empty() {
+        return Err(Error::Usage(format!(
+            "preflight: {}; nothing was sent",
+            failed.join("; ")
+        )));
+    }
     let client = client(&cfg, report)?;
     let dir = cfg.state_dir.display().to_string();
     report.emit(Event::RunStarted {
@@ -120,9 +162,21 @@ fn run(cli: &Cli, sel: &Selection, report: &Arc<Reporter>) -> Result<u8, Error> 
     machine::run(&cfg, sel, client, report).map(|()| exit::OK)
 }
 
-pub(crate) fn state_dir(cli: &Cli, cfg: Option<&Config>) -> PathBuf {
-    cli.state_dir
-        .clone()
-        .or_else(|| cfg.map(|c| c.state_dir.clone()))
-        .unwrap_or_else(default_state_dir)
+/// The state dir `run` would use, and how it was found (for messages).
+pub(crate) fn state_dir(cli: &Cli, cfg: Option<&Config>) -> (PathBuf, String) {
+    if let Some(d) = &cli.state_dir {
+        return (d.clone(), "from --state-dir".into());
+    }
+    match cfg {
+        Some(c) => (
+            c.state_dir.clone(),
+            format!("for config {}", c.file.display()),
+        ),
+        None => (
+            default_state_dir(),
+            format!(
+                "the default, as no config was given or found (--config, TFE_BOOTSTRAP_CONFIG, {DEFAULT_CONFIG})"
+            ),
+        ),
+    }
 }

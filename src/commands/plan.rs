@@ -30,6 +30,25 @@ pub(super) fn plan(cli: &Cli, report: &Arc<Reporter>, detailed: bool) -> Result<
     let token_at_hand = cfg.admin.token.is_some() || cfg.admin.token_file.exists();
     // Read-only in the transport: any non-GET fails before it is sent.
     let base = client(&cfg, report)?.read_only();
+    // A plan is read from TFE: one that cannot be reached gives no plan,
+    // rather than "will apply" for everything.
+    let probe = base.with_timeout(
+        cfg.tfe
+            .request_timeout
+            .min(std::time::Duration::from_secs(10)),
+    );
+    if let Err(e) = probe.readiness()
+        && e.status().is_none()
+    {
+        return Err(Error::step(
+            steps::wait::NAME,
+            format!(
+                "cannot plan: TFE at {} cannot be reached ({e}); `plan` reads live values from TFE. \
+                 Check [tfe] address, or `validate --preflight` to see which check fails",
+                cfg.tfe.address
+            ),
+        ));
+    }
     let admin = if token_at_hand {
         Some(
             steps::load_admin_client(
@@ -72,7 +91,7 @@ pub(super) fn plan(cli: &Cli, report: &Arc<Reporter>, detailed: bool) -> Result<
         };
         let is_pending = a.is_pending();
         let needs_token = is_pending && after_admin && !token_at_hand;
-        if is_pending && name != steps::wait::NAME {
+        if is_pending {
             pending += 1;
         }
         let configured = !matches!(a, Assessment::NotConfigured(_));
@@ -89,9 +108,7 @@ pub(super) fn plan(cli: &Cli, report: &Arc<Reporter>, detailed: bool) -> Result<
                         .filter(|d| d.write_only || d.differs())
                         .map(row_json)
                         .collect(),
-                    Err(e) => vec![
-                        json!({"key": "(live)", "live": format!("unreadable: {e}"), "desired": null}),
-                    ],
+                    Err(e) => vec![json!({"key": "(live)", "error": e})],
                 }
             }
             _ => vec![],
@@ -111,6 +128,10 @@ pub(super) fn plan(cli: &Cli, report: &Arc<Reporter>, detailed: bool) -> Result<
         } else {
             report.print(&format!("  {:<13} {:<17} {detail}", name.as_str(), action));
             for r in &rows {
+                if let Some(e) = r["error"].as_str() {
+                    report.print(&format!("      live values could not be read: {e}"));
+                    continue;
+                }
                 report.print(&format!(
                     "      {}: live {} -> desired {}",
                     r["key"].as_str().unwrap_or("?"),

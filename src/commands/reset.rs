@@ -1,6 +1,6 @@
 //! `reset`: forget checkpoints so steps run again. Never deletes a token file.
 
-use super::{load, state_dir};
+use super::{load_if_any, state_dir};
 use crate::cli::Cli;
 use crate::error::{Error, exit};
 use crate::output::{Format, Reporter};
@@ -15,18 +15,17 @@ pub(super) fn reset(
     steps_: &[StepName],
     all: bool,
 ) -> Result<u8, Error> {
-    let cfg = match &cli.config {
-        Some(_) => Some(load(cli)?),
-        None => None,
-    };
-    let dir = state_dir(cli, cfg.as_ref());
+    let cfg = load_if_any(cli)?;
+    let (dir, how) = state_dir(cli, cfg.as_ref());
     let store = DirStore::new(&dir);
     if !store.file().exists() {
-        report.print(&format!(
-            "no checkpoints in {}: nothing to reset",
+        // Asked to forget what is not there: say where we looked, and fail,
+        // so that a wrong state dir is never mistaken for success.
+        return Err(Error::Usage(format!(
+            "no checkpoints in {} ({how}): nothing was reset. If the run used another state \
+             directory, pass its config with --config or the directory with --state-dir",
             dir.display()
-        ));
-        return Ok(exit::OK);
+        )));
     }
     let _lock = store.lock()?;
     let forgotten: Vec<String> = if all {
@@ -52,7 +51,15 @@ pub(super) fn reset(
     if report.format() == Format::Json {
         report.print_json(json!({"event": "reset", "forgotten": forgotten, "state_dir": dir.display().to_string()}));
     } else if forgotten.is_empty() {
-        report.print("nothing to forget: those steps had no checkpoint");
+        return Err(Error::Usage(format!(
+            "nothing was reset: {} had no checkpoint in {}",
+            steps_
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            dir.display()
+        )));
     } else {
         report.print(&format!(
             "forgot {} (the admin token file is kept); the next run applies {} again",

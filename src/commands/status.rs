@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{load, state_dir};
+use super::{load_if_any, state_dir};
 use crate::cli::Cli;
 use crate::error::{Error, exit};
 use crate::machine::{self, ORDER};
@@ -11,11 +11,8 @@ use crate::output::{Format, Reporter};
 use crate::state::{CheckpointStore, DirStore};
 
 pub(super) fn status(cli: &Cli, report: &Reporter) -> Result<u8, Error> {
-    let cfg = match &cli.config {
-        Some(_) => Some(load(cli)?),
-        None => None,
-    };
-    let dir = state_dir(cli, cfg.as_ref());
+    let cfg = load_if_any(cli)?;
+    let (dir, how) = state_dir(cli, cfg.as_ref());
     let state = machine::load_state(&dir, cfg.as_ref().map(|c| c.tfe.address.as_str()))?;
     let json_out = report.format() == Format::Json;
     let Some(state) = state else {
@@ -25,7 +22,8 @@ pub(super) fn status(cli: &Cli, report: &Reporter) -> Result<u8, Error> {
             );
         } else {
             report.print(&format!(
-                "no checkpoints in {} yet: nothing has run",
+                "no checkpoints in {} ({how}): no step has finished yet (a run that stopped in \
+                 its first step, such as a wait that timed out, leaves none)",
                 dir.display()
             ));
         }

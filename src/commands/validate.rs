@@ -3,12 +3,16 @@
 
 use serde_json::{Value, json};
 
-use super::load;
+use super::{client, load, preflight};
 use crate::cli::Cli;
 use crate::error::{Error, exit};
 use crate::output::{Event, Format, Reporter};
 
-pub(super) fn validate(cli: &Cli, report: &Reporter) -> Result<u8, Error> {
+pub(super) fn validate(
+    cli: &Cli,
+    report: &std::sync::Arc<Reporter>,
+    with_preflight: bool,
+) -> Result<u8, Error> {
     let cfg = load(cli)?;
     for w in &cfg.warnings {
         report.emit(Event::Warning {
@@ -19,15 +23,44 @@ pub(super) fn validate(cli: &Cli, report: &Reporter) -> Result<u8, Error> {
     let summary = cfg.summary();
     if report.format() == Format::Json {
         report.print_json(json!({"event": "validated", "config": cfg.file.display().to_string(), "summary": summary}));
+    } else {
+        report.print(&format!("config {} is valid", cfg.file.display()));
+        let mut lines = vec![];
+        flatten("", &summary, &mut lines);
+        for l in lines {
+            report.print(&format!("  {l}"));
+        }
+    }
+    if !with_preflight {
         return Ok(exit::OK);
     }
-    report.print(&format!("config {} is valid", cfg.file.display()));
-    let mut lines = vec![];
-    flatten("", &summary, &mut lines);
-    for l in lines {
-        report.print(&format!("  {l}"));
+    let mut checks = preflight::local(&cfg);
+    checks.extend(preflight::remote(&cfg, &client(&cfg, report)?));
+    let code = preflight::code(&checks);
+    if report.format() == Format::Json {
+        let rows: Vec<Value> = checks
+            .iter()
+            .map(|c| json!({"check": c.name, "ok": c.ok, "detail": c.detail}))
+            .collect();
+        report.print_json(json!({"event": "preflight", "checks": rows, "exit_code": code}));
+    } else {
+        report.print("preflight:");
+        for c in &checks {
+            report.print(&format!(
+                "  {} {:<15} {}",
+                if c.ok { "ok  " } else { "FAIL" },
+                c.name,
+                c.detail
+            ));
+        }
+        let failed = checks.iter().filter(|c| !c.ok).count();
+        report.print(&if failed == 0 {
+            "preflight passed".to_string()
+        } else {
+            format!("preflight failed: {failed} check(s) (exit {code})")
+        });
     }
-    Ok(exit::OK)
+    Ok(code)
 }
 
 fn flatten(prefix: &str, v: &Value, out: &mut Vec<String>) {

@@ -77,12 +77,26 @@ pub(super) fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
         && let Some((field, expected)) = rest.split_once('`')
     {
         let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        out.push_str(&format!("unknown key {field:?}"));
+        // At the top level the "fields" are the sections.
+        let top = candidates.contains(&"tfe") && candidates.contains(&"admin");
+        if top {
+            out = line.map(|l| format!("line {l}: ")).unwrap_or_default();
+            out.push_str(&format!("unknown section [{field}]"));
+        } else {
+            out.push_str(&format!("unknown key {field:?}"));
+        }
         match did_you_mean(field, candidates.iter().copied()) {
+            Some(s) if top => out.push_str(&format!(": did you mean [{s}]?")),
             Some(s) => out.push_str(&format!(": did you mean {s:?}?")),
-            None if !candidates.is_empty() => {
-                out.push_str(&format!("; this table takes: {}", candidates.join(", ")))
-            }
+            None if !candidates.is_empty() => out.push_str(&format!(
+                "; {} {}",
+                if top {
+                    "sections are:"
+                } else {
+                    "this table takes:"
+                },
+                candidates.join(", ")
+            )),
             None => {}
         }
         return out;
@@ -126,7 +140,10 @@ impl Checker {
         match v?.resolve() {
             Ok(s) => Some(s),
             Err(e) => {
-                self.fail(key, format!("{e}; set it or remove the key"));
+                self.fail(
+                    key,
+                    format!("{e}: provide it, or point the key at another source"),
+                );
                 None
             }
         }

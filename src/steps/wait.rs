@@ -43,7 +43,11 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
     let mut interval = Duration::from_millis(100).min(ctx.cfg.wait.max_interval);
     let mut legacy = false;
     let mut attempt = 0u32;
+    // Whether the last failure may mean a wrong `[tfe] address` (nothing
+    // listens, the name does not resolve) rather than a TFE still booting.
+    let mut suspect_address;
     loop {
+        suspect_address = false;
         attempt += 1;
         // A poll never outlives the wait: a TFE that accepts but does not
         // answer must not hold the run past [wait] timeout.
@@ -72,7 +76,8 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
                 )));
             }
             Err(TfeError::Tls { detail }) => {
-                return Err(Error::step(
+                // Waiting cannot fix a certificate or a scheme: exit 2.
+                return Err(Error::env(
                     NAME,
                     format!("cannot connect to {}: {detail}", ctx.cfg.tfe.address),
                 ));
@@ -88,9 +93,12 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
                     attempt -= 1;
                     continue;
                 }
-                Some(s) => s.to_string(),
+                Some(s) => format!("TFE answered {s} (still starting)"),
                 None => match e {
-                    TfeError::Transport { detail, .. } => detail,
+                    TfeError::Transport { detail, .. } => {
+                        suspect_address |= !detail.starts_with("timed out waiting");
+                        describe(ctx, &detail)
+                    }
                     other => other.to_string(),
                 },
             },
@@ -98,13 +106,22 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         ctx.progress.wait_poll(attempt, &last, started.elapsed());
         let now = Instant::now();
         if now >= deadline {
+            let check = if suspect_address {
+                format!(
+                    "Check [tfe] address ({}): the host and port must be TFE's, and reachable from here",
+                    ctx.cfg.tfe.address
+                )
+            } else {
+                "Check that the install is running".to_string()
+            };
             return Err(Error::not_ready(
                 NAME,
                 format!(
-                    "TFE at {} did not become ready within {} ([wait] timeout; {attempt} polls, last: {last}). \
-                 Check that the install is running, then rerun: finished steps are kept",
+                    "TFE at {} did not become ready within {} ([wait] timeout; {attempt} poll{}, last: {last}). \
+                 {check}, then rerun: finished steps are kept",
                     ctx.cfg.tfe.address,
-                    format_duration(ctx.cfg.wait.timeout)
+                    format_duration(ctx.cfg.wait.timeout),
+                    if attempt == 1 { "" } else { "s" }
                 ),
             ));
         }
@@ -112,5 +129,20 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
             return Err(Error::step(NAME, "stopped while waiting for TFE"));
         }
         interval = (interval * 2).min(ctx.cfg.wait.max_interval);
+    }
+}
+
+/// A transport failure in the operator's terms: DNS, nothing listening,
+/// no answer, or what the transport said.
+fn describe(ctx: &Ctx<'_>, detail: &str) -> String {
+    let at = format!("{}:{}", ctx.cfg.tfe.host, ctx.cfg.tfe.port);
+    if detail.starts_with("the host name does not resolve") {
+        format!("the name {} does not resolve (DNS)", ctx.cfg.tfe.host)
+    } else if detail.starts_with("connection refused") {
+        format!("nothing listens on {at} (connection refused)")
+    } else if detail.starts_with("connect timed out") {
+        format!("no answer from {at} (connect timed out: a firewall, or the wrong host?)")
+    } else {
+        detail.to_string()
     }
 }

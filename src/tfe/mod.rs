@@ -579,15 +579,20 @@ fn classify(e: ureq::Error) -> Failure {
         return Failure::Tls(t);
     }
     match &e {
-        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
-            Failure::NotSent(e.to_string())
+        ureq::Error::HostNotFound => {
+            Failure::NotSent(format!("the host name does not resolve ({e})"))
         }
+        ureq::Error::ConnectionFailed => Failure::NotSent(e.to_string()),
         ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => {
             Failure::NotSent(format!("connect timed out ({e})"))
         }
         ureq::Error::Timeout(_) => Failure::MaybeSent(format!(
             "timed out waiting for TFE ({e}); raise [tfe] request_timeout if TFE is slow"
         )),
+        // getaddrinfo's failure reaches us as an I/O error with this text.
+        ureq::Error::Io(io) if io.to_string().contains("failed to lookup address") => {
+            Failure::NotSent(format!("the host name does not resolve ({io})"))
+        }
         ureq::Error::Io(io)
             if matches!(
                 io.kind(),

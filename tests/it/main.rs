@@ -2,6 +2,7 @@
 
 mod configs;
 mod extras;
+mod first_contact;
 mod fuzz;
 mod hostile;
 mod layout;

@@ -314,7 +314,11 @@ fn every_validation_rule_exits_2_naming_the_key_before_any_request() {
             "hots = \"smtp.example.com\"",
             "did you mean \"host\"",
         ),
-        ("[general]", "[generel]", "did you mean \"general\""),
+        (
+            "[general]",
+            "[generel]",
+            "unknown section [generel]: did you mean [general]?",
+        ),
     ];
     for (from, to, key) in cases {
         assert!(base.contains(from), "test case needs {from:?}");

@@ -78,7 +78,7 @@ fn untrusted_ca_fails_before_any_request_naming_ca_bundle() {
     let p = pki(&["127.0.0.1"]);
     let w = tls_world(&p.leaf_pem, &p.leaf_key);
     let r = w.run(&["run"]);
-    assert_code(&r, 1);
+    assert_code(&r, 2);
     assert!(
         r.stderr.contains("not signed by a trusted CA") && r.stderr.contains("[tfe] ca_bundle"),
         "{}",
@@ -96,7 +96,7 @@ fn hostname_mismatch_is_refused() {
     let w = tls_world(&p.leaf_pem, &p.leaf_key);
     trust(&w, &p.ca_pem);
     let r = w.run(&["run"]);
-    assert_code(&r, 1);
+    assert_code(&r, 2);
     assert!(
         r.stderr.contains("does not cover the host name"),
         "{}",
@@ -115,7 +115,7 @@ fn self_signed_ca_certificate_as_server_cert_is_explained() {
     let w = tls_world(&cert.pem(), &key.serialize_pem());
     trust(&w, &cert.pem());
     let r = w.run(&["run"]);
-    assert_code(&r, 1);
+    assert_code(&r, 2);
     assert!(
         r.stderr.contains("itself a CA certificate") && r.stderr.contains("leaf"),
         "{}",

@@ -1,0 +1,186 @@
+//! Preflight checks, as kubeadm has them: what the environment must give a
+//! run before it can succeed. `validate --preflight` runs them all and
+//! reports each; `run` stops at once only for what waiting cannot fix (an
+//! unusable state dir or token_file directory, a TLS certificate that does
+//! not verify), since at first boot nothing listening yet is normal.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::error::exit;
+use crate::tfe::{Client, TfeError};
+use crate::util::unsafe_owner_or_mode;
+
+/// One check's result.
+pub(super) struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    /// What was found, or what failed and what to do.
+    pub detail: String,
+    /// The exit code this failure maps to (2 environment, 3 unreachable).
+    pub code: u8,
+}
+
+impl Check {
+    fn pass(name: &'static str, detail: String) -> Check {
+        Check {
+            name,
+            ok: true,
+            detail,
+            code: exit::OK,
+        }
+    }
+    fn fail(name: &'static str, code: u8, detail: String) -> Check {
+        Check {
+            name,
+            ok: false,
+            detail,
+            code,
+        }
+    }
+}
+
+/// Whether `dir` can hold secrets and be written: it (or, when it does not
+/// exist yet, the nearest existing parent it would be created in) is safe
+/// and writable. Nothing is left behind.
+pub(super) fn dir_usable(dir: &Path, what: &str, key: &str) -> Result<String, String> {
+    let mut at = dir;
+    while !at.exists() {
+        match at.parent() {
+            Some(p) if !p.as_os_str().is_empty() => at = p,
+            _ => break,
+        }
+    }
+    let meta = std::fs::metadata(at).map_err(|e| format!("{what} {}: {e}", at.display()))?;
+    if !meta.is_dir() {
+        return Err(format!(
+            "{what} {}: not a directory; set {key}",
+            at.display()
+        ));
+    }
+    if at == dir
+        && let Some(why) = unsafe_owner_or_mode(at, &meta)
+    {
+        return Err(format!("{what}: {why}"));
+    }
+    tempfile::Builder::new()
+        .prefix(".tfe-bootstrap-probe-")
+        .tempfile_in(at)
+        .map_err(|e| {
+            format!(
+                "{what} {}: cannot write in {} ({e}); choose a writable directory with {key}",
+                dir.display(),
+                at.display()
+            )
+        })?;
+    Ok(if at == dir {
+        format!("{} is usable", dir.display())
+    } else {
+        format!("{} can be created in {}", dir.display(), at.display())
+    })
+}
+
+/// The checks `run` makes before waiting: exit 2 for any failure.
+pub(super) fn local(cfg: &Config) -> Vec<Check> {
+    let mut out = vec![];
+    let state = match dir_usable(
+        &cfg.state_dir,
+        "state directory",
+        "[state] dir or --state-dir",
+    ) {
+        Ok(d) => Check::pass("state dir", d),
+        Err(e) => Check::fail("state dir", exit::USAGE, e),
+    };
+    out.push(state);
+    let token_dir = cfg
+        .admin
+        .token_file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let token = match dir_usable(token_dir, "token_file directory", "[admin] token_file") {
+        Ok(d) => Check::pass("token_file dir", d),
+        Err(e) => Check::fail("token_file dir", exit::USAGE, e),
+    };
+    out.push(token);
+    out
+}
+
+/// What may only mean "not up yet": DNS, a listener, TLS, readiness.
+pub(super) fn remote(cfg: &Config, client: &Client) -> Vec<Check> {
+    let mut out = vec![];
+    let (host, port) = (&cfg.tfe.host, cfg.tfe.port);
+    let addrs: Vec<_> = match (host.as_str(), port).to_socket_addrs() {
+        Ok(a) => a.collect(),
+        Err(e) => {
+            out.push(Check::fail(
+                "dns",
+                exit::NOT_READY,
+                format!("{host} does not resolve ({e}): check the host name in [tfe] address"),
+            ));
+            return out;
+        }
+    };
+    out.push(Check::pass(
+        "dns",
+        format!(
+            "{host} resolves to {}",
+            addrs
+                .iter()
+                .map(|a| a.ip().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ));
+    let connect = addrs
+        .iter()
+        .find_map(|a| TcpStream::connect_timeout(a, Duration::from_secs(5)).ok());
+    if connect.is_none() {
+        out.push(Check::fail(
+            "port",
+            exit::NOT_READY,
+            format!(
+                "nothing accepts connections on {host}:{port}: check the port in [tfe] address ({}), \
+                 or that TFE is up",
+                cfg.tfe.address
+            ),
+        ));
+        return out;
+    }
+    out.push(Check::pass(
+        "port",
+        format!("{host}:{port} accepts connections"),
+    ));
+    let probe = client.with_timeout(cfg.tfe.request_timeout.min(Duration::from_secs(10)));
+    match probe.readiness() {
+        Ok(_) => out.push(Check::pass("tfe", "TFE answers ready".into())),
+        Err(TfeError::Tls { detail }) => out.push(Check::fail(
+            "tls",
+            exit::USAGE,
+            format!("{}: {detail}", cfg.tfe.address),
+        )),
+        Err(e) => match e.status() {
+            Some(s) => out.push(Check::pass(
+                "tfe",
+                format!("TFE answers, not ready yet ({s}): `run` waits for it"),
+            )),
+            None => out.push(Check::fail(
+                "tfe",
+                exit::NOT_READY,
+                format!("{e}: check [tfe] address ({})", cfg.tfe.address),
+            )),
+        },
+    }
+    out
+}
+
+/// The exit code for a list of checks: the first failure's, else 0.
+pub(super) fn code(checks: &[Check]) -> u8 {
+    checks
+        .iter()
+        .find(|c| !c.ok)
+        .map(|c| c.code)
+        .unwrap_or(exit::OK)
+}

@@ -1,0 +1,241 @@
+//! First contact (issue #15): what a new operator meets with nothing but
+//! README.md: reset and status that find the state, preflight, an honest
+//! plan, a starter config, wording.
+
+use std::process::Command;
+
+use crate::util::*;
+
+/// `reset` and `status` find the state dir the way `run` does (here the
+/// config comes from TFE_BOOTSTRAP_CONFIG, no `--config`); asked to reset
+/// what is not there, `reset` fails and says where it looked.
+#[test]
+fn reset_and_status_find_the_configured_state_dir() {
+    let w = World::new(sim_opts());
+    assert_code(&w.run(&["run"]), 0);
+    let bare = |args: &[&str]| {
+        to_run(
+            Command::new(bin())
+                .args(args)
+                .env("TFE_BOOTSTRAP_CONFIG", &w.config)
+                .env("T_ADMIN_PASSWORD", ADMIN_PASSWORD)
+                .env("T_SMTP_PASSWORD", SMTP_PASSWORD)
+                .output()
+                .unwrap(),
+        )
+    };
+    let r = bare(&["status"]);
+    assert_code(&r, 0);
+    assert!(
+        r.stdout.contains(&w.state_dir().display().to_string()),
+        "{}",
+        r.stdout
+    );
+    let r = bare(&["reset", "--step", "smtp"]);
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("forgot smtp"), "{}", r.stdout);
+    // Again: nothing left to forget is a failure, not a silent success.
+    let r = bare(&["reset", "--step", "smtp"]);
+    assert_code(&r, 2);
+    assert!(r.stderr.contains("nothing was reset"), "{}", r.stderr);
+    // A state dir with no checkpoints: the error says where it looked.
+    let empty = w.dir.path().join("empty");
+    let r = to_run(
+        Command::new(bin())
+            .args(["reset", "--all", "--state-dir"])
+            .arg(&empty)
+            .env_remove("TFE_BOOTSTRAP_CONFIG")
+            .output()
+            .unwrap(),
+    );
+    assert_code(&r, 2);
+    assert!(
+        r.stderr.contains(&empty.display().to_string()) && r.stderr.contains("--state-dir"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A state dir that cannot be created is exit 2 before anything is sent,
+/// naming `[state] dir` and `--state-dir`; `validate --preflight` reports
+/// the same check as failed.
+#[test]
+fn an_uncreatable_state_dir_is_exit_2_naming_the_keys() {
+    let w = World::new(sim_opts());
+    let t = w.config_text();
+    let dir_line = format!("dir = \"{}\"", w.state_dir().display());
+    w.write_config(&t.replace(&dir_line, "dir = \"/proc/tfe-bootstrap-nope\""));
+    let r = w.run(&["run"]);
+    assert_code(&r, 2);
+    assert!(
+        r.stderr.contains("/proc") && r.stderr.contains("[state] dir or --state-dir"),
+        "{}",
+        r.stderr
+    );
+    assert!(w.requests().is_empty());
+    let r = w.run(&["validate", "--preflight"]);
+    assert_code(&r, 2);
+    assert!(r.stdout.contains("FAIL state dir"), "{}", r.stdout);
+}
+
+/// A wrong port: `validate --preflight` says so in a second (exit 3,
+/// naming `[tfe] address`); `run`'s wait names the address and the cause,
+/// once.
+#[test]
+fn a_wrong_port_is_named_by_preflight_and_by_the_wait() {
+    let w = World::new(sim_opts());
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let good = w.sim.url().to_string();
+    let wrong = format!("http://127.0.0.1:{closed}");
+    w.edit_config(
+        &format!("address = \"{good}\""),
+        &format!("address = \"{wrong}\""),
+    );
+    let r = w.run(&["validate", "--preflight"]);
+    assert_code(&r, 3);
+    assert!(
+        r.stdout.contains("FAIL port") && r.stdout.contains("[tfe] address"),
+        "{}",
+        r.stdout
+    );
+    w.edit_config("timeout = \"20s\"", "timeout = \"1s\"");
+    let r = w.run(&["run"]);
+    assert_code(&r, 3);
+    let both = r.both();
+    assert!(
+        both.contains(&format!("nothing listens on 127.0.0.1:{closed}"))
+            && both.contains("Check [tfe] address"),
+        "{both}"
+    );
+    assert_eq!(both.matches("did not become ready").count(), 1, "{both}");
+    w.edit_config(
+        &format!("address = \"{wrong}\""),
+        &format!("address = \"{good}\""),
+    );
+    let r = w.run(&["validate", "--preflight"]);
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("preflight passed"), "{}", r.stdout);
+}
+
+/// `plan` against an unreachable TFE is an error with the reason; its count
+/// agrees with the lines it lists; a value it cannot read says so plainly.
+#[test]
+fn plan_is_honest() {
+    let w = World::new(sim_opts());
+    let good = w.sim.url().to_string();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    w.edit_config(
+        &format!("address = \"{good}\""),
+        &format!("address = \"http://127.0.0.1:{closed}\""),
+    );
+    let r = w.run(&["plan"]);
+    assert_code(&r, 1);
+    assert!(
+        r.stderr.contains("cannot plan") && r.stderr.contains("[tfe] address"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stdout.contains("will apply"), "{}", r.stdout);
+    w.edit_config(
+        &format!("address = \"http://127.0.0.1:{closed}\""),
+        &format!("address = \"{good}\""),
+    );
+    assert_code(&w.run(&["run"]), 0);
+    w.edit_config(
+        "host = \"smtp.example.com\"",
+        "host = \"smtp2.example.com\"",
+    );
+    let r = w.run(&["plan"]);
+    assert_code(&r, 0);
+    let listed = r
+        .stdout
+        .lines()
+        .filter(|l| {
+            l.contains("will apply")
+                || l.contains("config changed")
+                || l.contains("needs admin token")
+        })
+        .count();
+    assert!(
+        r.stdout.contains(&format!("{listed} step(s) pending")),
+        "{listed} listed:\n{}",
+        r.stdout
+    );
+    // A token TFE refuses: the drift cannot be read, and says so.
+    std::fs::write(w.token_file(), "revoked.atlasv1.token\n").unwrap();
+    let r = w.run(&["plan"]);
+    assert!(!r.stdout.contains("unreadable: TFE"), "{}", r.stdout);
+    assert!(!r.stdout.contains("-> desired null"), "{}", r.stdout);
+}
+
+/// `init` prints a starter config that validates as it is (with its
+/// secrets in the environment) and sets nothing that could lock anyone out.
+#[test]
+fn init_prints_a_safe_starter_config() {
+    let d = tempfile::tempdir().unwrap();
+    let out = Command::new(bin()).arg("init").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let settings: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for risky in [
+        "max_ttl",
+        "enforce",
+        "limit_user_organization_creation",
+        "[saml]",
+        "token_ttl",
+    ] {
+        assert!(!settings.contains(risky), "starter sets {risky}");
+    }
+    let f = d.path().join("config.toml");
+    std::fs::write(&f, &text).unwrap();
+    let r = to_run(
+        Command::new(bin())
+            .args(["validate", "--config"])
+            .arg(&f)
+            .env("TFE_IACT_TOKEN", "iact-token-for-validate")
+            .env("TFE_ADMIN_PASSWORD", "a-password-for-validate")
+            .output()
+            .unwrap(),
+    );
+    assert_code(&r, 0);
+}
+
+/// Wording: an unknown top-level table is an unknown section; a required
+/// secret's error does not suggest removing the key.
+#[test]
+fn wording_of_common_mistakes() {
+    let w = World::new(sim_opts());
+    let t = w.config_text();
+    w.write_config(&t.replacen("[smtp]", "[smpt]", 1));
+    let r = w.run(&["validate"]);
+    assert_code(&r, 2);
+    assert!(
+        r.stderr
+            .contains("unknown section [smpt]: did you mean [smtp]?"),
+        "{}",
+        r.stderr
+    );
+    w.write_config(&t);
+    let r = to_run(
+        w.command(&["validate"])
+            .env_remove("T_ADMIN_PASSWORD")
+            .output()
+            .unwrap(),
+    );
+    assert_code(&r, 2);
+    assert!(
+        r.stderr.contains("T_ADMIN_PASSWORD") && !r.stderr.contains("remove the key"),
+        "{}",
+        r.stderr
+    );
+}
