@@ -5,7 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release --quiet
+# Say what is missing before anything else.
+missing=()
+for tool in cargo python3; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "demo: missing ${missing[*]}: install Rust (https://rustup.rs) and Python 3, then rerun" >&2
+  exit 2
+fi
+echo "Building tfe-bootstrap and tfe-sim (release; the first build takes a few minutes)..."
+cargo build --release --locked
 bin=target/release
 state=$(mktemp -d)
 trap 'kill "$sim_pid" 2>/dev/null || true; rm -rf "$state"' EXIT
@@ -22,9 +30,9 @@ export SMTP_PASSWORD="demo-smtp-password"
 
 echo
 echo "What the simulated TFE holds now:"
-curl -fsS http://127.0.0.1:18800/_sim/state | python3 -c '
-import json, sys
-s = json.load(sys.stdin)
+python3 -c '
+import json, urllib.request
+s = json.load(urllib.request.urlopen("http://127.0.0.1:18800/_sim/state"))
 o = s["organizations"][0]
 print("  admin users:       ", [u["username"] for u in s["users"]])
 print("  api rate limit:    ", s["settings"]["general"]["api-rate-limit"])

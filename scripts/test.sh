@@ -4,6 +4,20 @@
 # the simulator's wire format with the official Python SDK.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Say everything that is missing at once, and how to get it.
+missing=()
+command -v cargo >/dev/null || missing+=("cargo (Rust: https://rustup.rs)")
+cargo fmt --version >/dev/null 2>&1 || missing+=("rustfmt (rustup component add rustfmt)")
+cargo clippy --version >/dev/null 2>&1 || missing+=("clippy (rustup component add clippy)")
+command -v python3 >/dev/null || missing+=("python3")
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=("python3-venv (apt-get install python3-venv)")
+command -v script >/dev/null || missing+=("script(1) (apt-get install bsdutils)")
+if [ ${#missing[@]} -gt 0 ]; then
+  printf 'test.sh: missing:\n' >&2
+  printf '  - %s\n' "${missing[@]}" >&2
+  echo "The first run also needs the network: crates.io for the build, PyPI for pytfe." >&2
+  exit 2
+fi
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked

@@ -25,6 +25,9 @@ pub(super) fn validate(
         report.print_json(json!({"event": "validated", "config": cfg.file.display().to_string(), "summary": summary}));
     } else {
         report.print(&format!("config {} is valid", cfg.file.display()));
+    }
+    // With --preflight the checks are the point; the summary is `validate`'s.
+    if report.format() != Format::Json && !with_preflight {
         let mut lines = vec![];
         flatten("", &summary, &mut lines);
         for l in lines {
