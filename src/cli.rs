@@ -46,13 +46,13 @@ pub enum Command {
     /// Run the state machine to the end, skipping checkpointed steps whose config is unchanged.
     Run {
         /// Steps to leave out (comma-separated).
-        #[arg(long, value_delimiter = ',', value_parser = crate::machine::parse_step, value_name = "STEP,...")]
+        #[arg(long, value_delimiter = ',', value_parser = StepParser, value_name = "STEP,...")]
         skip: Vec<StepName>,
         /// Run only these steps (comma-separated).
-        #[arg(long, value_delimiter = ',', value_parser = crate::machine::parse_step, value_name = "STEP,...")]
+        #[arg(long, value_delimiter = ',', value_parser = StepParser, value_name = "STEP,...")]
         only: Vec<StepName>,
         /// Re-run these steps even though they are done (comma-separated).
-        #[arg(long, value_delimiter = ',', value_parser = crate::machine::parse_step, value_name = "STEP,...")]
+        #[arg(long, value_delimiter = ',', value_parser = StepParser, value_name = "STEP,...")]
         force: Vec<StepName>,
     },
     /// Say step by step what `run` would do now, with live vs desired values (read-only).
@@ -88,7 +88,7 @@ pub enum Command {
     /// Forget checkpoints so the step(s) run again. Never deletes the admin token file.
     Reset {
         /// Steps to forget (comma-separated).
-        #[arg(long, value_delimiter = ',', value_parser = crate::machine::parse_step, value_name = "STEP,...",
+        #[arg(long, value_delimiter = ',', value_parser = StepParser, value_name = "STEP,...",
               required_unless_present = "all", conflicts_with = "all")]
         step: Vec<StepName>,
         /// Forget every checkpoint.
@@ -103,4 +103,33 @@ pub enum SamlCommand {
     /// is known to work (POST .../saml-settings/actions/revoke-old-certificate;
     /// PUT on older installs that answer the POST with 404/405).
     RevokeOldCert,
+}
+
+/// Parses a step name, and offers the names to `--help`, completions and
+/// the man page.
+#[derive(Clone, Copy)]
+pub struct StepParser;
+
+impl clap::builder::TypedValueParser for StepParser {
+    type Value = StepName;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<StepName, clap::Error> {
+        let text = value.to_str().unwrap_or("");
+        crate::machine::parse_step(text).map_err(|e| {
+            clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{e}\n")).with_cmd(cmd)
+        })
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            crate::machine::names().map(|n| clap::builder::PossibleValue::new(n.as_str())),
+        ))
+    }
 }

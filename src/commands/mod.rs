@@ -3,6 +3,7 @@
 //! it needs, asks the machine and the step units, and hands results to the
 //! reporter; `main` only maps the returned error to an exit code.
 
+mod man;
 mod plan;
 mod preflight;
 mod reset;
@@ -51,14 +52,10 @@ pub fn main(cli: Cli) -> u8 {
             write_stdout(&buf)
         }
         Command::Init => write_stdout(STARTER.as_bytes()),
-        Command::Man => {
-            let cmd = <Cli as clap::CommandFactory>::command();
-            let mut buf = Vec::new();
-            match clap_mangen::Man::new(cmd).render(&mut buf) {
-                Ok(()) => write_stdout(&buf),
-                Err(e) => Err(Error::Usage(format!("cannot write the man page: {e}"))),
-            }
-        }
+        Command::Man => match man::render() {
+            Ok(buf) => write_stdout(&buf),
+            Err(e) => Err(Error::Usage(format!("cannot write the man page: {e}"))),
+        },
     };
     match result {
         Ok(code) => code,

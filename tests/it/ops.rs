@@ -427,6 +427,11 @@ fn completions_and_man_page_come_from_the_cli_definitions() {
             text.contains(force) && text.contains("reset"),
             "{shell} completions lack commands"
         );
+        // Step names are offered for --skip/--only/--force/--step.
+        assert!(
+            text.contains("verify-tokens") && text.contains("agent-pool"),
+            "{shell} completions lack the step names"
+        );
     }
     let out = std::process::Command::new(bin())
         .arg("man")
@@ -436,6 +441,35 @@ fn completions_and_man_page_come_from_the_cli_definitions() {
     assert!(
         man.contains(".TH tfe-bootstrap 1") && man.contains("state\\-dir"),
         "{man}"
+    );
+    // One self-contained page: every section an operator looks for, every
+    // step, and no reference to a page that does not exist.
+    for section in [
+        ".SH NAME",
+        ".SH SYNOPSIS",
+        ".SH COMMANDS",
+        ".SH STEPS",
+        ".SH FILES",
+        ".SH ENVIRONMENT",
+        ".SH \"EXIT STATUS\"",
+    ] {
+        assert!(man.contains(section), "man page lacks {section}");
+    }
+    for step in ["wait", "token\\-ttl", "verify\\-tokens"] {
+        assert!(man.contains(step), "man page lacks step {step}");
+    }
+    assert!(
+        !man.contains("bootstrap\\-run(1)") && !man.contains("bootstrap-run(1)"),
+        "dangling reference"
+    );
+    let help = std::process::Command::new(bin())
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("verify-tokens"),
+        "run --help lists the steps: {help}"
     );
 }
 

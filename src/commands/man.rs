@@ -1,0 +1,145 @@
+//! `man`: one self-contained page, tfe-bootstrap(1): NAME, SYNOPSIS,
+//! DESCRIPTION, OPTIONS and COMMANDS from the clap definitions (each
+//! command with its own options, so there is no page to refer to that does
+//! not exist), then STEPS from the machine's order, FILES, ENVIRONMENT and
+//! EXIT STATUS.
+
+use std::io::Write;
+
+use crate::cli::Cli;
+use crate::machine::ORDER;
+
+/// Escapes text for roff (backslashes, and a leading dot or quote).
+fn roff(text: &str) -> String {
+    let t = text.replace('\\', "\\\\").replace('-', "\\-");
+    if t.starts_with('.') || t.starts_with('\'') {
+        format!("\\&{t}")
+    } else {
+        t
+    }
+}
+
+pub(super) fn render() -> std::io::Result<Vec<u8>> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let man = clap_mangen::Man::new(cmd.clone());
+    let mut w = Vec::new();
+    man.render_title(&mut w)?;
+    man.render_name_section(&mut w)?;
+    man.render_synopsis_section(&mut w)?;
+    man.render_description_section(&mut w)?;
+    man.render_options_section(&mut w)?;
+    writeln!(w, ".SH COMMANDS")?;
+    for sub in cmd.get_subcommands() {
+        let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+        writeln!(w, ".TP\n\\fB{}\\fR", roff(sub.get_name()))?;
+        writeln!(w, "{}", roff(&about))?;
+        for arg in sub.get_arguments().filter(|a| !a.is_global_set()) {
+            let Some(long) = arg.get_long() else { continue };
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            writeln!(
+                w,
+                ".RS\n.TP\n\\fB\\-\\-{}\\fR\n{}\n.RE",
+                roff(long),
+                roff(&help)
+            )?;
+        }
+        for s in sub.get_subcommands() {
+            let about = s.get_about().map(|a| a.to_string()).unwrap_or_default();
+            writeln!(
+                w,
+                ".RS\n.TP\n\\fB{} {}\\fR\n{}\n.RE",
+                roff(sub.get_name()),
+                roff(s.get_name()),
+                roff(&about)
+            )?;
+        }
+    }
+    writeln!(w, ".SH STEPS")?;
+    writeln!(
+        w,
+        "In this order; each finished step is checkpointed, and a rerun skips it while its config is unchanged. \
+         Names for \\fB\\-\\-skip\\fR, \\fB\\-\\-only\\fR, \\fB\\-\\-force\\fR and \\fBreset \\-\\-step\\fR:"
+    )?;
+    for step in ORDER {
+        writeln!(w, ".IP \\(bu 2\n{}", roff(step.name().as_str()))?;
+    }
+    writeln!(w, ".SH FILES")?;
+    for (path, what) in [
+        (
+            "/etc/tfe-bootstrap/config.toml",
+            "The config when neither \\-\\-config nor TFE_BOOTSTRAP_CONFIG names one.",
+        ),
+        (
+            "<state dir>/state.json",
+            "Checkpoints (0600), written atomically. State dir: [state] dir, \\-\\-state\\-dir, else /var/lib/tfe\\-bootstrap as root, $XDG_STATE_HOME/tfe\\-bootstrap otherwise.",
+        ),
+        ("<state dir>/lock", "Advisory lock held for the whole run."),
+        (
+            "<state dir>/admin-token",
+            "The admin's API token (0600), the default [admin] token_file.",
+        ),
+        (
+            "<state dir>/admin-token.rescue",
+            "Where the admin token is kept when token_file cannot be written; the next run moves it into place.",
+        ),
+    ] {
+        writeln!(w, ".TP\n\\fI{}\\fR\n{}", roff(path), what)?;
+    }
+    writeln!(w, ".SH ENVIRONMENT")?;
+    for (var, what) in [
+        ("TFE_BOOTSTRAP_CONFIG", "The config file, as \\-\\-config."),
+        (
+            "NO_COLOR",
+            "When set and not empty, no colour in text output.",
+        ),
+        (
+            "SSL_CERT_FILE",
+            "A CA bundle to use as the system trust store.",
+        ),
+        (
+            "XDG_STATE_HOME",
+            "Base of the default state dir when not running as root.",
+        ),
+    ] {
+        writeln!(w, ".TP\n\\fB{var}\\fR\n{what}")?;
+    }
+    writeln!(
+        w,
+        "Secrets given as {{ env = \"NAME\" }} in the config are read from the environment too."
+    )?;
+    writeln!(w, ".SH \"EXIT STATUS\"")?;
+    for (code, what) in [
+        (
+            "0",
+            "Every configured step is done (including nothing to do).",
+        ),
+        (
+            "1",
+            "A step failed; the message names the step, the HTTP status and TFE's error text.",
+        ),
+        (
+            "2",
+            "Usage, config or environment error; nothing was sent and nothing on disk changed.",
+        ),
+        (
+            "3",
+            "TFE did not become ready within [wait] timeout (validate \\-\\-preflight: TFE unreachable).",
+        ),
+        (
+            "4",
+            "No initial admin could be created, and no admin token to resume with.",
+        ),
+        (
+            "5",
+            "Another tfe\\-bootstrap holds the state directory's lock.",
+        ),
+        (
+            "130, 143",
+            "Stopped by SIGINT or SIGTERM at a safe point; checkpoints are saved.",
+        ),
+    ] {
+        writeln!(w, ".TP\n\\fB{code}\\fR\n{what}")?;
+    }
+    man.render_version_section(&mut w)?;
+    Ok(w)
+}
