@@ -109,18 +109,30 @@ pub fn percent_encode(s: &str) -> String {
 /// open descriptor (`fchmod`), never through a path.
 pub fn open_regular(path: &Path, truncate: bool) -> io::Result<fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let file = fs::OpenOptions::new()
-        .read(true)
+    let mut opts = fs::OpenOptions::new();
+    opts.read(true)
         .write(true)
         .create(true)
         .truncate(truncate)
-        .mode(0o600)
+        .mode(0o600);
+    open_no_link(&mut opts, path, "remove it").map(|(f, _)| f)
+}
+
+/// Opens with `O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC` and insists on a regular
+/// file; `fix` ends the errors (what the operator should do).
+fn open_no_link(
+    opts: &mut fs::OpenOptions,
+    path: &Path,
+    fix: &str,
+) -> io::Result<(fs::File, fs::Metadata)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = opts
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| {
             if e.raw_os_error() == Some(libc::ELOOP) {
                 io::Error::other(format!(
-                    "{} is a symbolic link; refusing to follow it (remove it)",
+                    "{} is a symbolic link; refusing to follow it ({fix})",
                     path.display()
                 ))
             } else {
@@ -130,11 +142,32 @@ pub fn open_regular(path: &Path, truncate: bool) -> io::Result<fs::File> {
     let meta = file.metadata()?;
     if !meta.file_type().is_file() {
         return Err(io::Error::other(format!(
-            "{} is not a regular file; remove it",
+            "{} is not a regular file ({fix})",
             path.display()
         )));
     }
-    Ok(file)
+    Ok((file, meta))
+}
+
+/// Reads at most `cap` bytes from `r` (the file at `path`) as UTF-8 text; a
+/// longer input is an error naming it, and nothing past the cap is read.
+fn read_text_capped(r: impl io::Read, path: &Path, cap: u64) -> io::Result<String> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    r.take(cap + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > cap {
+        return Err(io::Error::other(format!(
+            "{} is larger than {} KiB: not the file meant here",
+            path.display(),
+            cap / 1024
+        )));
+    }
+    String::from_utf8(buf).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is not UTF-8 text", path.display()),
+        )
+    })
 }
 
 /// Caps on what is read from disk: a planted `/dev/zero` or a huge file is
@@ -154,9 +187,8 @@ pub mod cap {
 /// names it (nothing past the cap is read).
 pub fn read_capped(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
     use std::io::Read;
-    let file = fs::File::open(path)?;
     let mut buf = Vec::new();
-    file.take(cap + 1).read_to_end(&mut buf)?;
+    fs::File::open(path)?.take(cap + 1).read_to_end(&mut buf)?;
     if buf.len() as u64 > cap {
         return Err(io::Error::other(format!(
             "{} is larger than {} KiB: not the file meant here",
@@ -169,12 +201,7 @@ pub fn read_capped(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
 
 /// [`read_capped`] as UTF-8 text.
 pub fn read_capped_text(path: &Path, cap: u64) -> io::Result<String> {
-    String::from_utf8(read_capped(path, cap)?).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{} is not UTF-8 text", path.display()),
-        )
-    })
+    read_text_capped(fs::File::open(path)?, path, cap)
 }
 
 /// Reads a token file this tool keeps secrets in: not through a symbolic
@@ -183,29 +210,11 @@ pub fn read_capped_text(path: &Path, cap: u64) -> io::Result<String> {
 /// [`cap::TOKEN_FILE`]. A file readable by group or others is tightened to
 /// 0600 through its descriptor; the second value then says so, for a warning.
 pub fn read_private(path: &Path) -> io::Result<(String, Option<String>)> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| {
-            if e.raw_os_error() == Some(libc::ELOOP) {
-                io::Error::other(format!(
-                    "{} is a symbolic link; refusing to follow it (point the config at the real file)",
-                    path.display()
-                ))
-            } else {
-                e
-            }
-        })?;
-    let meta = file.metadata()?;
-    if !meta.file_type().is_file() {
-        return Err(io::Error::other(format!(
-            "{} is not a regular file",
-            path.display()
-        )));
-    }
+    let (file, meta) = open_no_link(
+        fs::OpenOptions::new().read(true),
+        path,
+        "point the config at the real file",
+    )?;
     if let Some(why) = unsafe_owner_or_mode(path, &meta) {
         return Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
     }
@@ -219,22 +228,7 @@ pub fn read_private(path: &Path) -> io::Result<(String, Option<String>)> {
     } else {
         None
     };
-    let mut buf = Vec::new();
-    file.take(cap::TOKEN_FILE + 1).read_to_end(&mut buf)?;
-    if buf.len() as u64 > cap::TOKEN_FILE {
-        return Err(io::Error::other(format!(
-            "{} is larger than {} KiB: not a token file",
-            path.display(),
-            cap::TOKEN_FILE / 1024
-        )));
-    }
-    let text = String::from_utf8(buf).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{} is not UTF-8 text", path.display()),
-        )
-    })?;
-    Ok((text, warning))
+    Ok((read_text_capped(file, path, cap::TOKEN_FILE)?, warning))
 }
 
 /// This process's effective user id.

@@ -75,36 +75,14 @@ impl TfeError {
 
 impl TfeError {
     /// The error that ended a request's retries at its deadline, saying so.
-    pub(super) fn gave_up(self, after: std::time::Duration, attempts: u32) -> TfeError {
-        let note = format!(
-            "; gave up after {attempts} attempts in {:.0}s ([tfe] request_deadline)",
-            after.as_secs_f64()
-        );
-        match self {
-            TfeError::Status {
-                method,
-                path,
-                status,
-                detail,
-            } => TfeError::Status {
-                method,
-                path,
-                status,
-                detail: format!("{detail}{note}"),
-            },
-            TfeError::Transport {
-                method,
-                path,
-                detail,
-                ambiguous,
-            } => TfeError::Transport {
-                method,
-                path,
-                detail: format!("{detail}{note}"),
-                ambiguous,
-            },
-            other => other,
+    pub(super) fn gave_up(mut self, after: std::time::Duration, attempts: u32) -> TfeError {
+        if let TfeError::Status { detail, .. } | TfeError::Transport { detail, .. } = &mut self {
+            detail.push_str(&format!(
+                "; gave up after {attempts} attempts in {:.0}s ([tfe] request_deadline)",
+                after.as_secs_f64()
+            ));
         }
+        self
     }
 }
 

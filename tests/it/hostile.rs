@@ -69,6 +69,33 @@ fn a_lost_smtp_answer_is_read_back_on_rerun_not_resent() {
     println!("RELIABILITY hostile-lost-smtp-answer runs=2 test-mails=1 exit=0");
 }
 
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    uid == 0
+}
+
+/// Runs `run` with the request matched by `rule` parked; once it is parked,
+/// calls `during`, lets the request go on, and returns the audited run.
+fn run_while_parked(w: &World, rule: &str, during: impl FnOnce()) -> Run {
+    w.sim.add_fault(FaultRule::parse(rule).unwrap());
+    let child = w
+        .command(&["run"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        w.sim.wait_parked(Duration::from_secs(30)).is_some(),
+        "{rule}: never parked"
+    );
+    during();
+    w.sim.release();
+    let r = to_run(child.wait_with_output().unwrap());
+    w.assert_no_secrets(&r);
+    r
+}
+
 /// A small tmpfs, mounted for one test (needs root and CAP_SYS_ADMIN).
 struct Tmpfs {
     dir: tempfile::TempDir,
@@ -76,8 +103,7 @@ struct Tmpfs {
 
 impl Tmpfs {
     fn mount(kib: u32) -> Result<Tmpfs, String> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if !is_root() {
             return Err("not running as root".into());
         }
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -195,19 +221,7 @@ fn a_disk_that_fills_during_the_admin_post_keeps_the_token() {
     let w = World::new(sim_opts());
     let token_file = fs.path().join("admin-token");
     token_file_at(&w, &token_file);
-    w.sim
-        .add_fault(FaultRule::parse("post=/admin/initial-admin-user:pause").unwrap());
-    let child = w
-        .command(&["run"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(w.sim.wait_parked(Duration::from_secs(30)).is_some());
-    fs.fill();
-    w.sim.release();
-    let r = to_run(child.wait_with_output().unwrap());
-    w.assert_no_secrets(&r);
+    let r = run_while_parked(&w, "post=/admin/initial-admin-user:pause", || fs.fill());
     // Rotation later in the run needs new space and may fail; the token
     // TFE showed once is kept either way.
     let tok = std::fs::read_to_string(&token_file).unwrap();
@@ -235,19 +249,9 @@ fn an_unwritable_token_file_after_the_post_rescues_the_token() {
     std::fs::create_dir(&dir).unwrap();
     let token_file = dir.join("admin-token");
     token_file_at(&w, &token_file);
-    w.sim
-        .add_fault(FaultRule::parse("post=/admin/initial-admin-user:pause").unwrap());
-    let child = w
-        .command(&["run"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(w.sim.wait_parked(Duration::from_secs(30)).is_some());
-    std::fs::remove_file(dir.join(".admin-token.tfe-bootstrap-claim")).unwrap();
-    w.sim.release();
-    let r = to_run(child.wait_with_output().unwrap());
-    w.assert_no_secrets(&r);
+    let r = run_while_parked(&w, "post=/admin/initial-admin-user:pause", || {
+        std::fs::remove_file(dir.join(".admin-token.tfe-bootstrap-claim")).unwrap()
+    });
     assert_code(&r, 1);
     let rescue = w.state_dir().join("admin-token.rescue");
     assert!(
@@ -331,8 +335,7 @@ fn unsafe_or_unwritable_state_dirs_exit_2_before_sending() {
     assert_code(&r, 2);
     assert!(r.stderr.contains("chmod go-w"), "{}", r.stderr);
     let mut cases = 1;
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = is_root();
     std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
     if root {
         std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
@@ -385,8 +388,7 @@ fn loose_token_files_are_tightened_foreign_ones_refused() {
     assert!(r.stdout.contains("tightened to 0600"), "{}", r.stdout);
     let mode = std::fs::metadata(&tf).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    if is_root() {
         std::os::unix::fs::chown(&tf, Some(65534), None).unwrap();
         w.edit_config(
             "host = \"smtp2.example.com\"",
