@@ -63,6 +63,7 @@ out=$(cargo test --locked --test it -- survive:: hostile:: fuzz:: --nocapture --
   echo "- **hostile-slow-smtp**: TFE answers the SMTP PATCH after 6 s, the client times out at 5 s; run and rerun."
   echo "- **hostile-lost-smtp-answer**: the relay outlasts the read-back too; the run fails without repeating, the"
   echo "  rerun finds its intent and reads back."
+  echo "- **hostile-lost-twilio-answer**: TFE sends the verification SMS, its answer is lost; run and rerun."
   echo "- **hostile-full-disk-before-post** / **hostile-disk-full-during-post**: token_file on a 64 KiB tmpfs, full"
   echo "  before the run / filled while TFE handles the admin POST."
   echo "- **hostile-token-file-unwritable-after-post**: the claim beside token_file vanishes during the POST."

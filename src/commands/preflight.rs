@@ -94,6 +94,10 @@ pub(super) fn local(cfg: &Config) -> Vec<Check> {
         Err(e) => Check::fail("state dir", exit::USAGE, e),
     };
     out.push(state);
+    // token_file is written when the admin is created or its token rotated.
+    if cfg.admin.token.is_some() && !cfg.admin.rotate_token {
+        return out;
+    }
     let token_dir = cfg
         .admin
         .token_file

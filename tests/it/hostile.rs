@@ -794,3 +794,27 @@ fn odd_secret_shapes_and_zero_durations_are_refused() {
     assert!(w.requests().is_empty());
     println!("RELIABILITY hostile-config-shapes list-secret=refused zero-durations=refused");
 }
+
+/// The verification SMS is a witness too: TFE sent it but its answer was
+/// lost. The run fails without repeating it; the rerun finds its intent and
+/// does not send a second SMS.
+#[test]
+fn a_lost_twilio_verify_answer_sends_no_second_sms() {
+    let w = World::new(sim_opts());
+    w.write_config(&format!("{}{TWILIO_SECTION}", w.config_text()));
+    w.edit_config("request_timeout = \"10s\"", "request_timeout = \"2s\"");
+    let r = run_while_parked(
+        &w,
+        "post=/api/v2/admin/twilio-settings/verify:pause-after",
+        || {},
+    );
+    assert_code(&r, 1);
+    assert!(r.stderr.contains("will not send it again"), "{}", r.stderr);
+    let sms = || w.snapshot()["test-sms"].as_array().unwrap().len();
+    assert_eq!(sms(), 1);
+    let r = w.run(&["run"]);
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("not sent again"), "{}", r.stdout);
+    assert_eq!(sms(), 1, "a second SMS");
+    println!("RELIABILITY hostile-lost-twilio-answer runs=2 sms=1 exit=0");
+}
