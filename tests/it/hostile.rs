@@ -75,27 +75,6 @@ fn is_root() -> bool {
     uid == 0
 }
 
-/// Runs `run` with the request matched by `rule` parked; once it is parked,
-/// calls `during`, lets the request go on, and returns the audited run.
-fn run_while_parked(w: &World, rule: &str, during: impl FnOnce()) -> Run {
-    w.sim.add_fault(FaultRule::parse(rule).unwrap());
-    let child = w
-        .command(&["run"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(
-        w.sim.wait_parked(Duration::from_secs(30)).is_some(),
-        "{rule}: never parked"
-    );
-    during();
-    w.sim.release();
-    let r = to_run(child.wait_with_output().unwrap());
-    w.assert_no_secrets(&r);
-    r
-}
-
 /// A small tmpfs, mounted for one test (needs root and CAP_SYS_ADMIN).
 struct Tmpfs {
     dir: tempfile::TempDir,
@@ -221,7 +200,7 @@ fn a_disk_that_fills_during_the_admin_post_keeps_the_token() {
     let w = World::new(sim_opts());
     let token_file = fs.path().join("admin-token");
     token_file_at(&w, &token_file);
-    let r = run_while_parked(&w, "post=/admin/initial-admin-user:pause", || fs.fill());
+    let r = w.run_while_parked("post=/admin/initial-admin-user:pause", || fs.fill());
     // Rotation later in the run needs new space and may fail; the token
     // TFE showed once is kept either way.
     let tok = std::fs::read_to_string(&token_file).unwrap();
@@ -249,7 +228,7 @@ fn an_unwritable_token_file_after_the_post_rescues_the_token() {
     std::fs::create_dir(&dir).unwrap();
     let token_file = dir.join("admin-token");
     token_file_at(&w, &token_file);
-    let r = run_while_parked(&w, "post=/admin/initial-admin-user:pause", || {
+    let r = w.run_while_parked("post=/admin/initial-admin-user:pause", || {
         std::fs::remove_file(dir.join(".admin-token.tfe-bootstrap-claim")).unwrap()
     });
     assert_code(&r, 1);
@@ -803,8 +782,7 @@ fn a_lost_twilio_verify_answer_sends_no_second_sms() {
     let w = World::new(sim_opts());
     w.write_config(&format!("{}{TWILIO_SECTION}", w.config_text()));
     w.edit_config("request_timeout = \"10s\"", "request_timeout = \"2s\"");
-    let r = run_while_parked(
-        &w,
+    let r = w.run_while_parked(
         "post=/api/v2/admin/twilio-settings/verify:pause-after",
         || {},
     );

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tfe_bootstrap::sim::SimOptions;
-use tfe_bootstrap::sim::faults::FaultRule;
 
 use crate::util::*;
 
@@ -614,28 +613,17 @@ fn existing_users_exit_4_with_advice_then_resume_with_admin_token() {
 #[test]
 fn second_concurrent_run_exits_5_and_the_first_completes() {
     let w = World::new(sim_opts());
-    w.sim
-        .add_fault(FaultRule::parse("get=/api/v1/health/readiness:pause").unwrap());
-    let first = w
-        .command(&["run"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(
-        w.sim.wait_parked(Duration::from_secs(20)).is_some(),
-        "first run never reached TFE"
-    );
-    let started = std::time::Instant::now();
-    let r = w.run(&["run"]);
-    assert_code(&r, 5);
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "exit 5 must be immediate"
-    );
-    assert!(r.stderr.contains("lock"), "{}", r.stderr);
-    w.sim.release();
-    let out = to_run(first.wait_with_output().unwrap());
+    // While the first run's readiness poll is parked, a second run starts.
+    let out = w.run_while_parked("get=/api/v1/health/readiness:pause", || {
+        let started = std::time::Instant::now();
+        let r = w.run(&["run"]);
+        assert_code(&r, 5);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "exit 5 must be immediate"
+        );
+        assert!(r.stderr.contains("lock"), "{}", r.stderr);
+    });
     assert_code(&out, 0);
     assert_eq!(w.snapshot()["users"].as_array().unwrap().len(), 1);
 }

@@ -202,6 +202,29 @@ impl World {
         self.assert_no_secrets(&to_run(out));
     }
 
+    /// Runs `run` with the request matched by `rule` parked; once it is
+    /// parked, calls `during`, lets the request go on, and returns the
+    /// audited run.
+    pub fn run_while_parked(&self, rule: &str, during: impl FnOnce()) -> Run {
+        self.sim
+            .add_fault(tfe_bootstrap::sim::faults::FaultRule::parse(rule).unwrap());
+        let child = self
+            .command(&["run"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        assert!(
+            self.sim.wait_parked(Duration::from_secs(30)).is_some(),
+            "{rule}: never parked"
+        );
+        during();
+        self.sim.release();
+        let r = to_run(child.wait_with_output().unwrap());
+        self.assert_no_secrets(&r);
+        r
+    }
+
     pub fn snapshot(&self) -> Value {
         self.sim.snapshot()
     }
