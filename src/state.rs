@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::util::{ensure_private_dir, open_regular, unsafe_owner_or_mode, write_atomic};
+use crate::util::{
+    ensure_private_dir, open_regular, probe_write, unsafe_owner_or_mode, write_atomic,
+};
 
 /// The `format` value this version reads and writes.
 pub const FORMAT: &str = "tfe-bootstrap/state/v1";
@@ -231,15 +233,7 @@ impl DirStore {
         };
         // Checkpoints are written as a temporary file renamed into place:
         // prove that works now, not after TFE has acted.
-        tempfile::Builder::new()
-            .prefix(".tfe-bootstrap-probe-")
-            .tempfile_in(&self.dir)
-            .and_then(|mut t| {
-                use std::io::Write;
-                t.write_all(b"probe")?;
-                t.as_file().sync_all()
-            })
-            .map_err(|e| unusable(format!("cannot be written: {e}")))?;
+        probe_write(&self.dir).map_err(|e| unusable(format!("cannot be written: {e}")))?;
         Ok(guard)
     }
 

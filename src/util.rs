@@ -170,6 +170,16 @@ fn read_text_capped(r: impl io::Read, path: &Path, cap: u64) -> io::Result<Strin
     })
 }
 
+/// Proves that `dir` takes a new file: a temporary file is written,
+/// fsynced and removed (nothing is left behind).
+pub fn probe_write(dir: &Path) -> io::Result<()> {
+    let mut t = tempfile::Builder::new()
+        .prefix(".tfe-bootstrap-probe-")
+        .tempfile_in(dir)?;
+    t.write_all(b"probe")?;
+    t.as_file().sync_all()
+}
+
 /// Caps on what is read from disk: a planted `/dev/zero` or a huge file is
 /// an error naming the file, not gigabytes of memory.
 pub mod cap {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::error::exit;
 use crate::tfe::{Client, TfeError};
-use crate::util::unsafe_owner_or_mode;
+use crate::util::{probe_write, unsafe_owner_or_mode};
 
 /// One check's result.
 pub(super) struct Check {
@@ -65,16 +65,13 @@ pub(super) fn dir_usable(dir: &Path, what: &str, key: &str) -> Result<String, St
     {
         return Err(format!("{what}: {why}"));
     }
-    tempfile::Builder::new()
-        .prefix(".tfe-bootstrap-probe-")
-        .tempfile_in(at)
-        .map_err(|e| {
-            format!(
-                "{what} {}: cannot write in {} ({e}); choose a writable directory with {key}",
-                dir.display(),
-                at.display()
-            )
-        })?;
+    probe_write(at).map_err(|e| {
+        format!(
+            "{what} {}: cannot write in {} ({e}); choose a writable directory with {key}",
+            dir.display(),
+            at.display()
+        )
+    })?;
     Ok(if at == dir {
         format!("{} is usable", dir.display())
     } else {
@@ -104,7 +101,11 @@ pub(super) fn local(cfg: &Config) -> Vec<Check> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let token = match dir_usable(token_dir, "token_file directory", "[admin] token_file") {
+    let what = format!(
+        "the directory of token_file {}",
+        cfg.admin.token_file.display()
+    );
+    let token = match dir_usable(token_dir, &what, "[admin] token_file") {
         Ok(d) => Check::pass("token_file dir", d),
         Err(e) => Check::fail("token_file dir", exit::USAGE, e),
     };

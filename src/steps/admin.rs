@@ -312,50 +312,20 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         ));
     };
     let claims = claim_space(cfg)?;
-    let created =
-        ctx.client
-            .create_initial_admin(iact.expose(), username, email, password.expose());
-    let (created, claims) = match created {
-        Ok(t) => (Ok(t), Some(claims)),
-        Err(e) => {
-            claims.0.discard();
-            claims.1.discard();
-            (Err(e), None)
-        }
-    };
-    let token = match created {
-        Ok(t) => t,
-        Err(e) if e.status() == Some(404) => {
-            return Err(Error::no_admin(
-                step,
-                format!(
-                    "TFE refused to create the initial admin ({e}): it already has users, or the IACT is not this install's. {}",
-                    resume_advice(cfg)
-                ),
-            ));
-        }
-        Err(e @ TfeError::Status { status: 422, .. }) => {
-            return Err(Error::step(
-                step,
-                format!("{e}; check [admin] username, email and password"),
-            ));
-        }
-        Err(e) if e.is_ambiguous() => {
-            return Err(Error::step(
-                step,
-                format!(
-                    "{e}. It is not re-sent, because the IACT is one-time and only its answer carries the admin token. \
-                     Rerun: if TFE did not create the admin, the rerun creates it; if it did, TFE answers 404 and \
-                     you will need [admin] token"
-                ),
-            ));
-        }
-        Err(e) => return Err(Error::step(step, e.to_string())),
-    };
+    let token =
+        match ctx
+            .client
+            .create_initial_admin(iact.expose(), username, email, password.expose())
+        {
+            Ok(t) => t,
+            Err(e) => {
+                claims.0.discard();
+                claims.1.discard();
+                return Err(post_error(cfg, e));
+            }
+        };
     // The only copy of the token: keep it before anything else.
-    if let Some(claims) = claims {
-        keep_token(cfg, username, &token, claims)?;
-    }
+    keep_token(cfg, username, &token, claims)?;
     ctx.state.facts.admin_username = Some(username.clone());
     ctx.admin = Some(
         ctx.client
@@ -367,4 +337,30 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         "created site admin {username:?}; token saved to {} (0600)",
         cfg.admin.token_file.display()
     )))
+}
+
+/// What a failed initial-admin POST means, and what to do.
+fn post_error(cfg: &Config, e: TfeError) -> Error {
+    match e {
+        e if e.status() == Some(404) => Error::no_admin(
+            NAME,
+            format!(
+                "TFE refused to create the initial admin ({e}): it already has users, or the IACT is not this install's. {}",
+                resume_advice(cfg)
+            ),
+        ),
+        e @ TfeError::Status { status: 422, .. } => Error::step(
+            NAME,
+            format!("{e}; check [admin] username, email and password"),
+        ),
+        e if e.is_ambiguous() => Error::step(
+            NAME,
+            format!(
+                "{e}. It is not re-sent, because the IACT is one-time and only its answer carries the admin token. \
+                 Rerun: if TFE did not create the admin, the rerun creates it; if it did, TFE answers 404 and \
+                 you will need [admin] token"
+            ),
+        ),
+        e => Error::step(NAME, e.to_string()),
+    }
 }

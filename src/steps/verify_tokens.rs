@@ -16,7 +16,6 @@ use crate::config::Config;
 use crate::config::secret::Secret;
 use crate::error::Error;
 use crate::step::{Applied, Ctx, Desired, Schedule, Step, StepName};
-use crate::tfe::Client;
 
 pub const NAME: StepName = StepName::new("verify-tokens");
 
@@ -71,7 +70,7 @@ impl Step for VerifyTokens {
             let Some(file) = file.as_ref().filter(|f| f.exists()) else {
                 continue;
             };
-            check_file(ctx, &ctx.client, file, &o.name, owner)?;
+            check_file(ctx, file, &o.name, owner)?;
             checked.push(file.display().to_string());
         }
         Ok(Applied::changed(format!(
@@ -83,20 +82,14 @@ impl Step for VerifyTokens {
 
 /// Reads `org` with the token in `file`; a refusal names the file and the
 /// step that mints a replacement.
-fn check_file(
-    ctx: &Ctx<'_>,
-    client: &Client,
-    file: &Path,
-    org: &str,
-    owner: StepName,
-) -> Result<(), Error> {
+fn check_file(ctx: &Ctx<'_>, file: &Path, org: &str, owner: StepName) -> Result<(), Error> {
     let (text, tightened) = crate::util::read_private(file)
         .map_err(|e| Error::step(NAME, format!("cannot use {}: {e}", file.display())))?;
     if let Some(w) = tightened {
         ctx.progress.warning(Some(NAME), &w);
     }
     let token = Secret::new(text.trim(), format!("file {}", file.display()));
-    match client.clone().with_token(token).organization(org) {
+    match ctx.client.clone().with_token(token).organization(org) {
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(Error::step(
             NAME,

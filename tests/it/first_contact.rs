@@ -167,10 +167,18 @@ fn plan_is_honest() {
         "{listed} listed:\n{}",
         r.stdout
     );
-    // A token TFE refuses: the drift cannot be read, and says so.
-    std::fs::write(w.token_file(), "revoked.atlasv1.token\n").unwrap();
+    // A live value TFE will not show: the plan says so plainly.
+    w.sim.add_fault(
+        tfe_bootstrap::sim::faults::FaultRule::parse("get=/api/v2/admin/smtp-settings:403*5")
+            .unwrap(),
+    );
     let r = w.run(&["plan"]);
-    assert!(!r.stdout.contains("unreadable: TFE"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("live values could not be read: TFE answered 403"),
+        "{}",
+        r.stdout
+    );
     assert!(!r.stdout.contains("-> desired null"), "{}", r.stdout);
 }
 

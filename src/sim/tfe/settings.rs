@@ -260,6 +260,15 @@ impl Tfe {
             }
             _ => {}
         }
+        // A PATCH with `test-email-address` sends a test mail while TFE
+        // handles it ("Not persisted and only used during testing"); 401 /
+        // 500 / 504 mean the SMTP server refused, failed or timed out
+        // (settings.mdx, SMTP section; go-tfe `admin_setting_smtp.go`).
+        // Unconfirmed by either source: that a failed mail leaves the
+        // settings unsaved, and that a successful one is saved after the
+        // mail (so a slow relay delays the save: `stall=` acts this way).
+        // The client does not rely on the second: after a lost answer it
+        // reads back, and fails without resending when TFE holds nothing new.
         if id == "smtp"
             && let Some(to) = next.remove("test-email-address")
         {
