@@ -19,6 +19,8 @@
 //! | [`steps`] | one file per step, each with one job |
 //! | [`tfe`] | transport (agent, TLS, retry) and TFE endpoints |
 //! | [`state`] | checkpoint store: atomic writes, lock, permissions |
+//! | [`fleet`] | the `[store]` helper: what one node tells the others |
+//! | [`helper`] | runs operator commands: own process group, one deadline |
 //! | [`output`] | text / JSON events / progress: the one place that prints |
 //! | [`redact`] | every secret the run knows, scrubbed from every output |
 //! | [`stop`] | SIGTERM / SIGINT: stop at the next safe point |
@@ -29,6 +31,8 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod fleet;
+pub mod helper;
 pub mod machine;
 pub mod output;
 pub mod redact;

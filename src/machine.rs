@@ -28,9 +28,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::fleet::{Store, Turn};
 use crate::output::{Event, Reporter};
 use crate::state::{Checkpoint, CheckpointStore, DirStore, State};
-use crate::step::{Ctx, Outcome, Schedule, Step, StepName};
+use crate::step::{Applied, Ctx, LiveCtx, Outcome, Schedule, Step, StepName};
 use crate::steps;
 use crate::tfe::Client;
 use crate::util::rfc3339;
@@ -206,12 +207,14 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
     };
     let plan = assess(cfg, &state, sel);
     let mut counts = [0usize; 4];
+    let fleet = cfg.store.as_ref().map(|s| Store::new(s, &cfg.tfe.address));
     let mut ctx = Ctx {
         cfg,
         client,
         admin: None,
         state,
         store: &store,
+        fleet: fleet.as_ref(),
         progress: report,
         iact: None,
         forced: false,
@@ -240,7 +243,16 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
                 report.emit(Event::StepStarted { step: name });
                 let started = Instant::now();
                 ctx.forced = forced;
-                let result = step.apply(&mut ctx);
+                let fresh = !ctx.state.steps.contains_key(name.as_str());
+                let result = match apply_step(step, &mut ctx, fresh) {
+                    // Another node may have rotated the admin token under a
+                    // TTL policy, which made this node's copy invalid: take
+                    // the published one and try the step once more.
+                    Err(_) if steps::admin::refresh_from_store(&mut ctx) => {
+                        apply_step(step, &mut ctx, fresh)
+                    }
+                    r => r,
+                };
                 let elapsed = started.elapsed();
                 match result {
                     Ok(applied) => {
@@ -315,6 +327,101 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
     }
     finish(report, &counts, None);
     Ok(())
+}
+
+/// Applies a pending step. A step this node never checkpointed first reads
+/// TFE: when every readable key already matches it is unchanged and sends
+/// nothing (a replacement node, or work another node did). With `[store]`,
+/// the nodes running at once decide through a duty who applies it; the
+/// others wait, then confirm from live state.
+fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result<Applied, Error> {
+    let name = step.name();
+    let shared = step.schedule() == Schedule::OnChange && !ctx.forced;
+    if shared
+        && fresh
+        && let Some(d) = converged(step, ctx)
+    {
+        return Ok(Applied::unchanged(d));
+    }
+    let Some(fleet) = ctx.fleet.filter(|_| shared) else {
+        return step.apply(ctx);
+    };
+    let store_err = |e: String| Error::step(name, e);
+    let salt = fleet.salt().map_err(store_err)?.to_string();
+    let fp = step
+        .desired(ctx.cfg)
+        .map_err(|why| Error::step(name, why))?
+        .fingerprint(&salt);
+    let duty = format!("{name}-{}", &fp[..16]);
+    let key = match fleet.claim(&duty).map_err(store_err)? {
+        Turn::Done => {
+            if let Some(d) = converged(step, ctx) {
+                return Ok(Applied::unchanged(format!("another node applied it: {d}")));
+            }
+            // Nothing readable to confirm (or TFE moved on since): the
+            // step's own read-first logic decides.
+            return step.apply(ctx);
+        }
+        Turn::Mine(key) => key,
+        Turn::TakenOver(key) => {
+            ctx.warn(
+                name,
+                &format!(
+                    "the node that took this step did not finish it within [store] wait ({}): this node applies it. \
+                     If that node had applied it without saying so, its side effect (a test mail, an SMS) happens twice",
+                    crate::config::duration::format_duration(fleet.wait)
+                ),
+            );
+            key
+        }
+    };
+    let result = step.apply(ctx);
+    let finished = fleet.finish(&key, result.is_ok());
+    let applied = result?;
+    finished.map_err(|e| {
+        Error::step(
+            name,
+            format!("applied, but the other nodes could not be told: {e}; they take over after [store] wait"),
+        )
+    })?;
+    Ok(applied)
+}
+
+/// Whether TFE already holds every readable key of `step` (at least one):
+/// the detail line saying so, and what could not be compared.
+fn converged(step: &'static dyn Step, ctx: &mut Ctx<'_>) -> Option<String> {
+    let name = step.name();
+    let admin = steps::admin_client(ctx, name).ok()?.clone();
+    let rows = step
+        .live(&LiveCtx {
+            cfg: ctx.cfg,
+            admin: &admin,
+            state: &ctx.state,
+        })
+        .ok()?;
+    let readable: Vec<&str> = rows
+        .iter()
+        .filter(|r| !r.write_only)
+        .map(|r| r.key.as_str())
+        .collect();
+    if readable.is_empty() || rows.iter().any(|r| r.differs()) {
+        return None;
+    }
+    // An intent left by a crash is settled: TFE holds the change.
+    ctx.state.facts.witnesses.remove(name.as_str());
+    let unread: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.write_only)
+        .map(|r| r.key.as_str())
+        .collect();
+    let mut d = format!("TFE already holds {}; nothing sent", readable.join(", "));
+    if !unread.is_empty() {
+        d.push_str(&format!(
+            " (write-only {} cannot be compared: --force {name} re-sends them)",
+            unread.join(", ")
+        ));
+    }
+    Some(d)
 }
 
 fn count(counts: &mut [usize; 4], o: Outcome) {

@@ -183,6 +183,8 @@ pub struct Ctx<'a> {
     /// Where `state` is saved; a step saves only to record an intent
     /// before a side effect (see `steps::witness`).
     pub store: &'a dyn CheckpointStore,
+    /// `[store]`: what other nodes published, and who does which duty.
+    pub fleet: Option<&'a crate::fleet::Store>,
     pub progress: &'a dyn Progress,
     /// The IACT, in memory only.
     pub iact: Option<Secret>,

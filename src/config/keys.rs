@@ -5,6 +5,7 @@
 /// "example.toml covers every key" test).
 pub const KNOWN_KEYS: &[&str] = &[
     "tfe.address",
+    "tfe.platform",
     "tfe.ca_bundle",
     "tfe.allow_insecure_http",
     "tfe.request_timeout",
@@ -76,4 +77,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "organization.token_ttl.user",
     "organization.token_ttl.audit_trails",
     "state.dir",
+    "store.command",
+    "store.wait",
+    "store.timeout",
 ];

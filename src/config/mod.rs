@@ -150,6 +150,18 @@ pub struct OrgConfig {
     pub token_ttl: Option<Vec<(&'static str, u64)>>,
 }
 
+/// `[store]`: the helper command that carries what one node learns to the
+/// others (interface.md, "Running on many nodes").
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// argv, no shell; called as `<command...> VERB KEY`.
+    pub command: Vec<String>,
+    /// How long a node waits for what another node is doing. Defaults to 10m.
+    pub wait: Duration,
+    /// One helper call. Defaults to 30s.
+    pub timeout: Duration,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -166,6 +178,7 @@ pub struct Config {
     pub twilio_test_number: Option<String>,
     pub organization: Option<OrgConfig>,
     pub state_dir: PathBuf,
+    pub store: Option<StoreConfig>,
     /// Non-fatal findings (e.g. a literal secret in a world-readable file).
     pub warnings: Vec<String>,
 }
@@ -471,6 +484,24 @@ impl Config {
                 );
             }
         }
+        // [store]
+        let store = raw.store.map(|s| {
+            let command = s.command.clone().unwrap_or_default();
+            if command.is_empty() || command[0].trim().is_empty() {
+                c.fail(
+                    "[store] command",
+                    "is required: the helper's argv, e.g. [\"/usr/local/bin/tfe-store\"] (see scripts/store/)",
+                );
+            }
+            let wait = c.duration("[store] wait", s.wait.as_ref(), "10m");
+            let timeout = c.duration("[store] timeout", s.timeout.as_ref(), "30s");
+            StoreConfig {
+                command,
+                wait,
+                timeout,
+            }
+        });
+
         if !c.problems.is_empty() {
             return Err(ConfigError {
                 file: file.to_path_buf(),
@@ -499,6 +530,7 @@ impl Config {
             twilio_test_number,
             organization,
             state_dir,
+            store,
             warnings,
         };
         Ok(cfg)
@@ -550,6 +582,8 @@ impl Config {
                 "token_ttl": o.token_ttl.as_ref().map(|v| v.iter().map(|(t, ms)| (t.to_string(), json!(ms))).collect::<Map<_, _>>()),
             })),
             "state": {"dir": self.state_dir.display().to_string()},
+            "store": self.store.as_ref().map(|s| json!({"command": s.command,
+                "wait": duration::format_duration(s.wait), "timeout": duration::format_duration(s.timeout)})),
         })
     }
 }

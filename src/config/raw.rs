@@ -21,12 +21,14 @@ pub struct RawConfig {
     pub twilio: Option<RawTwilio>,
     pub organization: Option<RawOrganization>,
     pub state: Option<RawState>,
+    pub store: Option<RawStore>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTfe {
     pub address: Option<String>,
+    pub platform: Option<String>,
     pub ca_bundle: Option<PathBuf>,
     pub allow_insecure_http: Option<bool>,
     pub request_timeout: Option<String>,
@@ -166,4 +168,12 @@ pub struct RawTokenTtl {
 #[serde(deny_unknown_fields)]
 pub struct RawState {
     pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub command: Option<Vec<String>>,
+    pub wait: Option<String>,
+    pub timeout: Option<String>,
 }

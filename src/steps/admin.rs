@@ -274,6 +274,125 @@ fn keep_token(
     }
 }
 
+/// The `[store]` key of the admin token.
+pub const STORE_KEY: &str = "admin-token";
+
+/// The admin token another node published to `[store]`, if any.
+pub fn published(ctx: &Ctx<'_>, step: StepName) -> Result<Option<String>, Error> {
+    match ctx.fleet {
+        Some(f) => f.get(STORE_KEY).map_err(|e| Error::step(step, e)),
+        None => Ok(None),
+    }
+}
+
+/// Takes the admin token another node published: checks that it is a site
+/// admin's, writes it to token_file (0600, atomically) and uses it.
+fn adopt(ctx: &mut Ctx<'_>, token: &str, step: StepName) -> Result<(), Error> {
+    let token = token.trim();
+    let c = ctx
+        .client
+        .clone()
+        .with_token(Secret::new(token, "[store] admin-token"));
+    match c.account() {
+        Ok(a) if a.site_admin => {}
+        Ok(a) => {
+            return Err(Error::no_admin(
+                step,
+                format!(
+                    "the admin token in [store] (key {STORE_KEY}) belongs to {:?}, who is not a site admin: put a site admin's token there",
+                    a.username
+                ),
+            ));
+        }
+        Err(e) if e.status() == Some(401) => {
+            return Err(Error::no_admin(
+                step,
+                format!(
+                    "TFE refused the admin token in [store] (key {STORE_KEY}): it was revoked or has expired. \
+                     Put a working site-admin token there (or set [admin] token) and rerun"
+                ),
+            ));
+        }
+        Err(e) => {
+            return Err(Error::step(
+                step,
+                format!("checking the admin token from [store]: {e}"),
+            ));
+        }
+    }
+    let file = &ctx.cfg.admin.token_file;
+    write_atomic(file, format!("{token}\n").as_bytes()).map_err(|e| {
+        Error::step(
+            step,
+            format!(
+                "cannot write the admin token from [store] to token_file {}: {e}",
+                file.display()
+            ),
+        )
+    })?;
+    ctx.admin = Some(c);
+    Ok(())
+}
+
+/// Publishes the admin token this node holds, for the nodes waiting on it:
+/// `put` when it is new (created or rotated here), `create` when it only
+/// fills a gap (an earlier run could not publish), never replacing another
+/// node's.
+pub fn publish(ctx: &Ctx<'_>, token: &str, step: StepName, replace: bool) -> Result<(), Error> {
+    let Some(f) = ctx.fleet else { return Ok(()) };
+    let r = if replace {
+        f.put(STORE_KEY, token.trim())
+    } else {
+        f.create(STORE_KEY, token.trim()).map(|_| ())
+    };
+    r.map_err(|e| {
+        Error::step(
+            step,
+            format!(
+                "the admin token is in token_file {}, but it could not be published to [store]: {e}. \
+                 Other nodes wait for it; fix the store and rerun this node",
+                ctx.cfg.admin.token_file.display()
+            ),
+        )
+    })
+}
+
+/// After a step failed: when the admin token this run uses is refused (401)
+/// and `[store]` holds another one (a node rotated it under a TTL policy),
+/// takes that one. Whether it did, so the step can be tried again.
+pub fn refresh_from_store(ctx: &mut Ctx<'_>) -> bool {
+    let (Some(fleet), Some(admin)) = (ctx.fleet, ctx.admin.as_ref()) else {
+        return false;
+    };
+    if admin
+        .account()
+        .map_or_else(|e| e.status() != Some(401), |_| true)
+    {
+        return false;
+    }
+    let Ok(Some(token)) = fleet.get(STORE_KEY) else {
+        return false;
+    };
+    let current = crate::util::read_private(&ctx.cfg.admin.token_file)
+        .map(|(t, _)| t.trim().to_string())
+        .unwrap_or_default();
+    if token.trim() == current {
+        return false;
+    }
+    if adopt(ctx, &token, NAME).is_err() {
+        return false;
+    }
+    ctx.progress.warning(
+        None,
+        &format!(
+            "TFE refused this node's admin token (another node rotated it under the token TTL policy): \
+             took the one in [store] and wrote it to token_file {}",
+            ctx.cfg.admin.token_file.display()
+        ),
+    );
+    true
+}
+
 fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
     let cfg = ctx.cfg;
     let step = NAME;
@@ -290,12 +409,25 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         let how = if cfg.admin.token.is_some() {
             "using the site-admin token from [admin] token".to_string()
         } else {
+            // A crash between writing token_file and publishing: fill the gap.
+            if ctx.fleet.is_some()
+                && let Ok((t, _)) = crate::util::read_private(&cfg.admin.token_file)
+            {
+                publish(ctx, &t, step, false)?;
+            }
             format!(
                 "using the admin token already saved in {}",
                 cfg.admin.token_file.display()
             )
         };
         return Ok(Applied::unchanged(how));
+    }
+    if let Some(t) = published(ctx, step)? {
+        adopt(ctx, &t, step)?;
+        return Ok(Applied::unchanged(format!(
+            "another node created the admin: took its token from [store] into {} (0600)",
+            cfg.admin.token_file.display()
+        )));
     }
     let Some(iact) = ctx.iact.clone() else {
         return Err(Error::no_admin(
@@ -312,20 +444,51 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         ));
     };
     let claims = claim_space(cfg)?;
-    let token =
-        match ctx
-            .client
-            .create_initial_admin(iact.expose(), username, email, password.expose())
-        {
-            Ok(t) => t,
-            Err(e) => {
-                claims.0.discard();
-                claims.1.discard();
-                return Err(post_error(cfg, e));
+    let token = match ctx.client.create_initial_admin(
+        iact.expose(),
+        username,
+        email,
+        password.expose(),
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            claims.0.discard();
+            claims.1.discard();
+            if e.status() == Some(404)
+                && let Some(fleet) = ctx.fleet
+            {
+                // Another node won the one-time creation: wait for it to
+                // publish the token.
+                return match fleet
+                    .wait_for(STORE_KEY, fleet.wait)
+                    .map_err(|e| Error::step(step, e))?
+                {
+                    Some(t) => {
+                        adopt(ctx, &t, step)?;
+                        Ok(Applied::unchanged(format!(
+                            "another node created the admin: took its token from [store] into {} (0600)",
+                            cfg.admin.token_file.display()
+                        )))
+                    }
+                    None => Err(Error::no_admin(
+                        step,
+                        format!(
+                            "TFE already has users, and no node published the admin token to [store] (key {STORE_KEY}) \
+                                 within [store] wait ({}). If the node that created the admin is gone, take the token from \
+                                 its token_file (or create one in the TFE UI) and `put {STORE_KEY}` it with the store helper, \
+                                 or set [admin] token; then rerun",
+                            crate::config::duration::format_duration(fleet.wait)
+                        ),
+                    )),
+                };
             }
-        };
-    // The only copy of the token: keep it before anything else.
+            return Err(post_error(cfg, e));
+        }
+    };
+    // The only copy of the token: keep it before anything else, then tell
+    // the other nodes.
     keep_token(cfg, username, &token, claims)?;
+    publish(ctx, &token, step, true)?;
     ctx.state.facts.admin_username = Some(username.clone());
     ctx.admin = Some(
         ctx.client
@@ -345,7 +508,9 @@ fn post_error(cfg: &Config, e: TfeError) -> Error {
         e if e.status() == Some(404) => Error::no_admin(
             NAME,
             format!(
-                "TFE refused to create the initial admin ({e}): it already has users, or the IACT is not this install's. {}",
+                "TFE refused to create the initial admin ({e}): it already has users, or the IACT is not this install's. {}. \
+                 When several nodes run this config, add a [store] (see README, \"Many nodes\"): the node that creates \
+                 the admin then hands its token to the others",
                 resume_advice(cfg)
             ),
         ),

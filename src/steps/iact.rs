@@ -7,10 +7,8 @@
 //! them in that order; a refusal falls through to the next. Nothing
 //! obtainable: exit 4, with every source's reason.
 
-use std::io::Read;
 use std::net::{IpAddr, ToSocketAddrs, UdpSocket};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -57,6 +55,11 @@ impl Step for Iact {
 }
 
 fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+    if super::admin::published(ctx, NAME)?.is_some() {
+        return Ok(Applied::unchanged(
+            "not needed: another node created the admin and published its token to [store]",
+        ));
+    }
     let cfg = &ctx.cfg.iact;
     let order: &[IactSource] = match cfg.source {
         IactSource::Auto => &[IactSource::Token, IactSource::Api, IactSource::Command],
@@ -154,99 +157,24 @@ fn from_api(ctx: &Ctx<'_>) -> Result<(Secret, String), String> {
     }
 }
 
-/// Runs the `[iact] command` in its own process group. The deadline
-/// (`command_timeout`) covers the command and the reading of its output:
-/// when the command exits, or at the deadline, the whole group is killed,
-/// so a background child left holding stdout cannot stretch the wait.
+/// Runs the `[iact] command` (see [`crate::helper`]): its deadline,
+/// `command_timeout`, covers the command and the reading of its output.
 fn from_command(argv: &[String], timeout: Duration) -> Result<(Secret, String), String> {
-    use std::os::unix::process::CommandExt;
-    use std::sync::mpsc;
+    use crate::helper::Failure;
     let shown = argv.first().cloned().unwrap_or_default();
-    let deadline = Instant::now() + timeout;
-    let mut child = Command::new(&argv[0])
-        .args(&argv[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("command {shown:?} could not start: {e}"))?;
-    let group = child.id() as libc::pid_t;
-    let kill_group = || {
-        // SAFETY: kill(2) with a negative pid signals that process group;
-        // the group is the child's own (process_group(0) above).
-        unsafe { libc::kill(-group, libc::SIGKILL) };
-    };
-    let (tx, rx) = mpsc::channel::<(bool, String)>();
-    for (is_out, pipe) in [
-        (
-            true,
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ),
-        (
-            false,
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ),
-    ] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(p) = pipe {
-                let _ = p.take(64 * 1024).read_to_end(&mut buf);
-            }
-            let _ = tx.send((is_out, String::from_utf8_lossy(&buf).into_owned()));
-        });
-    }
-    let too_late = || {
-        format!(
+    let done = crate::helper::run(argv, None, &[], timeout).map_err(|f| match f {
+        Failure::Spawn(e) => format!("command {shown:?} could not start: {e}"),
+        Failure::TimedOut => format!(
             "command {shown:?} did not finish within [iact] command_timeout ({}); it and its children were killed",
             format_duration(timeout)
-        )
-    };
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) if Instant::now() >= deadline => {
-                kill_group();
-                let _ = child.wait();
-                return Err(too_late());
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => {
-                kill_group();
-                return Err(format!("command {shown:?}: {e}"));
-            }
-        }
-    };
-    // What the command left running in its group is not wanted: killing it
-    // closes the pipes it may still hold.
-    kill_group();
-    let (mut out, mut err) = (None, None);
-    while out.is_none() || err.is_none() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left.max(Duration::from_millis(200))) {
-            Ok((true, s)) => out = Some(s),
-            Ok((false, s)) => err = Some(s),
-            Err(_) => return Err(too_late()),
-        }
-    }
-    let (out, err) = (out.unwrap_or_default(), err.unwrap_or_default());
-    if !status.success() {
-        let last = err
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("")
-            .trim();
-        let last: String = hide_tokens(last).chars().take(200).collect();
+        ),
+        Failure::Wait(e) => format!("command {shown:?}: {e}"),
+    })?;
+    if !done.status.success() {
+        let last = crate::helper::last_line(&done.stderr);
         return Err(format!(
-            "command {shown:?} failed ({status}){}",
+            "command {shown:?} failed ({}){}",
+            done.status,
             if last.is_empty() {
                 String::new()
             } else {
@@ -254,7 +182,9 @@ fn from_command(argv: &[String], timeout: Duration) -> Result<(Secret, String), 
             }
         ));
     }
-    let token = out.trim_matches(|c: char| c == '\r' || c == '\n' || c == ' ' || c == '\t');
+    let token = done
+        .stdout
+        .trim_matches(|c: char| c == '\r' || c == '\n' || c == ' ' || c == '\t');
     if token.is_empty() || token.contains(char::is_whitespace) {
         return Err(format!(
             "command {shown:?} printed no single token on stdout"
@@ -264,54 +194,4 @@ fn from_command(argv: &[String], timeout: Duration) -> Result<(Secret, String), 
         Secret::new(token, "[iact] command"),
         format!("the command {shown:?}"),
     ))
-}
-
-/// A failing command's stderr is shown to help the operator, but it may
-/// hold a token this run never learned (so the redactor cannot know it):
-/// every run of 16 or more token characters with both letters and digits
-/// becomes `[redacted]`. Words, paths and messages survive.
-fn hide_tokens(line: &str) -> String {
-    let is_tok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | '=');
-    let mut out = String::with_capacity(line.len());
-    let mut word = String::new();
-    let flush = |word: &mut String, out: &mut String| {
-        let secret_like = word.len() >= 16
-            && word.chars().any(|c| c.is_ascii_digit())
-            && word.chars().any(|c| c.is_ascii_alphabetic());
-        out.push_str(if secret_like {
-            crate::redact::REDACTED
-        } else {
-            word
-        });
-        word.clear();
-    };
-    for c in line.chars() {
-        if is_tok(c) {
-            word.push(c);
-        } else {
-            flush(&mut word, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut word, &mut out);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_in_command_stderr_are_hidden() {
-        assert_eq!(
-            hide_tokens(
-                "Error: no such container: terraform-enterprise (token iact-5e1f0c7b9a2d4e6f8a0b)"
-            ),
-            "Error: no such container: terraform-enterprise (token [redacted])"
-        );
-        assert_eq!(
-            hide_tokens("/usr/bin/docker exited 125"),
-            "/usr/bin/docker exited 125"
-        );
-    }
 }

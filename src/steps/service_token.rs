@@ -13,6 +13,7 @@ use crate::config::TFE_DEFAULT_TOKEN_LIFETIME_MS;
 use crate::error::Error;
 use crate::state::TokenFile;
 use crate::step::{Applied, Ctx, StepName};
+use crate::tfe::api::TokenMeta;
 use crate::tfe::{Client, TfeError};
 use crate::util::{rfc3339_unix, unix_now, write_atomic};
 
@@ -39,19 +40,31 @@ impl Account {
             Account::OwnersTeam => "the owners team token",
         }
     }
+    /// Its `[store]` key.
+    pub(super) fn store_key(self) -> &'static str {
+        match self {
+            Account::Organization => "org-token",
+            Account::OwnersTeam => "team-token",
+        }
+    }
+    fn owners_team(c: &Client, org: &str) -> Result<String, TfeError> {
+        c.find_team(org, "owners")?.ok_or_else(|| TfeError::Decode {
+            method: "GET",
+            path: format!("/api/v2/organizations/{org}/teams"),
+            detail: "the organization has no owners team".into(),
+        })
+    }
     fn mint(self, c: &Client, org: &str, expired_at: Option<&str>) -> Result<String, TfeError> {
         match self {
             Account::Organization => c.create_org_token(org, expired_at),
-            Account::OwnersTeam => {
-                let team = c
-                    .find_team(org, "owners")?
-                    .ok_or_else(|| TfeError::Decode {
-                        method: "GET",
-                        path: format!("/api/v2/organizations/{org}/teams"),
-                        detail: "the organization has no owners team".into(),
-                    })?;
-                c.create_team_token(&team, expired_at)
-            }
+            Account::OwnersTeam => c.create_team_token(&Self::owners_team(c, org)?, expired_at),
+        }
+    }
+    /// The token TFE holds for it now (its value is never shown again).
+    fn meta(self, c: &Client, org: &str) -> Result<Option<TokenMeta>, TfeError> {
+        match self {
+            Account::Organization => c.org_token_meta(org),
+            Account::OwnersTeam => c.team_token_meta(&Self::owners_team(c, org)?),
         }
     }
 }
@@ -99,6 +112,19 @@ fn mint_to(
             ),
         )
     })?;
+    if let Some(fleet) = ctx.fleet {
+        fleet.put(account.store_key(), &token).map_err(|e| {
+            Error::step(
+                step,
+                format!(
+                    "{} was minted and written to {}, but it could not be published to [store]: {e}. \
+                     The other nodes wait for it: fix the store and rerun this node",
+                    account.what(),
+                    file.display()
+                ),
+            )
+        })?;
+    }
     let now = unix_now();
     Ok(TokenFile {
         path: file.to_path_buf(),
@@ -147,6 +173,15 @@ pub(super) fn mint_once(
                 .facts
                 .token_files
                 .insert(step.as_str().into(), record);
+            // An earlier run may have stopped between writing the file and
+            // publishing it: fill the gap, never replacing another node's.
+            if let Some(fleet) = ctx.fleet
+                && let Ok((t, _)) = crate::util::read_private(file)
+            {
+                fleet
+                    .create(account.store_key(), t.trim())
+                    .map_err(|e| Error::step(step, e))?;
+            }
             return Ok(Applied::unchanged(format!(
                 "{} exists: not regenerated (that would invalidate the token in use; --force {step} mints a new one)",
                 file.display(),
@@ -179,6 +214,37 @@ pub(super) fn mint_once(
                 p.path.display(),
                 file.display()
             )));
+        }
+    }
+    if !ctx.forced {
+        if let Some(applied) = take_published(ctx, step, account, file, org)? {
+            return Ok(applied);
+        }
+        // A token on TFE that this node does not hold is in use somewhere:
+        // minting again would invalidate it (seed 003).
+        let client = admin_client(ctx, step)?.clone();
+        if let Some(meta) = account
+            .meta(&client, org)
+            .map_err(|e| api_error(step, ctx, e))?
+        {
+            let created = meta
+                .created_unix
+                .map(|t| format!(" (created {})", rfc3339_unix(t)))
+                .unwrap_or_default();
+            let store_hint = if ctx.fleet.is_some() {
+                format!("put it in [store] under key {}", account.store_key())
+            } else {
+                "configure a [store] so nodes share it (README, \"Many nodes\")".to_string()
+            };
+            return Err(Error::step(
+                step,
+                format!(
+                    "TFE already has {what}{created}, and this node does not hold it; minting again would \
+                     invalidate it wherever it is in use. Copy it from the node that wrote it to {}, or {store_hint}; \
+                     or rerun with --force {step} to replace it",
+                    file.display()
+                ),
+            ));
         }
     }
     let record = mint_to(ctx, step, account, file, org)?;
@@ -238,4 +304,63 @@ pub(super) fn refit(
             .insert(owner.as_str().into(), new);
     }
     Ok(done)
+}
+
+/// With `[store]`: the token another node minted, written to `file` (0600,
+/// atomically) with its lifetime read from TFE, so `token-ttl` judges it
+/// like one this node minted.
+fn take_published(
+    ctx: &mut Ctx<'_>,
+    step: StepName,
+    account: Account,
+    file: &Path,
+    org: &str,
+) -> Result<Option<Applied>, Error> {
+    let Some(fleet) = ctx.fleet else {
+        return Ok(None);
+    };
+    let Some(token) = fleet
+        .get(account.store_key())
+        .map_err(|e| Error::step(step, e))?
+    else {
+        return Ok(None);
+    };
+    let token = crate::config::secret::Secret::new(token.trim(), "[store]");
+    let client = admin_client(ctx, step)?.clone();
+    let meta = account
+        .meta(&client, org)
+        .map_err(|e| api_error(step, ctx, e))?;
+    write_atomic(file, format!("{}\n", token.expose()).as_bytes())
+        .map_err(|e| Error::step(step, format!("cannot write {}: {e}", file.display())))?;
+    ctx.state.facts.token_files.insert(
+        step.as_str().into(),
+        TokenFile {
+            path: file.to_path_buf(),
+            organization: org.to_string(),
+            minted_unix: meta.and_then(|m| m.created_unix),
+            expires_unix: meta.and_then(|m| m.expires_unix),
+        },
+    );
+    Ok(Some(Applied::unchanged(format!(
+        "another node minted {}: took it from [store] into {} (0600)",
+        account.what(),
+        file.display()
+    ))))
+}
+
+/// With `[store]`: the token another node published for `account`, when it
+/// differs from the one in `file` (which TFE then refuses): written over
+/// `file`. Whether it replaced the file.
+pub(super) fn refresh_file(ctx: &Ctx<'_>, account: Account, file: &Path) -> bool {
+    let Some(Ok(Some(token))) = ctx.fleet.map(|f| f.get(account.store_key())) else {
+        return false;
+    };
+    let current = crate::util::read_private(file)
+        .map(|(t, _)| t.trim().to_string())
+        .unwrap_or_default();
+    if token.trim() == current {
+        return false;
+    }
+    crate::redact::register(token.trim());
+    write_atomic(file, format!("{}\n", token.trim()).as_bytes()).is_ok()
 }

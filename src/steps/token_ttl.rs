@@ -94,6 +94,7 @@ fn rotate_admin_token(ctx: &mut Ctx<'_>, ttl_ms: u64) -> Result<String, Error> {
             format!("a rotated admin token was minted but {} could not be written: {e}; the previous token is still in place", file.display()),
         )
     })?;
+    super::admin::publish(ctx, &token, NAME, true)?;
     ctx.state.facts.admin_token_expires_unix = Some(expires_unix);
     ctx.admin = Some(
         ctx.client

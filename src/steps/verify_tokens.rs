@@ -11,6 +11,7 @@ use std::path::Path;
 
 use serde_json::json;
 
+use super::service_token::{self, Account};
 use super::{admin_client, api_error};
 use crate::config::Config;
 use crate::config::secret::Secret;
@@ -63,14 +64,36 @@ impl Step for VerifyTokens {
                 ),
             ));
         }
-        for (file, owner) in [
-            (&o.service_token_file, super::org_token::NAME),
-            (&o.owners_team_token_file, super::team_token::NAME),
+        for (file, owner, account) in [
+            (
+                &o.service_token_file,
+                super::org_token::NAME,
+                Account::Organization,
+            ),
+            (
+                &o.owners_team_token_file,
+                super::team_token::NAME,
+                Account::OwnersTeam,
+            ),
         ] {
             let Some(file) = file.as_ref().filter(|f| f.exists()) else {
                 continue;
             };
-            check_file(ctx, file, &o.name, owner)?;
+            if let Err(e) = check_file(ctx, file, &o.name, owner) {
+                // Another node re-minted it (under a TTL policy, or with
+                // --force) and published the new one: take that.
+                if !service_token::refresh_file(ctx, account, file) {
+                    return Err(e);
+                }
+                check_file(ctx, file, &o.name, owner)?;
+                ctx.warn(
+                    NAME,
+                    &format!(
+                        "{} no longer worked: replaced it with the token another node published to [store]",
+                        file.display()
+                    ),
+                );
+            }
             checked.push(file.display().to_string());
         }
         Ok(Applied::changed(format!(

@@ -584,4 +584,48 @@ impl Client {
             expiry_attrs(expired_at),
         )
     }
+
+    /// `GET .../organizations/:org/authentication-token`: whether the
+    /// organization has a token, and its lifetime (go-tfe
+    /// `organization_token.go` `Read`); `None` on 404.
+    pub fn org_token_meta(&self, org: &str) -> Result<Option<TokenMeta>, TfeError> {
+        self.token_meta(&format!("{}/authentication-token", org_path(org)))
+    }
+
+    /// `GET /api/v2/teams/:id/authentication-token` (go-tfe
+    /// `team_token.go` `Read`); `None` on 404.
+    pub fn team_token_meta(&self, team_id: &str) -> Result<Option<TokenMeta>, TfeError> {
+        self.token_meta(&format!(
+            "/api/v2/teams/{}/authentication-token",
+            super::percent_encode(team_id)
+        ))
+    }
+
+    fn token_meta(&self, path: &str) -> Result<Option<TokenMeta>, TfeError> {
+        match self.send("GET", path, &[], Body::None, Replay::Safe) {
+            Ok(r) => {
+                let v = json_of(&r, "GET", path)?;
+                let a = attributes(&v, "GET", path)?;
+                let at = |k: &str| {
+                    a.get(k)
+                        .and_then(Value::as_str)
+                        .and_then(crate::util::parse_rfc3339_ms)
+                        .map(|ms| ms / 1000)
+                };
+                Ok(Some(TokenMeta {
+                    created_unix: at("created-at"),
+                    expires_unix: at("expired-at"),
+                }))
+            }
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A service token's metadata (TFE never shows its value again).
+#[derive(Debug, Clone, Copy)]
+pub struct TokenMeta {
+    pub created_unix: Option<u64>,
+    pub expires_unix: Option<u64>,
 }

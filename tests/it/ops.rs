@@ -215,12 +215,34 @@ fn status_reset_skip_only_and_force() {
         r.stdout
     );
 
-    // reset --step: that step runs again, nothing else.
+    // reset --step: that step runs again, nothing else. It reads TFE first
+    // and, TFE holding every readable setting, sends nothing: the detail
+    // says so and names --force for the write-only values.
     assert_code(&w.run(&["run"]), 0);
     let before = w.mutating().len();
     let r = w.run(&["reset", "--step", "smtp"]);
     assert_code(&r, 0);
     assert!(r.stdout.contains("forgot smtp"), "{}", r.stdout);
+    let r = w.run(&["run"]);
+    assert_code(&r, 0);
+    assert!(
+        r.stdout.contains("TFE already holds") && r.stdout.contains("--force smtp re-sends"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(w.mutating().len(), before, "nothing re-sent after reset");
+    // After a hand edit on TFE, the reset step re-applies.
+    let h = Http::new(w.sim.url());
+    let tok = std::fs::read_to_string(w.token_file()).unwrap();
+    let (st, _) = h.api(
+        "PATCH",
+        "/api/v2/admin/smtp-settings",
+        tok.trim(),
+        &serde_json::json!({"data": {"type": "smtp-settings", "attributes": {"port": 25}}}),
+    );
+    assert_eq!(st, 200);
+    let before = w.mutating().len();
+    assert_code(&w.run(&["reset", "--step", "smtp"]), 0);
     assert_code(&w.run(&["run"]), 0);
     let new: Vec<String> = w
         .mutating()

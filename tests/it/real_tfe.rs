@@ -269,7 +269,9 @@ fn an_older_install_gets_put_patch_and_general_settings() {
     );
     assert_eq!(
         methods_to(&w, "/api/v2/admin/customization-settings"),
-        [("PATCH".to_string(), 404)]
+        // The read of live state first (a fresh node converges from it),
+        // then the PATCH; both answer 404 on this version.
+        [("GET".to_string(), 404), ("PATCH".to_string(), 404)]
     );
     // One SMS: the 404 to POST sent nothing, the PATCH sent it.
     assert_eq!(s["test-sms"].as_array().unwrap().len(), 1);
@@ -342,7 +344,11 @@ fn a_transient_500_on_an_idempotent_patch_is_retried() {
             .unwrap(),
     );
     assert_code(&w.run(&["run"]), 1);
-    assert_eq!(methods_to(&w, "/api/v2/admin/smtp-settings").len(), 1);
+    let patches = methods_to(&w, "/api/v2/admin/smtp-settings")
+        .into_iter()
+        .filter(|(m, _)| m == "PATCH")
+        .count();
+    assert_eq!(patches, 1);
     assert_eq!(w.snapshot()["test-mails"], Value::Array(vec![]));
 }
 

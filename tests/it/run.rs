@@ -686,7 +686,7 @@ fn smtp_server_failures_are_explained_and_not_retried() {
         let patches = w
             .requests()
             .iter()
-            .filter(|e| e.path == "/api/v2/admin/smtp-settings")
+            .filter(|e| e.method == "PATCH" && e.path == "/api/v2/admin/smtp-settings")
             .count();
         assert_eq!(
             patches, 1,

@@ -225,7 +225,7 @@ fn rate_limits_are_waited_out() {
     let smtp: Vec<u16> = w
         .requests()
         .iter()
-        .filter(|e| e.path == "/api/v2/admin/smtp-settings")
+        .filter(|e| e.method == "PATCH" && e.path == "/api/v2/admin/smtp-settings")
         .map(|e| e.status)
         .collect();
     assert_eq!(smtp, vec![429, 429, 200]);

@@ -383,6 +383,9 @@ impl Tfe {
                 let tid = tid.to_string();
                 self.team_token(&tid, &tok, site_admin, req)
             }
+            ("GET", ["teams", tid, "authentication-token"]) => {
+                self.read_team_token(tid, &tok, site_admin)
+            }
             ("POST", ["users", uid, "authentication-tokens"]) => {
                 let allowed = user.as_ref().is_some_and(|u| u.id == *uid || u.site_admin);
                 if !allowed || !self.users.iter().any(|u| u.id == *uid) {

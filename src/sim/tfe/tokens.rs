@@ -5,28 +5,7 @@ use serde_json::{Map, Value, json};
 use super::*;
 use crate::sim::http::{Request, Response};
 
-/// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` to Unix milliseconds.
-fn parse_rfc3339_ms(t: &str) -> Option<u64> {
-    let t = t.strip_suffix('Z')?;
-    let (date, time) = t.split_once('T')?;
-    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let time = time.split('.').next()?;
-    let mut h = time.split(':').map(|x| x.parse::<i64>().ok());
-    let (hh, mm, ss) = (h.next()??, h.next()??, h.next()??);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    // Days from civil (Howard Hinnant).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000).max(0)).ok()
-}
+use crate::util::parse_rfc3339_ms;
 
 /// `expired-at` from a token-creating body: `None` when absent or null
 /// (TFE then applies its default lifetime), else Unix ms in the future.
@@ -134,23 +113,9 @@ impl Tfe {
         site_admin: bool,
         req: &Request,
     ) -> Response {
-        let Some(team) = self.teams.iter().find(|t| t.id == tid).cloned() else {
+        let Some(team) = self.team_owned_by(tid, tok, site_admin) else {
             return not_found();
         };
-        let owner = match &tok.kind {
-            TokenKind::User(id) => {
-                site_admin
-                    || self
-                        .orgs
-                        .iter()
-                        .any(|o| o.name == team.org && o.owners.contains(id))
-            }
-            TokenKind::Organization(o) => *o == team.org,
-            TokenKind::Team(..) => false,
-        };
-        if !owner {
-            return not_found();
-        }
         let (attrs, expires) =
             match token_request(req, "authentication-token", &["expired-at", "description"]) {
                 Ok(x) => x,
@@ -162,6 +127,46 @@ impl Tfe {
             self.issue_with_expiry(TokenKind::Team(team.id.clone(), team.org.clone()), expires);
         let description = attrs.get("description").cloned().unwrap_or(Value::Null);
         Response::json(201, &token_doc(&t, &value, description))
+    }
+
+    /// The team `tid` when `tok` may manage its token (a site admin, an
+    /// owner of its organization, or that organization's token); TFE
+    /// answers 404 otherwise, as for every resource one may not see.
+    fn team_owned_by(&self, tid: &str, tok: &Token, site_admin: bool) -> Option<Team> {
+        let team = self.teams.iter().find(|t| t.id == tid)?;
+        let owner = match &tok.kind {
+            TokenKind::User(id) => {
+                site_admin
+                    || self
+                        .orgs
+                        .iter()
+                        .any(|o| o.name == team.org && o.owners.contains(id))
+            }
+            TokenKind::Organization(o) => *o == team.org,
+            TokenKind::Team(..) => false,
+        };
+        owner.then(|| team.clone())
+    }
+
+    /// `GET /api/v2/teams/:team_id/authentication-token`: the team token's
+    /// metadata, never its value (go-tfe `team_token.go` `Read`); 404 when
+    /// the team has none.
+    pub(super) fn read_team_token(&self, tid: &str, tok: &Token, site_admin: bool) -> Response {
+        let Some(team) = self.team_owned_by(tid, tok, site_admin) else {
+            return not_found();
+        };
+        match self
+            .tokens
+            .iter()
+            .find(|t| matches!(&t.kind, TokenKind::Team(id, _) if *id == team.id))
+        {
+            Some(t) => {
+                let mut doc = token_doc(t, "", Value::Null);
+                doc["data"]["attributes"]["token"] = Value::Null;
+                Response::json(200, &doc)
+            }
+            None => not_found(),
+        }
     }
 
     /// `POST /api/v2/users/:id/authentication-tokens`: a new user token,

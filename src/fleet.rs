@@ -1,0 +1,234 @@
+//! `[store]`: what one node learns, carried to the others through a helper
+//! command the operator supplies (interface.md, "Running on many nodes").
+//!
+//! The helper is called as `<command...> VERB KEY`; values pass on stdin and
+//! stdout only, never in argv:
+//!
+//! | verb | stdin | exit 0 | exit 3 |
+//! | --- | --- | --- | --- |
+//! | `get KEY` | – | present, value on stdout | absent |
+//! | `put KEY` | value | stored (created or replaced) | – |
+//! | `create KEY` | value | stored, KEY was absent | KEY was present, nothing changed |
+//!
+//! On top of those three verbs this module builds *duties*: who, among the
+//! nodes running at once, does a piece of work. `create duty-X` decides; the
+//! winner does it and then `put done-X`; the others wait for `done-X` (and
+//! then confirm from TFE's live state). A node that dies holding a duty
+//! blocks the others for at most `[store] wait`: then one of them takes the
+//! next generation of the duty (`duty-X-r1`, ...) and does the work itself.
+//! That takeover is the one trade-off: if the dead node had done the work
+//! without saying so, it is done twice (one more test mail, at most).
+//!
+//! Keys (the helper adds any namespace it needs): `admin-token`,
+//! `org-token`, `team-token`, `salt` (random; scopes duty keys to a config
+//! without putting hashes of its secrets in key names), `duty-STEP-FP`,
+//! `done-STEP-FP` (FP: the step's config fingerprint under `salt`).
+
+use std::cell::OnceCell;
+use std::time::{Duration, Instant};
+
+use crate::config::StoreConfig;
+use crate::config::duration::format_duration;
+use crate::helper::{self, Failure};
+
+/// The helper's "absent" (get) / "already present" (create) exit code.
+const EXIT_ABSENT: i32 = 3;
+/// Duty generations tried before a node stops deferring and does the work.
+const MAX_GENERATIONS: u32 = 3;
+
+/// The configured helper, for one run.
+pub struct Store {
+    command: Vec<String>,
+    pub wait: Duration,
+    timeout: Duration,
+    address: String,
+    salt: OnceCell<String>,
+}
+
+/// Who does a duty.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Turn {
+    /// This node: do it, then [`Store::finish`] with this key.
+    Mine(String),
+    /// Another node did it (its `done-` key is there).
+    Done,
+    /// The node holding it said nothing within `[store] wait`: this node
+    /// took it over (do it, then finish with this key).
+    TakenOver(String),
+}
+
+impl Store {
+    pub fn new(cfg: &StoreConfig, address: &str) -> Store {
+        Store {
+            command: cfg.command.clone(),
+            wait: cfg.wait,
+            timeout: cfg.timeout,
+            address: address.to_string(),
+            salt: OnceCell::new(),
+        }
+    }
+
+    fn call(&self, verb: &str, key: &str, input: Option<&str>) -> Result<(i32, String), String> {
+        let mut argv = self.command.clone();
+        argv.push(verb.into());
+        argv.push(key.into());
+        let shown = self.command.first().cloned().unwrap_or_default();
+        let what = format!("[store] command {shown:?} {verb} {key}");
+        let done = helper::run(
+            &argv,
+            Some(input.unwrap_or("").as_bytes()),
+            &[("TFE_BOOTSTRAP_ADDRESS", &self.address)],
+            self.timeout,
+        )
+        .map_err(|f| match f {
+            Failure::Spawn(e) => {
+                format!("{what}: could not start ({e}); check [store] command")
+            }
+            Failure::TimedOut => format!(
+                "{what}: no answer within [store] timeout ({}); it and its children were killed",
+                format_duration(self.timeout)
+            ),
+            Failure::Wait(e) => format!("{what}: {e}"),
+        })?;
+        let code = done.status.code().unwrap_or(-1);
+        if code != 0 && code != EXIT_ABSENT {
+            let last = helper::last_line(&done.stderr);
+            return Err(format!(
+                "{what} failed ({}){}",
+                done.status,
+                if last.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {last}")
+                }
+            ));
+        }
+        Ok((code, done.stdout))
+    }
+
+    /// `get KEY`: the value (one trailing newline stripped), or `None`.
+    pub fn get(&self, key: &str) -> Result<Option<String>, String> {
+        let (code, out) = self.call("get", key, None)?;
+        if code == EXIT_ABSENT {
+            return Ok(None);
+        }
+        let v = out
+            .strip_suffix('\n')
+            .map(|v| v.strip_suffix('\r').unwrap_or(v))
+            .unwrap_or(&out);
+        Ok(Some(v.to_string()))
+    }
+
+    /// `put KEY`: stores the value, replacing any.
+    pub fn put(&self, key: &str, value: &str) -> Result<(), String> {
+        match self.call("put", key, Some(value))? {
+            (0, _) => Ok(()),
+            (code, _) => Err(format!(
+                "[store] command put {key}: exit {code} is not an answer to put (0 = stored)"
+            )),
+        }
+    }
+
+    /// `create KEY`: stores the value only when KEY is absent; whether it did.
+    pub fn create(&self, key: &str, value: &str) -> Result<bool, String> {
+        Ok(self.call("create", key, Some(value))?.0 == 0)
+    }
+
+    /// Polls `get KEY` until it is present or `within` passes (or a stop is
+    /// requested: an error).
+    pub fn wait_for(&self, key: &str, within: Duration) -> Result<Option<String>, String> {
+        let deadline = Instant::now() + within;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            if let Some(v) = self.get(key)? {
+                return Ok(Some(v));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            if !crate::stop::sleep(pause.min(left)) {
+                return Err(format!("stopped while waiting for {key} in the store"));
+            }
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    /// The fleet's salt: created by the first node that asks, read by the
+    /// others.
+    pub fn salt(&self) -> Result<&str, String> {
+        if let Some(s) = self.salt.get() {
+            return Ok(s);
+        }
+        let mut rng = fastrand::Rng::new();
+        let mine: String = (0..32)
+            .map(|_| char::from_digit(rng.u32(..16), 16).unwrap_or('0'))
+            .collect();
+        let salt = if self.create("salt", &mine)? {
+            mine
+        } else {
+            self.get("salt")?.filter(|s| !s.trim().is_empty()).ok_or(
+                "[store] key salt is present but empty: delete it from the store and rerun",
+            )?
+        };
+        Ok(self.salt.get_or_init(|| salt.trim().to_string()))
+    }
+
+    /// Decides who does duty `name` (a step and its config fingerprint).
+    /// Returns at once when the work is done or this node wins; otherwise
+    /// waits up to `[store] wait` for the holder, then takes the duty over.
+    pub fn claim(&self, name: &str) -> Result<Turn, String> {
+        for generation in 0..MAX_GENERATIONS {
+            let key = if generation == 0 {
+                name.to_string()
+            } else {
+                format!("{name}-r{generation}")
+            };
+            let done = format!("done-{key}");
+            match self.get(&done)?.as_deref() {
+                Some("done") => return Ok(Turn::Done),
+                Some(_) => continue, // that generation failed: try the next
+                None => {}
+            }
+            if self.create(&format!("duty-{key}"), &node_id())? {
+                return Ok(if generation == 0 {
+                    Turn::Mine(key)
+                } else {
+                    Turn::TakenOver(key)
+                });
+            }
+            // Someone already took the next generation: waiting on this
+            // one's holder would only wait on a node known to be gone.
+            if self
+                .get(&format!("duty-{name}-r{}", generation + 1))?
+                .is_some()
+            {
+                continue;
+            }
+            match self.wait_for(&done, self.wait)?.as_deref() {
+                Some("done") => return Ok(Turn::Done),
+                // Failed, or silent past the wait: the next generation.
+                _ => continue,
+            }
+        }
+        Ok(Turn::TakenOver(format!("{name}-r{MAX_GENERATIONS}")))
+    }
+
+    /// Says how the duty ended: `done` lets the waiting nodes confirm and go
+    /// on; a failure lets one of them try at once instead of after the wait.
+    pub fn finish(&self, key: &str, ok: bool) -> Result<(), String> {
+        self.put(&format!("done-{key}"), if ok { "done" } else { "failed" })
+    }
+}
+
+/// Who holds a duty, for an operator reading the store: host and pid.
+fn node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown-host".into());
+    format!(
+        "{host} pid {} at {}",
+        std::process::id(),
+        crate::util::rfc3339(std::time::SystemTime::now())
+    )
+}

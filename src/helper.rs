@@ -1,0 +1,193 @@
+//! Runs an operator-supplied command (`[iact] command`, `[store] command`):
+//! argv without a shell, in its own process group, values on stdin and
+//! stdout only, under one deadline that covers the command and the reading
+//! of its output. When the command exits, or at the deadline, the whole
+//! group is killed, so a background child left holding a pipe cannot
+//! stretch the wait.
+
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// What a finished command left.
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Why a command gave no answer.
+#[derive(Debug)]
+pub enum Failure {
+    /// It could not be started (not found, not executable).
+    Spawn(std::io::Error),
+    /// It (or the reading of its output) outlasted the deadline; its group
+    /// was killed.
+    TimedOut,
+    /// Waiting on it failed.
+    Wait(std::io::Error),
+}
+
+/// Output beyond this is not read (a value, a token, an error line).
+const OUTPUT_CAP: u64 = 1024 * 1024;
+
+/// Runs `argv` with `input` on stdin (or /dev/null), `env` added to the
+/// environment, and `timeout` for all of it.
+pub fn run(
+    argv: &[String],
+    input: Option<&[u8]>,
+    env: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<Finished, Failure> {
+    let deadline = Instant::now() + timeout;
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().map_err(Failure::Spawn)?;
+    let group = child.id() as libc::pid_t;
+    let kill_group = || {
+        // SAFETY: kill(2) with a negative pid signals that process group;
+        // the group is the child's own (process_group(0) above).
+        unsafe { libc::kill(-group, libc::SIGKILL) };
+    };
+    if let (Some(mut stdin), Some(bytes)) = (child.stdin.take(), input) {
+        let bytes = bytes.to_vec();
+        // A thread, so a helper that never reads cannot block us past the
+        // deadline; a closed pipe (it exited first) is its business.
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&bytes);
+        });
+    }
+    let (tx, rx) = mpsc::channel::<(bool, String)>();
+    for (is_out, pipe) in [
+        (
+            true,
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ),
+        (
+            false,
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(p) = pipe {
+                let _ = p.take(OUTPUT_CAP).read_to_end(&mut buf);
+            }
+            let _ = tx.send((is_out, String::from_utf8_lossy(&buf).into_owned()));
+        });
+    }
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) if Instant::now() >= deadline => {
+                kill_group();
+                let _ = child.wait();
+                return Err(Failure::TimedOut);
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => {
+                kill_group();
+                return Err(Failure::Wait(e));
+            }
+        }
+    };
+    // What the command left running in its group is not wanted: killing it
+    // closes the pipes it may still hold.
+    kill_group();
+    let (mut out, mut err) = (None, None);
+    while out.is_none() || err.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left.max(Duration::from_millis(200))) {
+            Ok((true, s)) => out = Some(s),
+            Ok((false, s)) => err = Some(s),
+            Err(_) => return Err(Failure::TimedOut),
+        }
+    }
+    Ok(Finished {
+        status,
+        stdout: out.unwrap_or_default(),
+        stderr: err.unwrap_or_default(),
+    })
+}
+
+/// The last non-empty line of `stderr`, with token-like words hidden and
+/// cut to 200 characters: what an error message may quote of a command.
+pub fn last_line(stderr: &str) -> String {
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    hide_tokens(last).chars().take(200).collect()
+}
+
+/// A failing command's stderr is shown to help the operator, but it may
+/// hold a token this run never learned (so the redactor cannot know it):
+/// every run of 16 or more token characters with both letters and digits
+/// becomes `[redacted]`. Words, paths and messages survive.
+pub fn hide_tokens(line: &str) -> String {
+    let is_tok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | '=');
+    let mut out = String::with_capacity(line.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let secret_like = word.len() >= 16
+            && word.chars().any(|c| c.is_ascii_digit())
+            && word.chars().any(|c| c.is_ascii_alphabetic());
+        out.push_str(if secret_like {
+            crate::redact::REDACTED
+        } else {
+            word
+        });
+        word.clear();
+    };
+    for c in line.chars() {
+        if is_tok(c) {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_in_command_stderr_are_hidden() {
+        assert_eq!(
+            hide_tokens(
+                "Error: no such container: terraform-enterprise (token iact-5e1f0c7b9a2d4e6f8a0b)"
+            ),
+            "Error: no such container: terraform-enterprise (token [redacted])"
+        );
+        assert_eq!(
+            hide_tokens("/usr/bin/docker exited 125"),
+            "/usr/bin/docker exited 125"
+        );
+    }
+}
