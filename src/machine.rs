@@ -349,13 +349,20 @@ fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result
     let store_err = |e: String| Error::step(name, e);
     let salt = fleet.salt().map_err(store_err)?.to_string();
     let fp = step
-        .desired(ctx.cfg)
+        .shared(ctx.cfg)
         .map_err(|why| Error::step(name, why))?
         .fingerprint(&salt);
     let duty = format!("{name}-{}", &fp[..16]);
     let key = match fleet.claim(&duty).map_err(store_err)? {
         Turn::Done => {
-            if let Some(d) = converged(step, ctx) {
+            // The node that applied it may also have rotated the admin
+            // token under a TTL policy: refused, take the published one.
+            let confirmed = converged(step, ctx).or_else(|| {
+                steps::admin::refresh_from_store(ctx)
+                    .then(|| converged(step, ctx))
+                    .flatten()
+            });
+            if let Some(d) = confirmed {
                 return Ok(Applied::unchanged(format!("another node applied it: {d}")));
             }
             // Nothing readable to confirm (or TFE moved on since): the

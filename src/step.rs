@@ -211,6 +211,13 @@ pub trait Step: Sync {
     /// not apply (its section is absent, or it is not needed).
     fn desired(&self, cfg: &Config) -> Result<Desired, String>;
 
+    /// What the nodes of a fleet share of it: the input of its `[store]`
+    /// duty key. By default all it wants; a step whose desired value names
+    /// node-local files leaves them out, so every node meets the same duty.
+    fn shared(&self, cfg: &Config) -> Result<Desired, String> {
+        self.desired(cfg)
+    }
+
     /// TFE's live values beside the desired ones, for `plan`'s drift. Steps
     /// with nothing readable to compare keep the default (no rows).
     fn live(&self, _cx: &LiveCtx<'_>) -> Result<Vec<Drift>, String> {

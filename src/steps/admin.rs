@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::config::Config;
 use crate::config::secret::Secret;
 use crate::error::Error;
+use crate::fleet::Turn;
 use crate::step::{Applied, Ctx, Desired, Progress, Schedule, Step, StepName};
 use crate::tfe::{Client, TfeError};
 use crate::util::{Reservation, write_atomic};
@@ -357,17 +358,23 @@ pub fn publish(ctx: &Ctx<'_>, token: &str, step: StepName, replace: bool) -> Res
     })
 }
 
-/// After a step failed: when the admin token this run uses is refused (401)
-/// and `[store]` holds another one (a node rotated it under a TTL policy),
+/// After a step failed: when the admin token this run uses is refused (401,
+/// for its account or its organization) and `[store]` holds another one (a node rotated it under a TTL policy),
 /// takes that one. Whether it did, so the step can be tried again.
 pub fn refresh_from_store(ctx: &mut Ctx<'_>) -> bool {
     let (Some(fleet), Some(admin)) = (ctx.fleet, ctx.admin.as_ref()) else {
         return false;
     };
-    if admin
-        .account()
-        .map_or_else(|e| e.status() != Some(401), |_| true)
-    {
+    // A max-TTL policy refuses a user token only for its organization's
+    // resources, so the organization is read too.
+    let refused = |r: Result<(), crate::tfe::TfeError>| r.is_err_and(|e| e.status() == Some(401));
+    let dead = refused(admin.account().map(|_| ()))
+        || ctx
+            .cfg
+            .organization
+            .as_ref()
+            .is_some_and(|o| refused(admin.organization(&o.name).map(|_| ())));
+    if !dead {
         return false;
     }
     let Ok(Some(token)) = fleet.get(STORE_KEY) else {
@@ -443,48 +450,79 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
             "[admin] username, email and password are required to create the admin",
         ));
     };
-    let claims = claim_space(cfg)?;
-    let token = match ctx.client.create_initial_admin(
-        iact.expose(),
-        username,
-        email,
-        password.expose(),
-    ) {
-        Ok(t) => t,
-        Err(e) => {
-            claims.0.discard();
-            claims.1.discard();
-            if e.status() == Some(404)
-                && let Some(fleet) = ctx.fleet
-            {
-                // Another node won the one-time creation: wait for it to
-                // publish the token.
-                return match fleet
-                    .wait_for(STORE_KEY, fleet.wait)
-                    .map_err(|e| Error::step(step, e))?
-                {
-                    Some(t) => {
-                        adopt(ctx, &t, step)?;
-                        Ok(Applied::unchanged(format!(
-                            "another node created the admin: took its token from [store] into {} (0600)",
-                            cfg.admin.token_file.display()
-                        )))
-                    }
-                    None => Err(Error::no_admin(
-                        step,
-                        format!(
-                            "TFE already has users, and no node published the admin token to [store] (key {STORE_KEY}) \
-                                 within [store] wait ({}). If the node that created the admin is gone, take the token from \
-                                 its token_file (or create one in the TFE UI) and `put {STORE_KEY}` it with the store helper, \
-                                 or set [admin] token; then rerun",
-                            crate::config::duration::format_duration(fleet.wait)
-                        ),
-                    )),
-                };
-            }
-            return Err(post_error(cfg, e));
-        }
+    // With a store, one node sends the one-time POST; the others wait for
+    // the token it publishes.
+    let duty = match ctx.fleet {
+        Some(fleet) => match fleet.claim("admin").map_err(|e| Error::step(step, e))? {
+            Turn::Done => return take_published(ctx, fleet),
+            Turn::Mine(k) | Turn::TakenOver(k) => Some((fleet, k)),
+        },
+        None => None,
     };
+    let created = create(ctx, &iact, (username, email, password));
+    if let Some((fleet, key)) = duty {
+        fleet
+            .finish(&key, created.is_ok())
+            .map_err(|e| Error::step(step, e))?;
+    }
+    created
+}
+
+/// Waits for the admin token the node that created the admin publishes.
+fn take_published(ctx: &mut Ctx<'_>, fleet: &crate::fleet::Store) -> Result<Applied, Error> {
+    let cfg = ctx.cfg;
+    match fleet
+        .wait_for(STORE_KEY, fleet.wait)
+        .map_err(|e| Error::step(NAME, e))?
+    {
+        Some(t) => {
+            adopt(ctx, &t, NAME)?;
+            Ok(Applied::unchanged(format!(
+                "another node created the admin: took its token from [store] into {} (0600)",
+                cfg.admin.token_file.display()
+            )))
+        }
+        None => Err(Error::no_admin(
+            NAME,
+            format!(
+                "TFE already has users, and no node published the admin token to [store] (key {STORE_KEY}) \
+                 within [store] wait ({}). If the node that created the admin is gone, take the token from \
+                 its token_file (or create one in the TFE UI) and `put {STORE_KEY}` it with the store helper, \
+                 or set [admin] token; then rerun",
+                crate::config::duration::format_duration(fleet.wait)
+            ),
+        )),
+    }
+}
+
+/// The one-time POST, and keeping its token.
+fn create(
+    ctx: &mut Ctx<'_>,
+    iact: &Secret,
+    (username, email, password): (&String, &String, &Secret),
+) -> Result<Applied, Error> {
+    let cfg = ctx.cfg;
+    let step = NAME;
+    let claims = claim_space(cfg)?;
+    let token =
+        match ctx
+            .client
+            .create_initial_admin(iact.expose(), username, email, password.expose())
+        {
+            Ok(t) => t,
+            Err(e) => {
+                claims.0.discard();
+                claims.1.discard();
+                if e.status() == Some(404)
+                    && let Some(fleet) = ctx.fleet
+                {
+                    // Another node won the one-time creation (one that did not
+                    // take the duty: an older version, a hand run).
+                    return take_published(ctx, fleet);
+                }
+                return Err(post_error(cfg, e));
+            }
+        };
     // The only copy of the token: keep it before anything else, then tell
     // the other nodes.
     keep_token(cfg, username, &token, claims)?;

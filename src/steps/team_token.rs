@@ -26,6 +26,12 @@ impl Step for TeamToken {
             json!({"org": o.name, "team": "owners", "file": file.display().to_string()}),
         ))
     }
+    /// Every node writes its own file; the token is the same.
+    fn shared(&self, cfg: &Config) -> Result<Desired, String> {
+        self.desired(cfg)?;
+        let o = cfg.organization.as_ref().ok_or_else(no_org)?;
+        Ok(Desired::plain(json!({"org": o.name, "team": "owners"})))
+    }
     fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         let o = org_cfg(ctx.cfg, NAME)?;
         let Some(file) = &o.owners_team_token_file else {

@@ -3,6 +3,7 @@
 mod configs;
 mod extras;
 mod first_contact;
+mod fleet;
 mod fuzz;
 mod hostile;
 mod layout;

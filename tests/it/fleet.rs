@@ -1,0 +1,496 @@
+//! Many nodes, one TFE: N real `tfe-bootstrap` processes with their own
+//! state dirs and one `[store]` (interface.md, "Running on many nodes"),
+//! through `scripts/store/file` and, when etcd is installed, through
+//! `scripts/store/etcd` against a real etcd on loopback.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tfe_bootstrap::sim::Sim;
+use tfe_bootstrap::sim::faults::FaultRule;
+
+use crate::util::*;
+
+/// How the nodes reach their store.
+#[derive(Clone)]
+pub enum Backend {
+    /// `scripts/store/file DIR`.
+    Dir(PathBuf),
+    /// `scripts/store/etcd` with these endpoints.
+    Etcd(String),
+}
+
+/// One TFE (a simulator), one store, and nodes that each have a state dir.
+pub struct Fleet {
+    pub sim: Sim,
+    pub dir: tempfile::TempDir,
+    pub backend: Backend,
+    /// `[store] wait`.
+    pub wait: &'static str,
+    next: usize,
+}
+
+/// One node's files.
+pub struct Node {
+    pub root: PathBuf,
+    pub config: PathBuf,
+}
+
+impl Node {
+    pub fn state(&self) -> PathBuf {
+        self.root.join("state")
+    }
+    pub fn admin_token(&self) -> PathBuf {
+        self.state().join("admin-token")
+    }
+    pub fn org_token(&self) -> PathBuf {
+        self.root.join("org-token")
+    }
+    pub fn team_token(&self) -> PathBuf {
+        self.root.join("team-token")
+    }
+    fn read(p: &Path) -> String {
+        std::fs::read_to_string(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .trim()
+            .to_string()
+    }
+}
+
+pub fn helper(name: &str) -> String {
+    format!("{}/scripts/store/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+impl Fleet {
+    pub fn new(backend: Option<Backend>, wait: &'static str) -> Fleet {
+        let sim = Sim::start(sim_opts()).expect("start sim");
+        let dir = tempfile::tempdir().unwrap();
+        let backend = backend.unwrap_or_else(|| Backend::Dir(dir.path().join("store")));
+        Fleet {
+            sim,
+            dir,
+            backend,
+            wait,
+            next: 0,
+        }
+    }
+
+    /// A new node: the shared config with this node's own paths.
+    pub fn node(&mut self) -> Node {
+        self.next += 1;
+        let root = self.dir.path().join(format!("node{}", self.next));
+        std::fs::create_dir_all(&root).unwrap();
+        let command = match &self.backend {
+            Backend::Dir(d) => format!("[{:?}, {:?}]", helper("file"), d.display().to_string()),
+            Backend::Etcd(_) => format!("[{:?}]", helper("etcd")),
+        };
+        let text = format!(
+            "{}{TWILIO_SECTION}
+[organization.service_token]
+file = {:?}
+
+[organization.owners_team_token]
+file = {:?}
+
+[store]
+command = {command}
+wait = {:?}
+",
+            full_config(self.sim.url(), &root.join("state")),
+            root.join("org-token").display().to_string(),
+            root.join("team-token").display().to_string(),
+            self.wait,
+        );
+        let config = root.join("config.toml");
+        std::fs::write(&config, text).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+        Node { root, config }
+    }
+
+    pub fn command(&self, n: &Node) -> Command {
+        let mut c = Command::new(bin());
+        c.args(["run", "--config"])
+            .arg(&n.config)
+            .env("T_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("T_SMTP_PASSWORD", SMTP_PASSWORD)
+            .env("T_TWILIO_TOKEN", TWILIO_TOKEN)
+            .env_remove("TFE_BOOTSTRAP_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Backend::Etcd(ep) = &self.backend {
+            c.env("ETCDCTL_ENDPOINTS", ep);
+        }
+        c
+    }
+
+    pub fn spawn(&self, n: &Node) -> Child {
+        self.command(n).spawn().expect("start tfe-bootstrap")
+    }
+
+    /// Runs `nodes` at once; each one's run and when it ended.
+    pub fn run_all(&self, nodes: &[Node]) -> Vec<(Run, Instant)> {
+        let children: Vec<Child> = nodes.iter().map(|n| self.spawn(n)).collect();
+        let waiters: Vec<_> = children
+            .into_iter()
+            .map(|c| {
+                std::thread::spawn(move || {
+                    let out = c.wait_with_output().unwrap();
+                    (to_run(out), Instant::now())
+                })
+            })
+            .collect();
+        waiters.into_iter().map(|t| t.join().unwrap()).collect()
+    }
+
+    pub fn snapshot(&self) -> Value {
+        self.sim.snapshot()
+    }
+
+    pub fn mutating(&self) -> usize {
+        self.sim
+            .requests()
+            .iter()
+            .filter(|r| r.is_mutating())
+            .count()
+    }
+
+    fn count(&self, key: &str) -> usize {
+        self.snapshot()[key].as_array().unwrap().len()
+    }
+
+    fn posts_to(&self, suffix: &str) -> usize {
+        self.sim
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with(suffix) && r.status < 300)
+            .count()
+    }
+
+    /// What every node's user depends on, after the fleet is done: one
+    /// admin, one organization and pool, one mail and SMS, service tokens
+    /// minted once and identical on every node, every token file working,
+    /// and no secret in any output.
+    pub fn assert_converged(&self, nodes: &[Node], runs: &[Run]) {
+        let tokens: Vec<String> = self.snapshot()["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["token"].as_str().unwrap().to_string())
+            .collect();
+        for (i, r) in runs.iter().enumerate() {
+            assert_eq!(r.code, 0, "node {}:\n{}", i + 1, r.both());
+            if std::env::var_os("FLEET_DEBUG").is_some() {
+                eprintln!("node {}:\n{}", i + 1, r.both());
+            }
+            for s in tokens.iter().map(String::as_str).chain([
+                ADMIN_PASSWORD,
+                SMTP_PASSWORD,
+                IACT,
+                TWILIO_TOKEN,
+            ]) {
+                assert!(!r.both().contains(s), "node {}: a secret leaked", i + 1);
+            }
+        }
+        let s = self.snapshot();
+        assert_eq!(s["users"].as_array().unwrap().len(), 1, "one admin");
+        assert_eq!(self.posts_to("/initial-admin-user"), 1);
+        assert_eq!(s["organizations"].as_array().unwrap().len(), 1);
+        assert_eq!(self.posts_to("/organizations"), 1, "org created once");
+        assert_eq!(self.posts_to("/agent-pools"), 1, "pool created once");
+        assert_eq!(self.count("test-mails"), 1, "one test mail");
+        assert_eq!(self.count("test-sms"), 1, "one SMS");
+        assert_eq!(
+            self.posts_to("/organizations/my-org/authentication-token"),
+            1,
+            "org token minted once"
+        );
+        assert_eq!(
+            self.posts_to("/authentication-token")
+                - self.posts_to("/organizations/my-org/authentication-token"),
+            1,
+            "team token minted once"
+        );
+        let h = Http::new(self.sim.url());
+        let org_token = Node::read(&nodes[0].org_token());
+        let team_token = Node::read(&nodes[0].team_token());
+        for (i, n) in nodes.iter().enumerate() {
+            assert_eq!(Node::read(&n.org_token()), org_token, "node {}", i + 1);
+            assert_eq!(Node::read(&n.team_token()), team_token, "node {}", i + 1);
+            let admin = Node::read(&n.admin_token());
+            let (st, _) = h.get("/api/v2/account/details", Some(&admin));
+            assert_eq!(st, 200, "node {}: its admin token_file works", i + 1);
+            for t in [&org_token, &team_token] {
+                let (st, _) = h.get("/api/v2/organizations/my-org", Some(t));
+                assert_eq!(st, 200, "node {}: a service token works", i + 1);
+            }
+            use std::os::unix::fs::PermissionsExt;
+            for f in [n.admin_token(), n.org_token(), n.team_token()] {
+                let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{}", f.display());
+            }
+        }
+    }
+}
+
+/// Runs `n` nodes at once, checks the fleet, then a replacement node.
+/// Returns (convergence: last done minus first done, mutating requests).
+pub fn fleet_round(backend: Option<Backend>, n: usize) -> (Duration, usize) {
+    let mut f = Fleet::new(backend, "60s");
+    let nodes: Vec<Node> = (0..n).map(|_| f.node()).collect();
+    let done = f.run_all(&nodes);
+    let runs: Vec<Run> = done
+        .iter()
+        .map(|(r, _)| Run {
+            code: r.code,
+            stdout: r.stdout.clone(),
+            stderr: r.stderr.clone(),
+        })
+        .collect();
+    f.assert_converged(&nodes, &runs);
+    let first = done.iter().map(|(_, t)| *t).min().unwrap();
+    let last = done.iter().map(|(_, t)| *t).max().unwrap();
+    let mutating = f.mutating();
+    if std::env::var_os("FLEET_DEBUG").is_some() {
+        for r in f.sim.requests().iter().filter(|r| r.is_mutating()) {
+            eprintln!("{} {} {}", r.method, r.path, r.status);
+        }
+    }
+
+    // A replacement: empty state dir, same store, TFE already configured.
+    let fresh = f.node();
+    let r = to_run(f.spawn(&fresh).wait_with_output().unwrap());
+    assert_eq!(r.code, 0, "replacement:\n{}", r.both());
+    assert_eq!(
+        f.mutating(),
+        mutating,
+        "replacement sent a mutating request:\n{}",
+        r.stdout
+    );
+    assert_eq!(f.count("test-mails"), 1);
+    let mut all = nodes;
+    all.push(fresh);
+    let mut runs = runs;
+    runs.push(r);
+    f.assert_converged(&all, &runs);
+    (last - first, mutating)
+}
+
+#[test]
+fn four_nodes_at_once_converge_with_one_of_everything() {
+    let (spread, mutating) = fleet_round(None, 4);
+    println!(
+        "RELIABILITY fleet-file nodes=4 mutating={mutating} spread_ms={}",
+        spread.as_millis()
+    );
+}
+
+/// A single node's mutating requests: the fleet must not send more.
+#[test]
+fn a_fleet_sends_no_more_mutating_requests_than_one_node() {
+    let (_, one) = fleet_round(None, 1);
+    let (_, four) = fleet_round(None, 4);
+    assert_eq!(four, one, "mutating requests grew with the number of nodes");
+}
+
+/// Without `[store]`, a second node that finds the admin already created
+/// says how to add a store.
+#[test]
+fn without_a_store_the_already_has_users_error_names_the_store() {
+    let w = World::new(sim_opts());
+    assert_code(&w.run(&["run"]), 0);
+    let other = tempfile::tempdir().unwrap();
+    w.edit_config(
+        &format!("dir = \"{}\"", w.state_dir().display()),
+        &format!("dir = \"{}\"", other.path().join("state").display()),
+    );
+    let r = w.run(&["run"]);
+    assert_code(&r, 4);
+    assert!(
+        r.stderr.contains("add a [store]") && r.stderr.contains("Many nodes"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Without `[store]`, a node that finds an organization token on TFE that
+/// it does not hold does not mint another (that would invalidate it).
+#[test]
+fn without_a_store_a_token_held_elsewhere_is_not_reminted() {
+    let w = World::new(sim_opts());
+    let file = w.dir.path().join("org-token");
+    w.write_config(&format!(
+        "{}\n[organization.service_token]\nfile = {:?}\n",
+        w.config_text(),
+        file.display().to_string()
+    ));
+    assert_code(&w.run(&["run"]), 0);
+    let token = std::fs::read_to_string(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    assert_code(&w.run(&["reset", "--step", "org-token"]), 0);
+    let before = w.mutating().len();
+    let r = w.run(&["run"]);
+    assert_code(&r, 1);
+    assert!(
+        r.stderr.contains("TFE already has the organization token")
+            && r.stderr.contains("--force org-token"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(w.mutating().len(), before, "nothing minted");
+    let h = Http::new(w.sim.url());
+    let (st, _) = h.get("/api/v2/organizations/my-org", Some(token.trim()));
+    assert_eq!(st, 200, "the token in use still works");
+    // --force replaces it, as asked.
+    assert_code(&w.run(&["run", "--force", "org-token"]), 0);
+    let (st, _) = h.get("/api/v2/organizations/my-org", Some(token.trim()));
+    assert_eq!(st, 401, "the old token was replaced");
+}
+
+/// Runs `node` until the simulator parks the request `rule` matches, then
+/// SIGKILLs it and lets the simulator go on.
+fn kill_node_at(f: &Fleet, node: &Node, rule: &str) {
+    f.sim.add_fault(FaultRule::parse(rule).unwrap());
+    let mut child = f.spawn(node);
+    let parked = f.sim.wait_parked(Duration::from_secs(60));
+    child.kill().unwrap();
+    let _ = child.wait_with_output();
+    f.sim.release();
+    assert!(parked.is_some(), "{rule}: the node never got there");
+}
+
+/// A node killed right after creating the admin (it published the token,
+/// then died on its next request): the others finish with that admin.
+#[test]
+fn a_node_killed_after_creating_the_admin_stops_nobody() {
+    let mut f = Fleet::new(None, "3s");
+    let first = f.node();
+    kill_node_at(&f, &first, "get=/api/v2/admin/general-settings:pause");
+    assert_eq!(f.snapshot()["users"].as_array().unwrap().len(), 1);
+    let nodes: Vec<Node> = (0..4).map(|_| f.node()).collect();
+    let runs: Vec<Run> = f.run_all(&nodes).into_iter().map(|(r, _)| r).collect();
+    f.assert_converged(&nodes, &runs);
+}
+
+/// A node killed while holding the SMTP duty (its PATCH never reached TFE):
+/// after `[store] wait` one of the others takes the duty over and says so;
+/// every node finishes, with one test mail.
+#[test]
+fn a_node_killed_holding_a_duty_is_taken_over_after_the_wait() {
+    let mut f = Fleet::new(None, "3s");
+    let first = f.node();
+    kill_node_at(&f, &first, "patch=/api/v2/admin/smtp-settings:pause-drop");
+    assert_eq!(f.count("test-mails"), 0);
+    let nodes: Vec<Node> = (0..4).map(|_| f.node()).collect();
+    let runs: Vec<Run> = f.run_all(&nodes).into_iter().map(|(r, _)| r).collect();
+    assert!(
+        runs.iter()
+            .any(|r| r.both().contains("did not finish it within [store] wait")),
+        "no node said it took over"
+    );
+    f.assert_converged(&nodes, &runs);
+}
+
+/// A store helper that fails is named with its verb and key, never a value.
+#[test]
+fn a_failing_store_is_named_by_verb_and_key() {
+    let mut f = Fleet::new(Some(Backend::Dir(PathBuf::from("/proc/no-such-dir"))), "3s");
+    let n = f.node();
+    let r = to_run(f.spawn(&n).wait_with_output().unwrap());
+    assert_eq!(r.code, 1, "{}", r.both());
+    assert!(
+        r.stderr.contains("[store] command") && r.stderr.contains("get admin-token"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A real etcd on loopback, for as long as the test holds it.
+pub struct Etcd {
+    child: Child,
+    pub endpoint: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Etcd {
+    /// Starts etcd when it is installed (Debian `etcd-server`,
+    /// `etcd-client`); `None` otherwise.
+    pub fn start() -> Option<Etcd> {
+        let installed = |b: &str| {
+            Command::new(b)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok()
+        };
+        if !installed("etcd") || !installed("etcdctl") {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (client, peer) = (free_port(), free_port());
+        let endpoint = format!("http://127.0.0.1:{client}");
+        let child = Command::new("etcd")
+            .args(["--name", "t", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(["--listen-client-urls", &endpoint])
+            .args(["--advertise-client-urls", &endpoint])
+            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
+            .args([
+                "--initial-advertise-peer-urls",
+                &format!("http://127.0.0.1:{peer}"),
+            ])
+            .args(["--initial-cluster", &format!("t=http://127.0.0.1:{peer}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let e = Etcd {
+            child,
+            endpoint,
+            _dir: dir,
+        };
+        let healthy = wait_until(Duration::from_secs(30), || {
+            Command::new("etcdctl")
+                .env("ETCDCTL_API", "3")
+                .args(["--endpoints", &e.endpoint, "endpoint", "health"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        assert!(healthy, "etcd did not become healthy on {}", e.endpoint);
+        Some(e)
+    }
+}
+
+#[test]
+fn four_nodes_through_a_real_etcd() {
+    let Some(etcd) = Etcd::start() else {
+        println!("SKIPPED: etcd/etcdctl not installed (apt-get install etcd-server etcd-client)");
+        return;
+    };
+    let (spread, mutating) = fleet_round(Some(Backend::Etcd(etcd.endpoint.clone())), 4);
+    println!(
+        "RELIABILITY fleet-etcd nodes=4 mutating={mutating} spread_ms={}",
+        spread.as_millis()
+    );
+}
