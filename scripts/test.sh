@@ -18,6 +18,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "The first run also needs the network: crates.io for the build, PyPI for pytfe." >&2
   exit 2
 fi
+command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
+  echo "test.sh: etcd is not installed: the [store] tests against a real etcd will be skipped (apt-get install etcd-server etcd-client)" >&2
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked

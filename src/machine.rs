@@ -218,6 +218,7 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
         progress: report,
         iact: None,
         forced: false,
+        new_install: false,
     };
     for w in &cfg.warnings {
         report.emit(Event::Warning {
@@ -339,6 +340,7 @@ fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result
     let shared = step.schedule() == Schedule::OnChange && !ctx.forced;
     if shared
         && fresh
+        && !ctx.new_install
         && let Some(d) = converged(step, ctx)
     {
         return Ok(Applied::unchanged(d));

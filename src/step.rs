@@ -190,6 +190,9 @@ pub struct Ctx<'a> {
     pub iact: Option<Secret>,
     /// `--force` for the current step.
     pub forced: bool,
+    /// This run created the initial admin: TFE was untouched, so there is
+    /// no live state worth reading before applying.
+    pub new_install: bool,
 }
 
 impl Ctx<'_> {

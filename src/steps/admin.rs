@@ -528,6 +528,7 @@ fn create(
     keep_token(cfg, username, &token, claims)?;
     publish(ctx, &token, step, true)?;
     ctx.state.facts.admin_username = Some(username.clone());
+    ctx.new_install = true;
     ctx.admin = Some(
         ctx.client
             .clone()

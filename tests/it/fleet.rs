@@ -77,17 +77,32 @@ impl Fleet {
         }
     }
 
-    /// A new node: the shared config with this node's own paths.
-    pub fn node(&mut self) -> Node {
+    /// The `[store] command` line's value for this fleet's backend.
+    pub fn store_command(&self) -> String {
+        match &self.backend {
+            Backend::Dir(d) => format!("[{:?}, {:?}]", helper("file"), d.display().to_string()),
+            Backend::Etcd(_) => format!("[{:?}]", helper("etcd")),
+        }
+    }
+
+    /// A new node whose config `text_for` writes, given the node's root.
+    pub fn node_with(&mut self, text_for: impl FnOnce(&Self, &Path) -> String) -> Node {
         self.next += 1;
         let root = self.dir.path().join(format!("node{}", self.next));
         std::fs::create_dir_all(&root).unwrap();
-        let command = match &self.backend {
-            Backend::Dir(d) => format!("[{:?}, {:?}]", helper("file"), d.display().to_string()),
-            Backend::Etcd(_) => format!("[{:?}]", helper("etcd")),
-        };
-        let text = format!(
-            "{}{TWILIO_SECTION}
+        let text = text_for(self, &root);
+        let config = root.join("config.toml");
+        std::fs::write(&config, text).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+        Node { root, config }
+    }
+
+    /// A new node: the shared config with this node's own paths.
+    pub fn node(&mut self) -> Node {
+        self.node_with(|f, root| {
+            format!(
+                "{}{TWILIO_SECTION}
 [organization.service_token]
 file = {:?}
 
@@ -98,16 +113,13 @@ file = {:?}
 command = {command}
 wait = {:?}
 ",
-            full_config(self.sim.url(), &root.join("state")),
-            root.join("org-token").display().to_string(),
-            root.join("team-token").display().to_string(),
-            self.wait,
-        );
-        let config = root.join("config.toml");
-        std::fs::write(&config, text).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
-        Node { root, config }
+                full_config(f.sim.url(), &root.join("state")),
+                root.join("org-token").display().to_string(),
+                root.join("team-token").display().to_string(),
+                f.wait,
+                command = f.store_command(),
+            )
+        })
     }
 
     pub fn command(&self, n: &Node) -> Command {
@@ -117,6 +129,10 @@ wait = {:?}
             .env("T_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("T_SMTP_PASSWORD", SMTP_PASSWORD)
             .env("T_TWILIO_TOKEN", TWILIO_TOKEN)
+            // The cloud-init example's names.
+            .env("TFE_IACT_TOKEN", IACT)
+            .env("TFE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("SMTP_PASSWORD", SMTP_PASSWORD)
             .env_remove("TFE_BOOTSTRAP_CONFIG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -363,12 +379,17 @@ fn kill_node_at(f: &Fleet, node: &Node, rule: &str) {
 }
 
 /// A node killed right after creating the admin (it published the token,
-/// then died on its next request): the others finish with that admin.
+/// then died on its next request, the general settings it had taken on):
+/// the others finish with that admin, one of them after `[store] wait`.
 #[test]
 fn a_node_killed_after_creating_the_admin_stops_nobody() {
     let mut f = Fleet::new(None, "3s");
     let first = f.node();
-    kill_node_at(&f, &first, "get=/api/v2/admin/general-settings:pause");
+    kill_node_at(
+        &f,
+        &first,
+        "patch=/api/v2/admin/general-settings:pause-drop",
+    );
     assert_eq!(f.snapshot()["users"].as_array().unwrap().len(), 1);
     let nodes: Vec<Node> = (0..4).map(|_| f.node()).collect();
     let runs: Vec<Run> = f.run_all(&nodes).into_iter().map(|(r, _)| r).collect();
@@ -443,6 +464,10 @@ impl Etcd {
                 .is_ok()
         };
         if !installed("etcd") || !installed("etcdctl") {
+            assert!(
+                std::env::var_os("TFE_BOOTSTRAP_REQUIRE_ETCD").is_none(),
+                "TFE_BOOTSTRAP_REQUIRE_ETCD is set but etcd/etcdctl are not installed"
+            );
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -492,5 +517,96 @@ fn four_nodes_through_a_real_etcd() {
     println!(
         "RELIABILITY fleet-etcd nodes=4 mutating={mutating} spread_ms={}",
         spread.as_millis()
+    );
+}
+
+/// `scripts/cloud-init/fleet-user-data.yaml`'s config, as four nodes would
+/// run it, through the etcd helper against a real etcd.
+#[test]
+fn the_fleet_cloud_init_example_runs_on_four_nodes_through_etcd() {
+    let Some(etcd) = Etcd::start() else {
+        println!("SKIPPED: etcd/etcdctl not installed (apt-get install etcd-server etcd-client)");
+        return;
+    };
+    let yaml = std::fs::read_to_string(format!(
+        "{}/scripts/cloud-init/fleet-user-data.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let example = cloud_init_toml(&yaml);
+    for must in [
+        "address = \"https://tfe.example.com\"",
+        "command = [\"/usr/local/lib/tfe-bootstrap/store-etcd\"]",
+        "file = \"/var/lib/tfe-bootstrap/org-token\"",
+    ] {
+        assert!(
+            example.contains(must),
+            "the example changed ({must}); update this test"
+        );
+    }
+    let mut f = Fleet::new(Some(Backend::Etcd(etcd.endpoint.clone())), "10m");
+    let nodes: Vec<Node> = (0..4)
+        .map(|_| {
+            f.node_with(|f, root| {
+                example
+                    .replace(
+                        "address = \"https://tfe.example.com\"",
+                        &format!("address = \"{}\"\nallow_insecure_http = true", f.sim.url()),
+                    )
+                    .replace(
+                        "command = [\"/usr/local/lib/tfe-bootstrap/store-etcd\"]",
+                        &format!("command = {}", f.store_command()),
+                    )
+                    .replace(
+                        "\"/var/lib/tfe-bootstrap/org-token\"",
+                        &format!("{:?}", root.join("org-token").display().to_string()),
+                    )
+                    + &format!(
+                        "\n[state]\ndir = {:?}\n",
+                        root.join("state").display().to_string()
+                    )
+            })
+        })
+        .collect();
+    let runs: Vec<Run> = f.run_all(&nodes).into_iter().map(|(r, _)| r).collect();
+    for (i, r) in runs.iter().enumerate() {
+        assert_eq!(r.code, 0, "node {}:\n{}", i + 1, r.both());
+    }
+    let s = f.snapshot();
+    assert_eq!(s["users"].as_array().unwrap().len(), 1);
+    assert_eq!(f.count("test-mails"), 1);
+    assert_eq!(s["organizations"][0]["name"], "platform");
+    let h = Http::new(f.sim.url());
+    let token = Node::read(&nodes[0].org_token());
+    for n in &nodes {
+        assert_eq!(Node::read(&n.org_token()), token);
+        let (st, _) = h.get(
+            "/api/v2/account/details",
+            Some(&Node::read(&n.admin_token())),
+        );
+        assert_eq!(st, 200);
+    }
+    let (st, _) = h.get("/api/v2/organizations/platform", Some(&token));
+    assert_eq!(st, 200);
+}
+
+/// Every helper in scripts/store/ parses as POSIX sh (the cloud ones cannot
+/// run here), takes its value on stdin, and answers 3 for "absent".
+#[test]
+fn every_store_helper_is_valid_sh_and_follows_the_protocol() {
+    let dir = format!("{}/scripts/store", env!("CARGO_MANIFEST_DIR"));
+    let mut names = vec![];
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        let st = Command::new("sh").arg("-n").arg(&p).status().unwrap();
+        assert!(st.success(), "{} does not parse", p.display());
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains("exit 3"), "{}: no exit 3", p.display());
+        names.push(p.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    names.sort();
+    assert_eq!(
+        names,
+        ["aws-ssm", "etcd", "file", "kubernetes", "vault-kv2"]
     );
 }

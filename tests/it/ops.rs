@@ -334,18 +334,7 @@ fn repo_file(p: &str) -> String {
 #[test]
 fn cloud_init_example_config_runs_against_the_sim() {
     let yaml = repo_file("scripts/cloud-init/user-data.yaml");
-    // The TOML of the write_files entry: the indented block after `content: |`.
-    let start = yaml.find("content: |").unwrap();
-    let block: Vec<&str> = yaml[start..]
-        .lines()
-        .skip(1)
-        .take_while(|l| l.starts_with("      ") || l.trim().is_empty())
-        .collect();
-    let toml_text: String = block
-        .iter()
-        .map(|l| l.strip_prefix("      ").unwrap_or(l.trim()))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let toml_text = cloud_init_toml(&yaml);
     let w = World::new(SimOptions {
         iact_subnets: vec![],
         ..sim_opts()

@@ -414,3 +414,16 @@ impl Http {
         (s, v)
     }
 }
+
+/// The TOML of a cloud-init example's first write_files entry: the indented
+/// block after its first `content: |`.
+pub fn cloud_init_toml(yaml: &str) -> String {
+    let start = yaml.find("content: |").unwrap();
+    yaml[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("      ") || l.trim().is_empty())
+        .map(|l| l.strip_prefix("      ").unwrap_or(l.trim()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
