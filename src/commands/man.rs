@@ -97,6 +97,10 @@ pub(super) fn render() -> std::io::Result<Vec<u8>> {
             "A CA bundle to use as the system trust store.",
         ),
         (
+            "TFE_BOOTSTRAP_ADDRESS",
+            "Set for the [store] command: the TFE address, to namespace its keys.",
+        ),
+        (
             "XDG_STATE_HOME",
             "Base of the default state dir when not running as root.",
         ),

@@ -91,6 +91,15 @@ pub(super) fn local(cfg: &Config) -> Vec<Check> {
         Err(e) => Check::fail("state dir", exit::USAGE, e),
     };
     out.push(state);
+    // The store answers a read (a helper that is missing, not executable
+    // or cannot reach its backend fails here, before anything is sent).
+    if let Some(s) = &cfg.store {
+        let store = crate::fleet::Store::new(s, &cfg.tfe.address);
+        out.push(match store.get("salt") {
+            Ok(_) => Check::pass("store", "[store] command answers a get".into()),
+            Err(e) => Check::fail("store", exit::USAGE, format!("{e}; check [store] command")),
+        });
+    }
     // token_file is written when the admin is created or its token rotated.
     if cfg.admin.token.is_some() && !cfg.admin.rotate_token {
         return out;

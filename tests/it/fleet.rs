@@ -415,17 +415,22 @@ fn a_node_killed_holding_a_duty_is_taken_over_after_the_wait() {
     f.assert_converged(&nodes, &runs);
 }
 
-/// A store helper that fails is named with its verb and key, never a value.
+/// A store helper that fails is named with its verb and key, never a value,
+/// and stops the run before any request (exit 2).
 #[test]
 fn a_failing_store_is_named_by_verb_and_key() {
     let mut f = Fleet::new(Some(Backend::Dir(PathBuf::from("/proc/no-such-dir"))), "3s");
     let n = f.node();
     let r = to_run(f.spawn(&n).wait_with_output().unwrap());
-    assert_eq!(r.code, 1, "{}", r.both());
+    assert_eq!(r.code, 2, "{}", r.both());
     assert!(
-        r.stderr.contains("[store] command") && r.stderr.contains("get admin-token"),
+        r.stderr.contains("[store] command") && r.stderr.contains("get salt"),
         "{}",
         r.stderr
+    );
+    assert!(
+        f.sim.requests().is_empty(),
+        "nothing is sent before the store answers"
     );
 }
 
@@ -609,4 +614,54 @@ fn every_store_helper_is_valid_sh_and_follows_the_protocol() {
         names,
         ["aws-ssm", "etcd", "file", "kubernetes", "vault-kv2"]
     );
+}
+
+/// Values pass only on stdin and stdout: a helper that logs its argv and
+/// environment sees keys and the TFE address, never a secret.
+#[test]
+fn store_values_never_pass_through_argv() {
+    let mut f = Fleet::new(None, "60s");
+    let log = f.dir.path().join("argv.log");
+    let wrapper = f.dir.path().join("logging-store");
+    let Backend::Dir(store) = f.backend.clone() else {
+        unreachable!()
+    };
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$* address=$TFE_BOOTSTRAP_ADDRESS\" >> {log:?}\nexec {:?} {store:?} \"$@\"\n",
+            helper("file")
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let nodes: Vec<Node> = (0..2).map(|_| f.node()).collect();
+    for n in &nodes {
+        let text = std::fs::read_to_string(&n.config).unwrap();
+        let text = text.replace(
+            &f.store_command(),
+            &format!("[{:?}]", wrapper.display().to_string()),
+        );
+        std::fs::write(&n.config, text).unwrap();
+    }
+    let runs: Vec<Run> = f.run_all(&nodes).into_iter().map(|(r, _)| r).collect();
+    f.assert_converged(&nodes, &runs);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("create admin-token") || logged.contains("put admin-token"),
+        "{logged}"
+    );
+    assert!(
+        logged.contains(&format!("address={}", f.sim.url())),
+        "{logged}"
+    );
+    let s = f.snapshot();
+    for t in s["tokens"].as_array().unwrap() {
+        let t = t["token"].as_str().unwrap();
+        assert!(!logged.contains(t), "a token was passed in argv");
+    }
+    for secret in [ADMIN_PASSWORD, SMTP_PASSWORD, IACT] {
+        assert!(!logged.contains(secret));
+    }
 }
