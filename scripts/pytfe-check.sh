@@ -28,3 +28,18 @@ sed -e "s#http://127.0.0.1:18800#$url#" -e 's/^user = "2y"/user = "30d"/' \
 TFE_ADMIN_PASSWORD=pytfe-check-password SMTP_PASSWORD=pytfe-check-smtp \
   target/debug/tfe-bootstrap run -q --config "$work/config.toml" --state-dir "$work/state"
 "$venv/bin/python" scripts/pytfe_check.py "$url" "$work/state/admin-token" "$work/org-token"
+kill "$sim_pid"
+
+# HCP Terraform mode: tfe-sim --hcp with an owner's user token that may
+# create the organization; config/hcp.toml as shipped, pointed at the sim.
+owner=hcpOwner0token.atlasv1.pytfecheckpytfecheckpytfecheckpytfecheck
+target/debug/tfe-sim --hcp --user-token "$owner" >"$work/hcp-url" &
+sim_pid=$!
+for _ in $(seq 1 200); do [ -s "$work/hcp-url" ] && break; sleep 0.05; done
+url=$(head -1 "$work/hcp-url")
+sed -e "s#^platform = \"hcp\"#platform = \"hcp\"\naddress = \"$url\"\nallow_insecure_http = true#" \
+  -e "s#/var/lib/tfe-bootstrap/org-token#$work/hcp-org-token#" \
+  config/hcp.toml >"$work/hcp.toml"
+TFE_TOKEN="$owner" target/debug/tfe-bootstrap run -q --config "$work/hcp.toml" --state-dir "$work/hcp-state"
+printf '%s\n' "$owner" >"$work/owner-token"
+"$venv/bin/python" scripts/pytfe_check.py "$url" "$work/owner-token" "$work/hcp-org-token" --hcp

@@ -212,6 +212,7 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
         cfg,
         client,
         admin: None,
+        admin_role: None,
         state,
         store: &store,
         fleet: fleet.as_ref(),

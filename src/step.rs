@@ -172,6 +172,17 @@ pub trait Progress {
     fn wait_poll(&self, attempt: u32, status: &str, elapsed: Duration);
 }
 
+/// Whose token the run holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// A site admin's: every step can run.
+    SiteAdmin,
+    /// Anyone else's (an organization owner's user token, or a team or
+    /// organization token, which has no account): only the per-organization
+    /// steps can run. The text names whose.
+    Other(String),
+}
+
 /// Everything a step may use while it applies.
 pub struct Ctx<'a> {
     pub cfg: &'a Config,
@@ -179,6 +190,8 @@ pub struct Ctx<'a> {
     pub client: Client,
     /// The site-admin client, once the token is known and checked.
     pub admin: Option<Client>,
+    /// Whose token `admin` holds, when known (set where it is loaded).
+    pub admin_role: Option<Role>,
     pub state: State,
     /// Where `state` is saved; a step saves only to record an intent
     /// before a side effect (see `steps::witness`).

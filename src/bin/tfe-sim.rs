@@ -61,6 +61,14 @@ struct Args {
     /// Add a non-admin user with this API token (repeatable).
     #[arg(long)]
     user_token: Vec<String>,
+    /// Behave as HCP Terraform: /api/v2/ping answers, no admin API, no IACT,
+    /// no health endpoints; organizations belong to the tokens of --org.
+    #[arg(long)]
+    hcp: bool,
+    /// An organization that exists at start, owned by the user holding
+    /// TOKEN (created as a non-admin user when new): ORG=TOKEN (repeatable).
+    #[arg(long = "org", value_parser = org_owner)]
+    orgs: Vec<(String, String)>,
     /// Make every SMTP test mail fail with this status: 401 (bad credentials), 500 or 504.
     #[arg(long)]
     smtp_fail: Option<u16>,
@@ -147,6 +155,8 @@ fn main() -> ExitCode {
         iact_time_limit,
         existing_admin_token: args.existing_admin_token,
         user_tokens: args.user_token,
+        hcp: args.hcp,
+        owned_orgs: args.orgs,
         smtp_fail: args.smtp_fail,
         faults: args.faults,
         fault_rate: args.fault_rate,
@@ -198,5 +208,15 @@ fn print_iact(url: &str) -> ExitCode {
             eprintln!("tfe-sim iact: cannot reach {url}: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// `ORG=TOKEN` for `--org`.
+fn org_owner(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((org, token)) if !org.is_empty() && !token.is_empty() => {
+            Ok((org.to_string(), token.to_string()))
+        }
+        _ => Err(format!("{s:?} is not ORG=TOKEN")),
     }
 }

@@ -37,7 +37,7 @@ pub(super) fn plan(cli: &Cli, report: &Arc<Reporter>, detailed: bool) -> Result<
             .request_timeout
             .min(std::time::Duration::from_secs(10)),
     );
-    if let Err(e) = probe.readiness()
+    if let Err(e) = probe.ready_probe(cfg.tfe.platform)
         && e.status().is_none()
     {
         return Err(Error::step(
@@ -58,6 +58,7 @@ pub(super) fn plan(cli: &Cli, report: &Arc<Reporter>, detailed: bool) -> Result<
                 state.facts.admin_token_expires_unix.is_some(),
                 report.as_ref(),
             )
+            .map(|(c, _)| c)
             .map_err(|e| e.to_string()),
         )
     } else {

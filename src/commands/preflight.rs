@@ -168,7 +168,7 @@ pub(super) fn remote(cfg: &Config, client: &Client) -> Vec<Check> {
         format!("{host}:{port} accepts connections"),
     ));
     let probe = client.with_timeout(cfg.tfe.request_timeout.min(Duration::from_secs(10)));
-    match probe.readiness() {
+    match probe.ready_probe(cfg.tfe.platform) {
         Ok(_) => out.push(Check::pass("tfe", "TFE answers ready".into())),
         Err(TfeError::Tls { detail }) => out.push(Check::fail(
             "tls",

@@ -16,7 +16,7 @@ pub(super) fn revoke_old_cert(cli: &Cli, report: &Arc<Reporter>) -> Result<u8, E
     let step = steps::saml::NAME;
     let rotated = crate::machine::load_state(&cfg.state_dir, Some(&cfg.tfe.address))?
         .is_some_and(|s| s.facts.admin_token_expires_unix.is_some());
-    let admin = steps::load_admin_client(&cfg, &base, step, rotated, report.as_ref())?;
+    let (admin, _) = steps::load_admin_client(&cfg, &base, step, rotated, report.as_ref())?;
     admin
         .saml_revoke_old_cert()
         .map_err(|e| Error::step(step, format!("revoking the old IdP certificate: {e}")))?;

@@ -53,9 +53,24 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// `[tfe] platform`: what the address serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    /// Terraform Enterprise: every step (the default).
+    Enterprise,
+    /// HCP Terraform: only the per-organization steps, with an organization
+    /// owner's token; readiness is `GET /api/v2/ping`.
+    Hcp,
+}
+
+/// HCP Terraform's address, the default with `platform = "hcp"`.
+pub const HCP_ADDRESS: &str = "https://app.terraform.io";
+
 /// `[tfe]`
 #[derive(Debug, Clone)]
 pub struct TfeConfig {
+    /// Defaults to enterprise.
+    pub platform: Platform,
     /// Base URL without a trailing slash, e.g. `https://tfe.example.com`.
     pub address: String,
     pub https: bool,
@@ -277,8 +292,58 @@ impl Config {
 
         // [tfe]
         let t = raw.tfe.unwrap_or_default();
+        let platform = match t.platform.as_deref().unwrap_or("enterprise") {
+            "enterprise" => Platform::Enterprise,
+            "hcp" => Platform::Hcp,
+            other => {
+                let hint = did_you_mean(other, ["enterprise", "hcp"])
+                    .map(|s| format!(" (did you mean {s:?}?)"))
+                    .unwrap_or_default();
+                c.fail(
+                    "[tfe] platform",
+                    format!("{other:?} is not one of enterprise, hcp{hint}"),
+                );
+                Platform::Enterprise
+            }
+        };
+        let hcp = platform == Platform::Hcp;
+        if hcp {
+            // What only Terraform Enterprise has: refused before any request.
+            let admin_creation = raw
+                .admin
+                .as_ref()
+                .is_some_and(|a| a.username.is_some() || a.email.is_some() || a.password.is_some());
+            for (section, present) in [
+                ("[iact]", raw.iact.is_some()),
+                ("[general]", raw.general.is_some()),
+                ("[smtp]", raw.smtp.is_some()),
+                ("[saml]", raw.saml.is_some()),
+                ("[twilio]", raw.twilio.is_some()),
+                ("[admin] username/email/password", admin_creation),
+            ] {
+                if present {
+                    c.fail(
+                        section,
+                        "is Terraform Enterprise only: HCP Terraform has no site admin, IACT or admin settings. \
+                         Remove it, or set [tfe] platform = \"enterprise\"",
+                    );
+                }
+            }
+            if raw.admin.as_ref().is_none_or(|a| a.token.is_none()) {
+                c.fail(
+                    "[admin] token",
+                    "is required with platform = \"hcp\": an organization owner's user or team token, \
+                     e.g. token = { env = \"TFE_TOKEN\" }",
+                );
+            }
+        }
+        let default_address = hcp.then(|| HCP_ADDRESS.to_string());
         let allow_http = t.allow_insecure_http.unwrap_or(false);
-        let (address, https, host, port) = parse_address(&mut c, t.address.as_ref(), allow_http);
+        let (address, https, host, port) = parse_address(
+            &mut c,
+            t.address.as_ref().or(default_address.as_ref()),
+            allow_http,
+        );
         let ca_bundle = t.ca_bundle.as_ref().and_then(|p| {
             match crate::util::read_capped(p, crate::util::cap::SECRET_FILE) {
                 Ok(pem)
@@ -334,7 +399,7 @@ impl Config {
         let a = raw.admin.unwrap_or_default();
         let admin_token = c.secret("[admin] token", a.token.as_ref());
         let password = c.secret("[admin] password", a.password.as_ref());
-        let needs_creation = a.token.is_none();
+        let needs_creation = a.token.is_none() && !hcp;
         if needs_creation {
             let why = "to create the initial admin (or give [admin] token to resume with an existing site-admin token)";
             c.required("[admin] username", a.username.as_ref(), why);
@@ -511,6 +576,7 @@ impl Config {
         let cfg = Config {
             file: file.to_path_buf(),
             tfe: TfeConfig {
+                platform,
                 address,
                 https,
                 host,
@@ -558,7 +624,8 @@ impl Config {
         };
         let secret = |s: &Option<Secret>| s.as_ref().map(|s| s.to_string());
         json!({
-            "tfe": {"address": self.tfe.address, "ca_bundle": self.tfe.ca_bundle.as_ref().map(|(p, _)| p.display().to_string()),
+            "tfe": {"platform": match self.tfe.platform { Platform::Enterprise => "enterprise", Platform::Hcp => "hcp" },
+                    "address": self.tfe.address, "ca_bundle": self.tfe.ca_bundle.as_ref().map(|(p, _)| p.display().to_string()),
                     "allow_insecure_http": self.tfe.allow_insecure_http,
                     "request_timeout": duration::format_duration(self.tfe.request_timeout),
                     "request_deadline": duration::format_duration(self.tfe.request_deadline)},

@@ -54,6 +54,11 @@ pub struct SimOptions {
     pub seed: u64,
     pub stall: Duration,
     pub version: String,
+    /// Behave as HCP Terraform: no admin API, no IACT, no health endpoints.
+    pub hcp: bool,
+    /// Organizations that exist at start, each owned by the (non-admin)
+    /// user holding the token: `(org, token)`.
+    pub owned_orgs: Vec<(String, String)>,
 }
 
 impl Default for SimOptions {
@@ -75,6 +80,8 @@ impl Default for SimOptions {
             fault_rate: 0.0,
             seed: 0,
             stall: Duration::from_secs(2),
+            hcp: false,
+            owned_orgs: vec![],
             version: "2.0.1".into(),
         }
     }
@@ -155,6 +162,7 @@ impl Sim {
             iact_time_limit: opts.iact_time_limit,
             smtp_fail: opts.smtp_fail,
             version: opts.version.clone(),
+            hcp: opts.hcp,
         };
         let mut state = Tfe::new(behaviour, opts.seed);
         if let Some(t) = &opts.existing_admin_token {
@@ -162,6 +170,22 @@ impl Sim {
         }
         for (i, t) in opts.user_tokens.iter().enumerate() {
             state.add_user(&format!("user{}", i + 1), false, Some(t.clone()));
+        }
+        for (i, (org, token)) in opts.owned_orgs.iter().enumerate() {
+            let owner = match state.user_of(token) {
+                Some(id) => id,
+                None => {
+                    state.add_user(&format!("owner{}", i + 1), false, Some(token.clone()));
+                    state.user_of(token).unwrap_or_default()
+                }
+            };
+            state.insert_org(
+                org,
+                &format!("owner{}@example.com", i + 1),
+                "remote",
+                false,
+                &owner,
+            );
         }
         let random = (opts.fault_rate > 0.0)
             .then(|| RandomFaults::new(opts.fault_rate, opts.seed, opts.stall));

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::config::secret::Secret;
 use crate::error::Error;
 use crate::fleet::Turn;
-use crate::step::{Applied, Ctx, Desired, Progress, Schedule, Step, StepName};
+use crate::step::{Applied, Ctx, Desired, Progress, Role, Schedule, Step, StepName};
 use crate::tfe::{Client, TfeError};
 use crate::util::{Reservation, write_atomic};
 
@@ -32,6 +32,12 @@ impl Step for Admin {
         Schedule::Once
     }
     fn desired(&self, cfg: &Config) -> Result<Desired, String> {
+        if cfg.tfe.platform == crate::config::Platform::Hcp {
+            return Err(
+                "not on HCP Terraform (no site admin there): [admin] token is checked by the first step that uses it"
+                    .into(),
+            );
+        }
         Ok(match &cfg.admin.token {
             Some(t) => Desired {
                 value: json!({"token": "given"}),
@@ -56,8 +62,46 @@ fn resume_advice(cfg: &Config) -> String {
     )
 }
 
+/// The steps that only a site admin's token can run (the `/api/v2/admin`
+/// endpoints; seed 001).
+pub fn needs_site_admin(step: StepName) -> bool {
+    [
+        super::general::NAME,
+        super::smtp::NAME,
+        super::saml::NAME,
+        super::twilio::NAME,
+    ]
+    .contains(&step)
+}
+
+/// Why `step` cannot run with a token of `role`, or nothing.
+pub fn refuse_for(cfg: &Config, step: StepName, role: &Role) -> Result<(), Error> {
+    match role {
+        Role::Other(whose) if needs_site_admin(step) => Err(Error::step(
+            step,
+            format!(
+                "needs a site admin's token, and the token from {} is {whose}'s. Give a site admin's token \
+                 in [admin] token, or remove [{step}] (an organization owner's token runs the organization steps only)",
+                token_origin(cfg)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Where the run's admin token comes from, for messages.
+fn token_origin(cfg: &Config) -> String {
+    match &cfg.admin.token {
+        Some(t) => format!("[admin] token ({})", t.origin()),
+        None => format!("token_file {}", cfg.admin.token_file.display()),
+    }
+}
+
 /// Reads the admin token from `[admin] token` or `token_file`, checks it
-/// with `GET /api/v2/account/details`, and returns an authenticated client.
+/// with `GET /api/v2/account/details`, and returns an authenticated client
+/// and whose token it is. A token that is not a site admin's is accepted
+/// (an organization owner runs the per-organization steps with it), except
+/// for a step that [`needs_site_admin`].
 ///
 /// `rotated`: this tool rotated the admin token into `token_file` (the
 /// state says so); that token is then used even when `[admin] token` is
@@ -68,7 +112,7 @@ pub fn load_admin_client(
     step: StepName,
     rotated: bool,
     progress: &dyn Progress,
-) -> Result<Client, Error> {
+) -> Result<(Client, Role), Error> {
     let given = cfg
         .admin
         .token
@@ -119,28 +163,32 @@ pub fn load_admin_client(
         }
     };
     let c = client.clone().with_token(token);
-    match c.account() {
-        Ok(a) if a.site_admin => Ok(c),
-        Ok(a) => Err(Error::no_admin(
-            step,
-            format!(
-                "the token from {origin} belongs to {:?}, who is not a site admin. {}",
-                a.username,
-                resume_advice(cfg)
-            ),
-        )),
-        Err(e) if e.status() == Some(401) => Err(Error::no_admin(
-            step,
-            format!(
-                "TFE refused the admin token from {origin} (401): it was revoked or has expired. {}",
-                resume_advice(cfg)
-            ),
-        )),
-        Err(e) => Err(Error::step(
-            step,
-            format!("checking the admin token from {origin}: {e}"),
-        )),
-    }
+    let role = match c.account() {
+        Ok(a) if a.site_admin => Role::SiteAdmin,
+        Ok(a) => Role::Other(format!("{:?}, who is not a site admin", a.username)),
+        // Team and organization tokens have no account (go-tfe `users.go`
+        // `ReadCurrent` is for user tokens); they authenticate elsewhere.
+        Err(e) if e.status() == Some(404) => {
+            Role::Other("a team or organization token, not a site admin".into())
+        }
+        Err(e) if e.status() == Some(401) => {
+            return Err(Error::no_admin(
+                step,
+                format!(
+                    "TFE refused the admin token from {origin} (401): it was revoked or has expired. {}",
+                    resume_advice(cfg)
+                ),
+            ));
+        }
+        Err(e) => {
+            return Err(Error::step(
+                step,
+                format!("checking the admin token from {origin}: {e}"),
+            ));
+        }
+    };
+    refuse_for(cfg, step, &role)?;
+    Ok((c, role))
 }
 
 /// Bytes claimed for a token file before the POST: TFE tokens are about
@@ -411,9 +459,15 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
     }
     if cfg.admin.token.is_some() || cfg.admin.token_file.exists() {
         let rotated = ctx.state.facts.admin_token_expires_unix.is_some();
-        let c = load_admin_client(cfg, &ctx.client, step, rotated, ctx.progress)?;
+        let (c, role) = load_admin_client(cfg, &ctx.client, step, rotated, ctx.progress)?;
         ctx.admin = Some(c);
-        let how = if cfg.admin.token.is_some() {
+        let how = if let Role::Other(whose) = &role {
+            ctx.admin_role = Some(role.clone());
+            format!(
+                "using the token from {}: {whose}, so only the organization steps can run",
+                token_origin(cfg)
+            )
+        } else if cfg.admin.token.is_some() {
             "using the site-admin token from [admin] token".to_string()
         } else {
             // A crash between writing token_file and publishing: fill the gap.

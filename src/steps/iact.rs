@@ -32,6 +32,9 @@ impl Step for Iact {
         Schedule::With(super::admin::NAME)
     }
     fn desired(&self, cfg: &Config) -> Result<Desired, String> {
+        if cfg.tfe.platform == crate::config::Platform::Hcp {
+            return Err("not on HCP Terraform (no IACT there)".into());
+        }
         if cfg.admin.token.is_some() {
             return Err("not needed: [admin] token is given".into());
         }

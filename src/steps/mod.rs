@@ -37,8 +37,12 @@ pub use admin::load_admin_client;
 pub fn admin_client<'c>(ctx: &'c mut Ctx<'_>, step: StepName) -> Result<&'c Client, Error> {
     if ctx.admin.is_none() {
         let rotated = ctx.state.facts.admin_token_expires_unix.is_some();
-        let c = load_admin_client(ctx.cfg, &ctx.client, step, rotated, ctx.progress)?;
+        let (c, role) = load_admin_client(ctx.cfg, &ctx.client, step, rotated, ctx.progress)?;
         ctx.admin = Some(c);
+        ctx.admin_role = Some(role);
+    }
+    if let Some(role) = &ctx.admin_role {
+        admin::refuse_for(ctx.cfg, step, role)?;
     }
     ctx.admin
         .as_ref()

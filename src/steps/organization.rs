@@ -39,12 +39,26 @@ impl Step for Organization {
             || client.organization(&o.name),
             || client.create_organization(&o.name, &o.email),
         )
-        .map_err(|e| {
-            if e.status() == Some(422) {
-                Error::step(NAME, format!("{e}; if the organization exists, this admin cannot see it: add the admin to its owners team"))
-            } else {
-                api_error(NAME, ctx, e)
-            }
+        .map_err(|e| match e.status() {
+            // The read said 404: it does not exist, or this token cannot see it.
+            Some(422) => Error::step(
+                NAME,
+                format!(
+                    "{e}; organization {:?} exists but this token cannot see it: use a token of one of its owners \
+                     (or add this user to its owners team), or choose another [organization] name",
+                    o.name
+                ),
+            ),
+            Some(403 | 404) => Error::step(
+                NAME,
+                format!(
+                    "{e}; organization {:?} does not exist (or this token cannot see it), and this token may not \
+                     create organizations (a team or organization token cannot; on TFE, limit_user_organization_creation \
+                     leaves it to site admins). Create it in the UI, or use an owner's user token",
+                    o.name
+                ),
+            ),
+            _ => api_error(NAME, ctx, e),
         })?;
         if created {
             return Ok(Applied::changed(format!(

@@ -5,14 +5,15 @@
 //! 200 — a refused connection, a 503, a redirect — means "not yet". The poll
 //! interval starts at 100 ms and doubles up to `[wait] max_interval`; past
 //! `[wait] timeout` the run stops with exit 3. A certificate that fails
-//! verification stops at once: waiting cannot fix it.
+//! verification stops at once: waiting cannot fix it. On HCP Terraform
+//! (`platform = "hcp"`), which has no health endpoints, `GET /api/v2/ping`.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::config::Config;
 use crate::config::duration::format_duration;
+use crate::config::{Config, Platform};
 use crate::error::Error;
 use crate::step::{Applied, Ctx, Desired, Schedule, Step, StepName};
 use crate::tfe::TfeError;
@@ -60,13 +61,15 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         let result = if legacy {
             poller.health_check()
         } else {
-            poller.readiness()
+            poller.ready_probe(ctx.cfg.tfe.platform)
         };
         let last = match result {
             Ok(_) => {
                 ctx.state.facts.first_ready_unix.get_or_insert(unix_now());
                 let via = if legacy {
                     " (legacy /_health_check)"
+                } else if ctx.cfg.tfe.platform == Platform::Hcp {
+                    " (GET /api/v2/ping)"
                 } else {
                     ""
                 };
@@ -83,7 +86,7 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
                 ));
             }
             Err(e) => match e.status() {
-                Some(404) if !legacy => {
+                Some(404) if !legacy && ctx.cfg.tfe.platform == Platform::Enterprise => {
                     legacy = true;
                     attempt -= 1;
                     continue;

@@ -150,6 +150,21 @@ impl Client {
         )
     }
 
+    /// `GET /api/v2/ping`, once: HCP Terraform's readiness (it has no
+    /// health endpoints; go-tfe's `NewClient` pings the same path).
+    pub fn ping(&self) -> Result<Response, TfeError> {
+        self.send("GET", "/api/v2/ping", &[], Body::None, Replay::Once)
+    }
+
+    /// The readiness probe for `platform`: `/api/v2/ping` on HCP Terraform,
+    /// `/api/v1/health/readiness` on Terraform Enterprise.
+    pub fn ready_probe(&self, platform: crate::config::Platform) -> Result<Response, TfeError> {
+        match platform {
+            crate::config::Platform::Hcp => self.ping(),
+            crate::config::Platform::Enterprise => self.readiness(),
+        }
+    }
+
     /// `GET /_health_check` (TFE < 1.2), once.
     pub fn health_check(&self) -> Result<Response, TfeError> {
         self.send("GET", "/_health_check", &[], Body::None, Replay::Once)

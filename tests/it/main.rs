@@ -5,6 +5,7 @@ mod extras;
 mod first_contact;
 mod fleet;
 mod fuzz;
+mod hcp;
 mod hostile;
 mod layout;
 mod ops;

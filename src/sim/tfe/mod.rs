@@ -95,6 +95,8 @@ pub struct Behaviour {
     /// Make the SMTP test mail fail with this status (401, 500 or 504).
     pub smtp_fail: Option<u16>,
     pub version: String,
+    /// HCP Terraform rather than Terraform Enterprise (see [`Tfe::handle`]).
+    pub hcp: bool,
 }
 
 /// The install's whole state.
@@ -263,10 +265,39 @@ impl Tfe {
         self.boot.elapsed() >= self.behaviour.ready_after
     }
 
+    /// The id of the user holding API token `value`.
+    pub fn user_of(&self, value: &str) -> Option<String> {
+        self.tokens.iter().find_map(|t| match &t.kind {
+            TokenKind::User(id) if t.value == value => Some(id.clone()),
+            _ => None,
+        })
+    }
+
     /// Routes one request. `Response` is what TFE would answer.
+    ///
+    /// With `hcp`, HCP Terraform: the admin API is "only available for
+    /// Terraform Enterprise and [does] not function against HCP Terraform"
+    /// (go-tfe `tfe.go`, `Admin`), so `/api/v2/admin/*` is 404 for every
+    /// token, and so are the install-time endpoints (IACT, initial admin,
+    /// health checks). `/api/v2/ping` answers (go-tfe's `PingEndpoint`, "a
+    /// no-op API endpoint", called by `NewClient`) with `TFP-AppName`.
     pub fn handle(&mut self, req: &Request) -> Response {
         let path = req.path.trim_end_matches('/');
         let m = req.method.as_str();
+        if self.behaviour.hcp {
+            match (m, path) {
+                ("GET", "/api/v2/ping") => {
+                    return Response::empty(204)
+                        .with_header("TFP-API-Version", "2.6")
+                        .with_header("TFP-AppName", "HCP Terraform")
+                        .with_header("X-RateLimit-Limit", "30");
+                }
+                (_, p) if !p.starts_with("/api/v2/") || p.starts_with("/api/v2/admin") => {
+                    return not_found();
+                }
+                _ => {}
+            }
+        }
         match (m, path) {
             ("GET", "/api/v1/health/readiness") => return self.readiness(req),
             ("GET", "/_health_check") => return self.health_check(),

@@ -30,11 +30,16 @@ impl Tfe {
         let Some(user) = user.cloned() else {
             return not_found();
         };
-        let limited = self
-            .general
-            .get("limit-user-organization-creation")
-            .and_then(Value::as_bool)
-            == Some(true);
+        // A TFE admin setting (general-settings docs); HCP Terraform has no
+        // admin settings, and any user may create an organization there
+        // (HCP Terraform docs, "Organizations": "Users can create new
+        // organizations").
+        let limited = !self.behaviour.hcp
+            && self
+                .general
+                .get("limit-user-organization-creation")
+                .and_then(Value::as_bool)
+                == Some(true);
         if limited && !user.site_admin {
             return not_found();
         }
@@ -73,16 +78,32 @@ impl Tfe {
         if !["remote", "local"].contains(&mode) {
             return invalid("default-execution-mode must be remote or local on create");
         }
+        let max_ttl = attrs
+            .get("max-ttl-enabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let idx = self.insert_org(name, email, mode, max_ttl, &user.id);
+        Response::json(201, &self.org_doc(idx))
+    }
+
+    /// Adds an organization owned by `owner` (a user id), with its owners
+    /// team, as creating one does (organizations docs: "the user who creates
+    /// an organization is added to its owners team"). Returns its index.
+    pub fn insert_org(
+        &mut self,
+        name: &str,
+        email: &str,
+        mode: &str,
+        max_ttl_enabled: bool,
+        owner: &str,
+    ) -> usize {
         self.orgs.push(Org {
             name: name.into(),
             email: email.into(),
             default_execution_mode: mode.into(),
             default_agent_pool: None,
-            max_ttl_enabled: attrs
-                .get("max-ttl-enabled")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-            owners: vec![user.id.clone()],
+            max_ttl_enabled,
+            owners: vec![owner.to_string()],
             ttl: TOKEN_TYPES
                 .iter()
                 .map(|t| (t.to_string(), DEFAULT_TTL_MS))
@@ -95,7 +116,7 @@ impl Tfe {
             name: "owners".into(),
             org: name.into(),
         });
-        Response::json(201, &self.org_doc(self.orgs.len() - 1))
+        self.orgs.len() - 1
     }
 
     pub(super) fn patch_org(&mut self, idx: usize, req: &Request) -> Response {
