@@ -41,6 +41,14 @@ pub struct Cli {
     pub quiet: bool,
 }
 
+/// Help for a command that reads no config and sends nothing: the global
+/// flags (`--config`, `--state-dir`, `--output`, `-v`, `-q`) mean nothing
+/// there, so its help leaves them out (they are still accepted).
+const NO_FLAGS_HELP: &str = "{about-with-newline}\n{usage-heading} {usage}\n";
+/// The same, for a command with positional arguments.
+const POSITIONALS_HELP: &str =
+    "{about-with-newline}\n{usage-heading} {usage}\n\nArguments:\n{positionals}\n";
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the state machine to the end, skipping checkpointed steps whose config is unchanged.
@@ -74,16 +82,22 @@ pub enum Command {
     /// Print a commented starter config to stdout: the least a first boot
     /// needs, nothing that can lock anyone out
     /// (`tfe-bootstrap init > /etc/tfe-bootstrap/config.toml`).
+    #[command(help_template = NO_FLAGS_HELP, override_usage = "tfe-bootstrap init")]
     Init,
     /// SAML actions.
     #[command(subcommand)]
     Saml(SamlCommand),
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
+    #[command(
+        help_template = POSITIONALS_HELP,
+        override_usage = "tfe-bootstrap completions <SHELL>"
+    )]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
     /// Print the man page (roff) to stdout: `tfe-bootstrap man > tfe-bootstrap.1`.
+    #[command(help_template = NO_FLAGS_HELP, override_usage = "tfe-bootstrap man")]
     Man,
     /// Forget checkpoints so the step(s) run again. Never deletes the admin token file.
     Reset {

@@ -247,3 +247,39 @@ fn wording_of_common_mistakes() {
         r.stderr
     );
 }
+
+/// Help lists only flags that mean something for the command: `init`,
+/// `man` and `completions` read no config and send nothing, so their help
+/// leaves the global flags out; `run` keeps them and lists the steps.
+#[test]
+fn subcommand_help_lists_only_flags_that_mean_something_there() {
+    let help = |args: &[&str]| {
+        let out = Command::new(bin()).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for cmd in ["init", "man", "completions"] {
+        let h = help(&[cmd, "--help"]);
+        for flag in [
+            "--config",
+            "--state-dir",
+            "--output",
+            "--verbose",
+            "--quiet",
+        ] {
+            assert!(!h.contains(flag), "`{cmd} --help` lists {flag}:\n{h}");
+        }
+        assert!(h.contains(&format!("Usage: tfe-bootstrap {cmd}")), "{h}");
+    }
+    assert!(help(&["completions", "--help"]).contains("bash"));
+    let run = help(&["run", "--help"]);
+    for must in ["--config", "--state-dir", "--force", "token-ttl"] {
+        assert!(run.contains(must), "`run --help` lacks {must}:\n{run}");
+    }
+    // The global flags are still accepted there (scripts may pass them).
+    let out = Command::new(bin())
+        .args(["--output", "json", "init"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
