@@ -11,7 +11,7 @@ use crate::cli::Cli;
 use crate::error::{Error, exit};
 use crate::machine::{self, Assessment, Selection};
 use crate::output::{Event, Format, Reporter};
-use crate::step::{Drift, LiveCtx};
+use crate::step::{Drift, LiveCtx, Schedule};
 use crate::steps;
 
 fn row_json(d: &Drift) -> Value {
@@ -79,7 +79,7 @@ pub(super) fn plan(cli: &Cli, report: &Arc<Reporter>, detailed: bool) -> Result<
         });
     }
     let admin_pos = machine::position(steps::admin::NAME);
-    let mut pending = 0;
+    let mut lines = vec![];
     for (step, a) in &assessed {
         let name = step.name();
         let after_admin = machine::position(name) > admin_pos;
@@ -90,29 +90,45 @@ pub(super) fn plan(cli: &Cli, report: &Arc<Reporter>, detailed: bool) -> Result<
             Assessment::Pending { changed: true, .. } => ("config changed", "will apply".into()),
             Assessment::Pending { .. } => ("will apply", String::new()),
         };
-        let is_pending = a.is_pending();
-        let needs_token = is_pending && after_admin && !token_at_hand;
-        if is_pending {
-            pending += 1;
-        }
         let configured = !matches!(a, Assessment::NotConfigured(_));
-        let rows: Vec<Value> = match (&admin, configured, after_admin) {
-            (Some(Ok(c)), true, true) => {
-                let cx = LiveCtx {
-                    cfg: &cfg,
-                    admin: c,
-                    state: &state,
-                };
-                match step.live(&cx) {
-                    Ok(rows) => rows
-                        .iter()
-                        .filter(|d| d.write_only || d.differs())
-                        .map(row_json)
-                        .collect(),
-                    Err(e) => vec![json!({"key": "(live)", "error": e})],
-                }
+        let live = match (&admin, configured, after_admin) {
+            (Some(Ok(c)), true, true) => Some(step.live(&LiveCtx {
+                cfg: &cfg,
+                admin: c,
+                state: &state,
+            })),
+            _ => None,
+        };
+        // As `run` does: a step never checkpointed here whose readable
+        // settings TFE already holds is checkpointed without a request.
+        let in_sync = matches!(
+            a,
+            Assessment::Pending {
+                changed: false,
+                forced: false
             }
-            _ => vec![],
+        ) && step.schedule() == Schedule::OnChange
+            && !state.steps.contains_key(name.as_str())
+            && matches!(&live, Some(Ok(rows))
+                if rows.iter().any(|d| !d.write_only) && !rows.iter().any(Drift::differs));
+        let (action, detail) = if in_sync {
+            (
+                "in sync",
+                "TFE already holds it: `run` checkpoints it and sends nothing".to_string(),
+            )
+        } else {
+            (action, detail)
+        };
+        let is_pending = a.is_pending() && !in_sync;
+        let needs_token = is_pending && after_admin && !token_at_hand;
+        let rows: Vec<Value> = match live {
+            Some(Ok(rows)) => rows
+                .iter()
+                .filter(|d| d.write_only || d.differs())
+                .map(row_json)
+                .collect(),
+            Some(Err(e)) => vec![json!({"key": "(live)", "error": e})],
+            None => vec![],
         };
         let real_drift = rows
             .iter()
@@ -124,6 +140,25 @@ pub(super) fn plan(cli: &Cli, report: &Arc<Reporter>, detailed: bool) -> Result<
         } else {
             action
         };
+        lines.push((*step, action, detail, rows, is_pending));
+    }
+    // A guard (`wait`) or a final check (`verify-tokens`) runs only with
+    // another step: when every other step is done or in sync, neither runs.
+    let others = lines
+        .iter()
+        .any(|(s, _, _, _, p)| *p && s.schedule() != Schedule::WithAnyOther);
+    let mut pending = 0;
+    for (step, action, detail, rows, is_pending) in lines {
+        let name = step.name();
+        let (action, detail) = if is_pending && !others && step.schedule() == Schedule::WithAnyOther
+        {
+            ("not needed", "nothing else to do".to_string())
+        } else {
+            (action, detail)
+        };
+        if is_pending && action != "not needed" {
+            pending += 1;
+        }
         if json_out {
             report.print_json(json!({"event": "plan", "step": name.as_str(), "action": action, "detail": detail, "drift": rows}));
         } else {

@@ -283,3 +283,45 @@ fn subcommand_help_lists_only_flags_that_mean_something_there() {
         .unwrap();
     assert!(out.status.success());
 }
+
+/// `plan` says what `run` would do for a step with no checkpoint: "in sync"
+/// when TFE already holds it (run would send nothing), "will apply" when
+/// it does not.
+#[test]
+fn plan_tells_in_sync_from_will_apply_for_a_step_without_checkpoint() {
+    let w = World::new(sim_opts());
+    assert_code(&w.run(&["run"]), 0);
+    assert_code(&w.run(&["reset", "--step", "smtp"]), 0);
+    let r = w.run(&["plan", "--detailed-exitcode"]);
+    assert_code(&r, 0);
+    let smtp = r
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("smtp"))
+        .unwrap();
+    assert!(smtp.contains("in sync"), "{}", r.stdout);
+    assert!(r.stdout.contains("0 step(s) pending"), "{}", r.stdout);
+    let before = w.requests().len();
+    assert_code(&w.run(&["run"]), 0);
+    assert!(
+        w.requests()[before..].iter().all(|e| !e.is_mutating()),
+        "plan said in sync, run sent a change"
+    );
+    // TFE changed by hand, checkpoint forgotten: now it will apply.
+    let tok = std::fs::read_to_string(w.token_file()).unwrap();
+    let (st, _) = Http::new(w.sim.url()).api(
+        "PATCH",
+        "/api/v2/admin/smtp-settings",
+        tok.trim(),
+        &serde_json::json!({"data": {"type": "smtp-settings", "attributes": {"port": 25}}}),
+    );
+    assert_eq!(st, 200);
+    assert_code(&w.run(&["reset", "--step", "smtp"]), 0);
+    let r = w.run(&["plan", "--detailed-exitcode"]);
+    assert_code(&r, 2);
+    assert!(
+        r.stdout.contains("port: live 25 -> desired 587"),
+        "{}",
+        r.stdout
+    );
+}
