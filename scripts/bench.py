@@ -254,7 +254,8 @@ def main():
         "organization": "GET to see whether it exists, POST when it does not",
         "agent-pool": "GET by name, POST when missing",
         "org-defaults": "one PATCH with the mode and the pool relationship",
-        "token-ttl": "PATCH of the policies, then PATCH of max-ttl-enabled (policies first, enforcement last)",
+        "token-ttl": "admin token rotated within the user TTL (GET account, POST token), PATCH of the policies, then PATCH of max-ttl-enabled (enforcement last)",
+        "verify-tokens": "every token the run holds or wrote still authenticates",
     }
     for step, reqs in steps.items():
         lines.append(f"| {step} | {len(reqs)}: {', '.join(reqs)} | {why.get(step, '')} |")
@@ -262,8 +263,10 @@ def main():
         "",
         "A rerun after completion sends no request at all: every step is checkpointed with a",
         "fingerprint of its config, and `wait` runs only when another step is pending.",
-        "The settings steps read TFE before they write (a fresh node sends nothing when TFE already",
-        "holds the config), hence a GET before each PATCH.",
+        "A step never checkpointed on this node reads TFE before it writes (a replacement node sends",
+        "nothing when TFE already holds the config); a run that created the admin skips those reads,",
+        "since TFE was untouched. The rotation of the admin token under the user TTL adds a GET and a POST",
+        "to `token-ttl`, and `verify-tokens` proves every token still works (16 in all, 9 mutating).",
         "",
         "## Many nodes (`[store]` with `scripts/store/file`, N nodes started at once)",
         "",

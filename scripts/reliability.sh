@@ -4,14 +4,14 @@
 # them into a table under the promises they check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=$(cargo test --locked --test it -- survive:: hostile:: fuzz:: --nocapture --test-threads 2 2>&1) || {
+out=$(cargo test --locked --test it -- survive:: hostile:: fuzz:: fleet:: --nocapture --test-threads 2 2>&1) || {
   echo "$out" | tail -40; echo "reliability tests failed" >&2; exit 1; }
 {
   echo "# Reliability"
   echo
   echo "What a run promises under hostile conditions, and the figures of the tests that check each promise."
-  echo "Produced by \`scripts/reliability.sh\` from a run of \`tests/it/survive.rs\`, \`tests/it/hostile.rs\` and"
-  echo "\`tests/it/fuzz.rs\` on $(date -u +%Y-%m-%d) ($(id -u | sed 's/^0$/as root: tmpfs and chown cases ran/;s/^[1-9][0-9]*$/not as root: tmpfs and chown cases skipped/'))."
+  echo "Produced by \`scripts/reliability.sh\` from a run of \`tests/it/survive.rs\`, \`tests/it/hostile.rs\`,"
+  echo "\`tests/it/fleet.rs\` and \`tests/it/fuzz.rs\` on $(date -u +%Y-%m-%d) ($(id -u | sed 's/^0$/as root: tmpfs and chown cases ran/;s/^[1-9][0-9]*$/not as root: tmpfs and chown cases skipped/'))."
   echo "Re-run it to re-check."
   echo
   echo "## Promises"
@@ -34,6 +34,9 @@ out=$(cargo test --locked --test it -- survive:: hostile:: fuzz:: --nocapture --
   echo "   stdout or stderr never aborts; SIGTERM/SIGINT end with \`finished\` and exit 143/130, state consistent."
   echo "7. **Bad input is refused cleanly.** Damaged or foreign state, odd secret shapes (\`[\"X\"]\`), zero"
   echo "   durations, random configs and bytes: a clear error naming the key or file, never a panic."
+  echo "8. **Many nodes act as one.** With \`[store]\`, N nodes at once or one after another: one admin, one of"
+  echo "   everything, one test mail; mutating requests do not grow with N; a replacement sends nothing; a node killed"
+  echo "   at any point delays the others by at most \`[store] wait\`."
   echo
   echo "## Figures"
   echo
@@ -78,6 +81,10 @@ out=$(cargo test --locked --test it -- survive:: hostile:: fuzz:: --nocapture --
   echo "- **hostile-oversized-inputs**: a 2 MiB config, \`{ file = \"/dev/zero\" }\`, a 5 MiB state.json, a 100 KiB token file."
   echo "- **hostile-signals**, **hostile-closed-output**, **hostile-https-on-plain-port**, **hostile-config-shapes**:"
   echo "  as named."
+  echo "- **fleet-file** / **fleet-etcd**: 4 nodes at once through \`scripts/store/file\` / a real etcd, then a"
+  echo "  replacement with an empty state dir; mutating requests of the fleet, and last-done minus first-done."
+  echo "- **fleet-killed-after-admin** / **fleet-killed-holding-duty**: a node SIGKILLed after creating the admin, or"
+  echo "  while its duty's request was in flight; 4 more nodes finish, one of them after \`[store] wait\` (3 s)."
   echo "- **fuzz-***: 400 generated inputs each (random text as a config; random known keys over a valid config; random"
   echo "  durations; random bytes as state.json): none panics, every rejection is a clean error. Error bodies of"
   echo "  every shape never panic; valid durations parse exactly."

@@ -394,6 +394,7 @@ fn a_node_killed_after_creating_the_admin_stops_nobody() {
     let nodes: Vec<Node> = (0..4).map(|_| f.node()).collect();
     let runs: Vec<Run> = f.run_all(&nodes).into_iter().map(|(r, _)| r).collect();
     f.assert_converged(&nodes, &runs);
+    println!("RELIABILITY fleet-killed-after-admin nodes=1+4 admins=1 exit=0");
 }
 
 /// A node killed while holding the SMTP duty (its PATCH never reached TFE):
@@ -413,6 +414,7 @@ fn a_node_killed_holding_a_duty_is_taken_over_after_the_wait() {
         "no node said it took over"
     );
     f.assert_converged(&nodes, &runs);
+    println!("RELIABILITY fleet-killed-holding-duty nodes=1+4 test-mails=1 exit=0");
 }
 
 /// A store helper that fails is named with its verb and key, never a value,
