@@ -92,16 +92,7 @@ impl Store {
         })?;
         let code = done.status.code().unwrap_or(-1);
         if code != 0 && code != EXIT_ABSENT {
-            let last = helper::last_line(&done.stderr);
-            return Err(format!(
-                "{what} failed ({}){}",
-                done.status,
-                if last.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {last}")
-                }
-            ));
+            return Err(helper::failed(&what, &done));
         }
         Ok((code, done.stdout))
     }

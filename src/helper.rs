@@ -130,6 +130,21 @@ pub fn run(
     })
 }
 
+/// "`what` failed (exit status): its last stderr line", the line with
+/// token-like words hidden ([`last_line`]).
+pub fn failed(what: &str, done: &Finished) -> String {
+    let last = last_line(&done.stderr);
+    format!(
+        "{what} failed ({}){}",
+        done.status,
+        if last.is_empty() {
+            String::new()
+        } else {
+            format!(": {last}")
+        }
+    )
+}
+
 /// The last non-empty line of `stderr`, with token-like words hidden and
 /// cut to 200 characters: what an error message may quote of a command.
 pub fn last_line(stderr: &str) -> String {

@@ -174,16 +174,7 @@ fn from_command(argv: &[String], timeout: Duration) -> Result<(Secret, String), 
         Failure::Wait(e) => format!("command {shown:?}: {e}"),
     })?;
     if !done.status.success() {
-        let last = crate::helper::last_line(&done.stderr);
-        return Err(format!(
-            "command {shown:?} failed ({}){}",
-            done.status,
-            if last.is_empty() {
-                String::new()
-            } else {
-                format!(": {last}")
-            }
-        ));
+        return Err(crate::helper::failed(&format!("command {shown:?}"), &done));
     }
     let token = done
         .stdout

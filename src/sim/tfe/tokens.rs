@@ -49,6 +49,14 @@ fn token_doc(t: &Token, value: &str, description: Value) -> Value {
         "expired-at": rfc3339(UNIX_EPOCH + Duration::from_millis(t.expires_ms))}}})
 }
 
+/// A token's metadata, never its value (TFE shows a value once, at
+/// creation: seed 003).
+fn meta_response(t: &Token) -> Response {
+    let mut doc = token_doc(t, "", Value::Null);
+    doc["data"]["attributes"]["token"] = Value::Null;
+    Response::json(200, &doc)
+}
+
 impl Tfe {
     /// Issues a token that expires at `expires_ms`, or after TFE's default
     /// lifetime when `None`, and returns it with its value.
@@ -91,11 +99,7 @@ impl Tfe {
             .iter()
             .find(|t| t.kind == TokenKind::Organization(org.to_string()))
         {
-            Some(t) => {
-                let mut doc = token_doc(t, "", Value::Null);
-                doc["data"]["attributes"]["token"] = Value::Null;
-                Response::json(200, &doc)
-            }
+            Some(t) => meta_response(t),
             None => not_found(),
         }
     }
@@ -160,11 +164,7 @@ impl Tfe {
             .iter()
             .find(|t| matches!(&t.kind, TokenKind::Team(id, _) if *id == team.id))
         {
-            Some(t) => {
-                let mut doc = token_doc(t, "", Value::Null);
-                doc["data"]["attributes"]["token"] = Value::Null;
-                Response::json(200, &doc)
-            }
+            Some(t) => meta_response(t),
             None => not_found(),
         }
     }
