@@ -20,7 +20,7 @@
 //! without saying so, it is done twice (one more test mail, at most).
 //!
 //! Keys (the helper adds any namespace it needs): `admin-token`,
-//! `org-token`, `team-token`, `salt` (random; scopes duty keys to a config
+//! `org-token-ORG`, `team-token-ORG`, `salt` (random; scopes duty keys to a config
 //! without putting hashes of its secrets in key names), `duty-STEP-FP`,
 //! `done-STEP-FP` (FP: the step's config fingerprint under `salt`).
 

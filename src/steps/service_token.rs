@@ -40,11 +40,24 @@ impl Account {
             Account::OwnersTeam => "the owners team token",
         }
     }
-    /// Its `[store]` key.
-    pub(super) fn store_key(self) -> &'static str {
+    /// Its `[store]` key, per organization (a renamed organization never
+    /// gets the old one's token): `org-token-ORG` / `team-token-ORG`, ORG in
+    /// lower case with `_` as `-`, which every helper accepts (Kubernetes
+    /// names are the strictest).
+    pub(super) fn store_key(self, org: &str) -> String {
+        let org: String = org
+            .chars()
+            .map(|c| {
+                if c == '_' {
+                    '-'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect();
         match self {
-            Account::Organization => "org-token",
-            Account::OwnersTeam => "team-token",
+            Account::Organization => format!("org-token-{org}"),
+            Account::OwnersTeam => format!("team-token-{org}"),
         }
     }
     fn owners_team(c: &Client, org: &str) -> Result<String, TfeError> {
@@ -113,7 +126,7 @@ fn mint_to(
         )
     })?;
     if let Some(fleet) = ctx.fleet {
-        fleet.put(account.store_key(), &token).map_err(|e| {
+        fleet.put(&account.store_key(org), &token).map_err(|e| {
             Error::step(
                 step,
                 format!(
@@ -179,7 +192,7 @@ pub(super) fn mint_once(
                 && let Ok((t, _)) = crate::util::read_private(file)
             {
                 fleet
-                    .create(account.store_key(), t.trim())
+                    .create(&account.store_key(org), t.trim())
                     .map_err(|e| Error::step(step, e))?;
             }
             return Ok(Applied::unchanged(format!(
@@ -232,7 +245,7 @@ pub(super) fn mint_once(
                 .map(|t| format!(" (created {})", rfc3339_unix(t)))
                 .unwrap_or_default();
             let store_hint = if ctx.fleet.is_some() {
-                format!("put it in [store] under key {}", account.store_key())
+                format!("put it in [store] under key {}", account.store_key(org))
             } else {
                 "configure a [store] so nodes share it (README, \"Many nodes\")".to_string()
             };
@@ -320,7 +333,7 @@ fn take_published(
         return Ok(None);
     };
     let Some(token) = fleet
-        .get(account.store_key())
+        .get(&account.store_key(org))
         .map_err(|e| Error::step(step, e))?
     else {
         return Ok(None);
@@ -351,8 +364,8 @@ fn take_published(
 /// With `[store]`: the token another node published for `account`, when it
 /// differs from the one in `file` (which TFE then refuses): written over
 /// `file`. Whether it replaced the file.
-pub(super) fn refresh_file(ctx: &Ctx<'_>, account: Account, file: &Path) -> bool {
-    let Some(Ok(Some(token))) = ctx.fleet.map(|f| f.get(account.store_key())) else {
+pub(super) fn refresh_file(ctx: &Ctx<'_>, account: Account, file: &Path, org: &str) -> bool {
+    let Some(Ok(Some(token))) = ctx.fleet.map(|f| f.get(&account.store_key(org))) else {
         return false;
     };
     let current = crate::util::read_private(file)

@@ -89,7 +89,7 @@ impl Step for VerifyTokens {
             if let Err(e) = check_file(ctx, file, &o.name, owner) {
                 // Another node re-minted it (under a TTL policy, or with
                 // --force) and published the new one: take that.
-                if !service_token::refresh_file(ctx, account, file) {
+                if !service_token::refresh_file(ctx, account, file, &o.name) {
                     return Err(e);
                 }
                 check_file(ctx, file, &o.name, owner)?;
