@@ -667,3 +667,28 @@ fn store_values_never_pass_through_argv() {
         assert!(!logged.contains(secret));
     }
 }
+
+/// A helper that never answers is killed at `[store] timeout`, and the run
+/// stops before sending anything, naming the verb, the key and the timeout.
+#[test]
+fn a_hanging_store_helper_is_cut_off_at_its_timeout() {
+    let mut f = Fleet::new(None, "60s");
+    let hang = f.dir.path().join("hanging-store");
+    std::fs::write(&hang, "#!/bin/sh\nsleep 300\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hang, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let n = f.node();
+    let text = std::fs::read_to_string(&n.config).unwrap().replace(
+        &f.store_command(),
+        &format!("[{:?}]\ntimeout = \"1s\"", hang.display().to_string()),
+    );
+    std::fs::write(&n.config, text).unwrap();
+    let r = to_run(f.spawn(&n).wait_with_output().unwrap());
+    assert_eq!(r.code, 2, "{}", r.both());
+    assert!(
+        r.stderr.contains("get salt") && r.stderr.contains("[store] timeout (1s)"),
+        "{}",
+        r.stderr
+    );
+    assert!(f.sim.requests().is_empty());
+}

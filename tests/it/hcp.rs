@@ -287,3 +287,30 @@ fn the_simulator_in_hcp_mode_has_no_tfe_only_endpoints() {
     assert_eq!(st, 200);
     assert_eq!(body["data"]["attributes"]["is-site-admin"], false);
 }
+
+/// With `platform = "hcp"` the address defaults to HCP Terraform's.
+#[test]
+fn hcp_defaults_to_app_terraform_io() {
+    let w = World::new(sim_opts());
+    w.write_config(
+        "[tfe]\nplatform = \"hcp\"\n\n[admin]\ntoken = { env = \"TFE_TOKEN\" }\n\n[organization]\nname = \"my-org\"\nemail = \"platform@example.com\"\n",
+    );
+    let r = run_with(&w, OWNER, &["validate", "--output", "json"]);
+    assert_code(&r, 0);
+    assert!(
+        r.stdout
+            .contains("\"address\":\"https://app.terraform.io\"")
+            && r.stdout.contains("\"platform\":\"hcp\""),
+        "{}",
+        r.stdout
+    );
+    // And a platform that is neither is refused with the choices.
+    w.write_config("[tfe]\nplatform = \"cloud\"\naddress = \"https://x.example.com\"\n");
+    let r = run_with(&w, OWNER, &["validate"]);
+    assert_code(&r, 2);
+    assert!(
+        r.stderr.contains("[tfe] platform") && r.stderr.contains("enterprise, hcp"),
+        "{}",
+        r.stderr
+    );
+}
