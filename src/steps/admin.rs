@@ -166,8 +166,11 @@ pub fn load_admin_client(
     let role = match c.account() {
         Ok(a) if a.site_admin => Role::SiteAdmin,
         Ok(a) => Role::Other(format!("{:?}, who is not a site admin", a.username)),
-        // Team and organization tokens have no account (go-tfe `users.go`
-        // `ReadCurrent` is for user tokens); they authenticate elsewhere.
+        // Account details are the authenticated *user's* (account API docs);
+        // a team or organization token has no user. Whether TFE answers it
+        // with 404 is not documented: 404 (the sim) and a non-admin account
+        // both lead here, and the organization read in verify-tokens is
+        // what proves such a token works.
         Err(e) if e.status() == Some(404) => {
             Role::Other("a team or organization token, not a site admin".into())
         }

@@ -278,8 +278,11 @@ impl Tfe {
     /// With `hcp`, HCP Terraform: the admin API is "only available for
     /// Terraform Enterprise and [does] not function against HCP Terraform"
     /// (go-tfe `tfe.go`, `Admin`), so `/api/v2/admin/*` is 404 for every
-    /// token, and so are the install-time endpoints (IACT, initial admin,
-    /// health checks). `/api/v2/ping` answers (go-tfe's `PingEndpoint`, "a
+    /// token. The install-time endpoints (IACT, initial admin, the health
+    /// checks) are described only for self-hosted installs (TFE
+    /// initial-admin and monitoring docs; seeds 000/001), so they are 404
+    /// too: a client that calls them on HCP fails here as it would there.
+    /// `/api/v2/ping` answers (go-tfe's `PingEndpoint`, "a
     /// no-op API endpoint", called by `NewClient`) with `TFP-AppName`.
     pub fn handle(&mut self, req: &Request) -> Response {
         let path = req.path.trim_end_matches('/');

@@ -30,10 +30,13 @@ impl Tfe {
         let Some(user) = user.cloned() else {
             return not_found();
         };
-        // A TFE admin setting (general-settings docs); HCP Terraform has no
-        // admin settings, and any user may create an organization there
-        // (HCP Terraform docs, "Organizations": "Users can create new
-        // organizations").
+        // `limit-user-organization-creation` is a TFE admin setting
+        // (settings API docs, general settings). HCP Terraform has no admin
+        // settings (go-tfe `tfe.go`, `Admin`: "do not function against HCP
+        // Terraform"), so nothing limits a user there; that any user may
+        // create an organization on HCP Terraform is from its organizations
+        // docs as remembered, not checked against the page here. A team or
+        // organization token creates none (no `user`, above).
         let limited = !self.behaviour.hcp
             && self
                 .general
@@ -87,8 +90,10 @@ impl Tfe {
     }
 
     /// Adds an organization owned by `owner` (a user id), with its owners
-    /// team, as creating one does (organizations docs: "the user who creates
-    /// an organization is added to its owners team"). Returns its index.
+    /// team, as creating one does: the creator owns it and every
+    /// organization has an `owners` team (teams docs; go-tfe's team tests
+    /// look the team up by the name "owners"). Paraphrased, not quoted.
+    /// Returns its index.
     pub fn insert_org(
         &mut self,
         name: &str,
