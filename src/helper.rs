@@ -154,7 +154,9 @@ pub fn last_line(stderr: &str) -> String {
         .find(|l| !l.trim().is_empty())
         .unwrap_or("")
         .trim();
-    hide_tokens(last).chars().take(200).collect()
+    // Known secrets first (whole, before any cut), then unknown token-like words.
+    let hidden = hide_tokens(&crate::redact::scrub(last));
+    crate::redact::scrub_and_cut(&hidden, 200)
 }
 
 /// A failing command's stderr is shown to help the operator, but it may

@@ -125,8 +125,11 @@ impl Reporter {
         }
     }
 
-    /// Prints a JSON value as one line on stdout, through the redactor.
-    pub fn print_json(&self, v: Value) {
+    /// Prints a JSON value as one line on stdout, through the redactor:
+    /// every string is scrubbed before serialization (escaping would hide
+    /// a secret from the redactor), and the line once more after it.
+    pub fn print_json(&self, mut v: Value) {
+        crate::redact::scrub_value(&mut v);
         let line = v.to_string();
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{}", crate::redact::scrub(&line));

@@ -50,6 +50,11 @@ pub enum Action {
     /// a hostile or careless proxy or server (issue #11's "echoed secrets"),
     /// which the client must survive without printing a secret.
     Echo(u16),
+    /// Like [`Action::Echo`], as a `text/plain` body: `pad` filler
+    /// characters, then the request body, then the method and path. A
+    /// proxy's plain error page that quotes the request; `pad` moves an
+    /// echoed secret across the point where the client cuts a long body.
+    EchoText { status: u16, pad: usize },
 }
 
 /// A scripted fault: matcher, action, and how many more times it fires.
@@ -72,6 +77,7 @@ impl fmt::Display for Action {
             Action::PauseAfterAct => write!(f, "pause-after"),
             Action::IgnoreAttr(a) => write!(f, "ignore={a}"),
             Action::Echo(s) => write!(f, "echo={s}"),
+            Action::EchoText { status, pad } => write!(f, "echo-text={status}+{pad}"),
         }
     }
 }
@@ -83,7 +89,7 @@ impl FaultRule {
         let usage = || {
             format!(
                 "bad fault {s:?}: expected KIND=ARG:ACTION[*COUNT] with KIND seq|mutating|path|get|post|patch|put \
-                 and ACTION a status code, 429=SECS, drop, stall=DUR, pause, pause-drop, pause-after, ignore=ATTRIBUTE or echo=STATUS"
+                 and ACTION a status code, 429=SECS, drop, stall=DUR, pause, pause-drop, pause-after, ignore=ATTRIBUTE, echo=STATUS or echo-text=STATUS[+PAD]"
             )
         };
         let (matcher, rest) = s.split_once(':').ok_or_else(usage)?;
@@ -135,6 +141,12 @@ fn parse_action(a: &str) -> Option<Action> {
         _ => {
             if let Some(attr) = a.strip_prefix("ignore=").filter(|x| !x.is_empty()) {
                 Action::IgnoreAttr(attr.to_string())
+            } else if let Some(arg) = a.strip_prefix("echo-text=") {
+                let (code, pad) = arg.split_once('+').unwrap_or((arg, "0"));
+                let (status, pad): (u16, usize) = (code.parse().ok()?, pad.parse().ok()?);
+                (400..=599)
+                    .contains(&status)
+                    .then_some(Action::EchoText { status, pad })?
             } else if let Some(code) = a.strip_prefix("echo=") {
                 let code: u16 = code.parse().ok()?;
                 (400..=599).contains(&code).then_some(Action::Echo(code))?

@@ -467,6 +467,17 @@ impl Handler for SimHandler {
                     &json!({"errors": [{"status": code.to_string(), "title": "echo", "detail": detail}]}),
                 ));
             }
+            Some(Action::EchoText { status, pad }) => {
+                self.log(seq, req, *status, fault.as_ref(), arrived);
+                let text = format!(
+                    "{}{} <- could not handle {} {}",
+                    "x".repeat(*pad),
+                    String::from_utf8_lossy(&req.body),
+                    req.method,
+                    req.path
+                );
+                return Reply::Send(Response::new(*status, "text/plain", text));
+            }
             Some(Action::RateLimit(secs)) => {
                 self.log(seq, req, 429, fault.as_ref(), arrived);
                 let body = json!({"errors": [{"detail": "You have exceeded the API's rate limit.", "status": 429, "title": "Too many requests"}]});

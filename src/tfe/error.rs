@@ -123,12 +123,9 @@ impl fmt::Display for TfeError {
             }
             TfeError::NotKept { method, path, keys } => {
                 let short = |v: &Value| {
-                    let t = v.to_string();
-                    if t.chars().count() > 60 {
-                        format!("{}...", t.chars().take(57).collect::<String>())
-                    } else {
-                        t
-                    }
+                    let mut v = v.clone();
+                    crate::redact::scrub_value(&mut v);
+                    crate::redact::scrub_and_cut(&v.to_string(), 57)
                 };
                 let list: Vec<String> = keys
                     .iter()
@@ -160,7 +157,9 @@ pub fn error_detail(body: &str) -> String {
         if t.is_empty() || t.starts_with('<') {
             return String::new();
         }
-        return t.chars().take(200).collect();
+        // Redacted before the cut: a cut through an echoed secret would
+        // leave a prefix the redactor no longer recognises.
+        return crate::redact::scrub_and_cut(t, 200);
     };
     if let Some(e) = v.get("error").and_then(Value::as_str) {
         return e.to_string();

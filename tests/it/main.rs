@@ -11,6 +11,7 @@ mod layout;
 mod ops;
 mod real_tfe;
 mod run;
+mod secrets;
 mod sim_api;
 mod survive;
 mod tls;
