@@ -62,6 +62,46 @@ pub fn parse_rfc3339_ms(t: &str) -> Option<u64> {
     u64::try_from(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000).max(0)).ok()
 }
 
+/// Parses an HTTP `Date` (IMF-fixdate, RFC 9110 section 5.6.7:
+/// `Sun, 06 Nov 1994 08:49:37 GMT`) to Unix seconds.
+pub fn parse_http_date(t: &str) -> Option<u64> {
+    let mut p = t.split_whitespace();
+    let (_, day, mon, year, time, zone) = (
+        p.next()?,
+        p.next()?,
+        p.next()?,
+        p.next()?,
+        p.next()?,
+        p.next()?,
+    );
+    if zone != "GMT" || p.next().is_some() {
+        return None;
+    }
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let m = MONTHS.iter().position(|x| *x == mon)? + 1;
+    let day: u32 = day.parse().ok()?;
+    parse_rfc3339_ms(&format!("{year}-{m:02}-{day:02}T{time}Z")).map(|ms| ms / 1000)
+}
+
+/// Formats Unix seconds as an HTTP `Date` (IMF-fixdate).
+pub fn http_date(secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let r = rfc3339_unix(secs);
+    let (y, m, d) = (&r[0..4], &r[5..7], &r[8..10]);
+    let m: usize = m.parse().unwrap_or(1);
+    format!(
+        "{}, {d} {} {y} {} GMT",
+        DAYS[(secs / 86_400 % 7) as usize],
+        MONTHS[m.clamp(1, 12) - 1],
+        &r[11..19]
+    )
+}
+
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -371,6 +411,16 @@ mod tests {
         assert_eq!(rfc3339(t), "2026-11-24T18:20:34Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn http_dates_round_trip() {
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
     }
 
     #[test]

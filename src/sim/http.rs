@@ -229,6 +229,18 @@ fn write_response<W: Write>(w: &mut W, resp: &Response, close: bool) -> io::Resu
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str(&format!("Content-Length: {}\r\n", resp.body.len()));
+    // An origin server with a clock sends Date (RFC 9110 section 6.6.1);
+    // TFE's nginx does. The client takes token lifetimes from it.
+    if !resp
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("date"))
+    {
+        head.push_str(&format!(
+            "Date: {}\r\n",
+            crate::util::http_date(crate::util::unix_now())
+        ));
+    }
     if close {
         head.push_str("Connection: close\r\n");
     }

@@ -107,16 +107,16 @@ fn ensure<T>(
     }
 }
 
-/// Unix seconds at which a token minted now lives for at most `ttl_ms`:
-/// one hour short of it, or half of it when it is shorter than two hours,
-/// so clock skew between this host and TFE cannot push it past the policy.
-fn expiry_within(ttl_ms: u64) -> u64 {
-    let margin_s = if ttl_ms > 2 * 3_600_000 {
-        3600
-    } else {
-        ttl_ms / 2000
-    };
-    crate::util::unix_now() + ttl_ms / 1000 - margin_s
+/// Unix seconds at which a token minted now lives for at most `ttl_ms`, by
+/// TFE's clock (`client`'s [`Client::tfe_now`]): this host's clock may be
+/// hours fast or days slow, and TFE judges `expired-at` by its own. The
+/// margin scales with the lifetime: a hundredth of it, at least a minute
+/// (the time between TFE's `Date` and its check) and at most a day, and
+/// never more than half the lifetime.
+fn expiry_within(client: &Client, ttl_ms: u64) -> u64 {
+    let ttl_s = ttl_ms / 1000;
+    let margin_s = (ttl_s / 100).clamp(60, 86_400).min(ttl_s / 2);
+    client.tfe_now() + ttl_s - margin_s
 }
 
 fn human_ms(ms: u64) -> String {

@@ -8,14 +8,14 @@
 
 use std::path::Path;
 
-use super::{AMBIGUOUS_RETRIES, admin_client, api_error, expiry_within, human_ms};
+use super::{admin_client, api_error, expiry_within, human_ms};
 use crate::config::TFE_DEFAULT_TOKEN_LIFETIME_MS;
 use crate::error::Error;
 use crate::state::TokenFile;
 use crate::step::{Applied, Ctx, StepName};
 use crate::tfe::api::TokenMeta;
 use crate::tfe::{Client, TfeError};
-use crate::util::{rfc3339_unix, unix_now, write_atomic};
+use crate::util::{rfc3339_unix, write_atomic};
 
 /// Which service account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,15 +106,13 @@ fn mint_to(
     org: &str,
 ) -> Result<TokenFile, Error> {
     let client = admin_client(ctx, step)?.clone();
-    let expires = policy_ms(ctx, account).map(expiry_within);
+    let expires = policy_ms(ctx, account).map(|ms| expiry_within(&client, ms));
     let expired_at = expires.map(rfc3339_unix);
-    let mut tries = 0;
-    let token = loop {
-        match account.mint(&client, org, expired_at.as_deref()) {
-            Err(e) if e.is_ambiguous() && tries < AMBIGUOUS_RETRIES => tries += 1,
-            r => break r.map_err(|e| api_error(step, ctx, e))?,
-        }
-    };
+    // The client retries a lost answer: each mint replaces the one before,
+    // so the newest answer is the valid token and a lost one was never held.
+    let token = account
+        .mint(&client, org, expired_at.as_deref())
+        .map_err(|e| api_error(step, ctx, e))?;
     write_atomic(file, format!("{token}\n").as_bytes()).map_err(|e| {
         Error::step(
             step,
@@ -138,7 +136,7 @@ fn mint_to(
             )
         })?;
     }
-    let now = unix_now();
+    let now = client.tfe_now();
     Ok(TokenFile {
         path: file.to_path_buf(),
         organization: org.to_string(),

@@ -6,12 +6,12 @@
 use serde_json::{Map, Value, json};
 
 use super::service_token::{self, Account};
-use super::{AMBIGUOUS_RETRIES, admin_client, api_error, expiry_within, human_ms, no_org, org_cfg};
+use super::{admin_client, api_error, expiry_within, human_ms, no_org, org_cfg};
 use crate::config::Config;
 use crate::config::secret::Secret;
 use crate::error::Error;
 use crate::step::{Applied, Ctx, Desired, Drift, LiveCtx, Step, StepName};
-use crate::util::{rfc3339_unix, unix_now, write_atomic};
+use crate::util::{rfc3339_unix, write_atomic};
 
 pub const NAME: StepName = StepName::new("token-ttl");
 
@@ -71,22 +71,18 @@ impl Step for TokenTtl {
 fn rotate_admin_token(ctx: &mut Ctx<'_>, ttl_ms: u64) -> Result<String, Error> {
     let client = admin_client(ctx, NAME)?.clone();
     let me = client.account().map_err(|e| api_error(NAME, ctx, e))?;
-    let expires_unix = expiry_within(ttl_ms);
+    let expires_unix = expiry_within(&client, ttl_ms);
     let expires = rfc3339_unix(expires_unix);
-    // A user may hold many tokens: after an ambiguous failure another mint
-    // invalidates nothing, it only leaves an unused token that expires
-    // within the policy.
-    let mut tries = 0;
-    let token = loop {
-        match client.create_user_token(
+    // A user may hold many tokens: the client retries a lost answer (a
+    // 500, 502, 504 or a cut connection), which invalidates nothing and only
+    // leaves an unused token that expires within the policy.
+    let token = client
+        .create_user_token(
             &me.id,
             "tfe-bootstrap (rotated within the organization's token TTL)",
             &expires,
-        ) {
-            Err(e) if e.is_ambiguous() && tries < AMBIGUOUS_RETRIES => tries += 1,
-            r => break r.map_err(|e| api_error(NAME, ctx, e))?,
-        }
-    };
+        )
+        .map_err(|e| api_error(NAME, ctx, e))?;
     let file = &ctx.cfg.admin.token_file;
     write_atomic(file, format!("{token}\n").as_bytes()).map_err(|e| {
         Error::step(
@@ -117,7 +113,8 @@ fn token_ttl(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         .and_then(|p| p.iter().find(|(t, _)| *t == "user"))
         .map(|(_, ms)| *ms);
     if let (Some(true), Some(ttl_ms)) = (o.max_ttl_enabled, user_ttl_ms) {
-        let within = |expires: u64| expires <= unix_now() + ttl_ms / 1000;
+        let now = admin_client(ctx, NAME)?.tfe_now();
+        let within = |expires: u64| expires <= now + ttl_ms / 1000;
         match ctx.state.facts.admin_token_expires_unix {
             Some(exp) if within(exp) => {}
             _ if ctx.cfg.admin.rotate_token => {

@@ -569,13 +569,7 @@ impl Client {
     /// the `token` of the answer (shown this once by TFE).
     fn mint_token(&self, path: &str, type_: &str, attributes_: Value) -> Result<String, TfeError> {
         let body = json!({"data": {"type": type_, "attributes": attributes_}});
-        let r = self.send(
-            "POST",
-            path,
-            &[],
-            Body::JsonApi(&body),
-            Replay::IfNotProcessed,
-        )?;
+        let r = self.send("POST", path, &[], Body::JsonApi(&body), Replay::Regenerate)?;
         let v = json_of(&r, "POST", path)?;
         attributes(&v, "POST", path)?
             .get("token")

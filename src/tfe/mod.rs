@@ -6,16 +6,22 @@
 //!
 //! Retry policy, by what a request may safely repeat ([`Replay`]):
 //!
-//! | answer / failure            | `Safe` (GET) | `Idempotent` (PATCH/PUT) | `SideEffect` | `IfNotProcessed` (POST) | `Once` |
-//! |-----------------------------|--------------|--------------------------|--------------|-------------------------|--------|
-//! | connection refused / DNS    | retry        | retry                    | retry        | retry                   | no     |
-//! | 429 (`X-RateLimit-Reset`)   | retry        | retry                    | retry        | retry                   | no     |
-//! | 503                         | retry        | retry                    | retry        | retry                   | no     |
-//! | 502                         | retry        | retry                    | ambiguous → error | ambiguous → error  | no     |
-//! | 504                         | retry        | retry                    | no           | ambiguous → error       | no     |
-//! | 500                         | retry        | retry                    | no           | no                      | no     |
-//! | reset / timeout after send  | retry        | retry                    | ambiguous → error | ambiguous → error  | no     |
-//! | TLS failure, or not TLS     | no           | no                       | no           | no                      | no     |
+//! | answer / failure            | `Safe` (GET) | `Idempotent` (PATCH/PUT) | `Regenerate` (token POST) | `SideEffect` | `IfNotProcessed` (POST) | `Once` |
+//! |-----------------------------|--------------|--------------------------|---------------------------|--------------|-------------------------|--------|
+//! | connection refused / DNS    | retry        | retry                    | retry                     | retry        | retry                   | no     |
+//! | 429 (`X-RateLimit-Reset`)   | retry        | retry                    | retry                     | retry        | retry                   | no     |
+//! | 503                         | retry        | retry                    | retry                     | retry        | retry                   | no     |
+//! | 502                         | retry        | retry                    | retry                     | ambiguous → error | ambiguous → error  | no     |
+//! | 504                         | retry        | retry                    | retry                     | no           | ambiguous → error       | no     |
+//! | 500                         | retry        | retry                    | retry                     | no           | no                      | no     |
+//! | reset / timeout after send  | retry        | retry                    | retry                     | ambiguous → error | ambiguous → error  | no     |
+//! | TLS failure, or not TLS     | no           | no                       | no                        | no           | no                      | no     |
+//!
+//! `Regenerate` is for the POSTs that mint a token (a user token, the
+//! organization token, a team token): repeating one is harmless. A user may
+//! hold many tokens, and nobody holds the one whose answer was lost (it
+//! expires unused within its policy); an organization or team token is
+//! replaced by each mint, so the newest answer is the one valid token.
 //!
 //! `SideEffect` is for a PATCH with a witness: TFE sends a test mail while it
 //! handles the SMTP PATCH, and its 500/504 mean something about the SMTP
@@ -52,6 +58,8 @@ use crate::config::secret::Secret;
 pub enum Replay {
     Safe,
     Idempotent,
+    /// A POST that mints a token: a duplicate is harmless (see the table).
+    Regenerate,
     SideEffect,
     IfNotProcessed,
     Once,
@@ -135,6 +143,9 @@ pub struct Client {
     /// Overrides `request_timeout` for this client's requests.
     timeout: Option<Duration>,
     pub retry: RetryPolicy,
+    /// TFE's clock: seconds its `Date` header was ahead of this host's
+    /// clock in the latest answer (shared by every clone of the client).
+    clock: Arc<std::sync::Mutex<Option<i64>>>,
 }
 
 /// System trust store locations, first existing wins (`SSL_CERT_FILE` first).
@@ -206,7 +217,22 @@ impl Client {
                 deadline: cfg.request_deadline,
                 ..RetryPolicy::default()
             },
+            clock: Arc::default(),
         })
+    }
+
+    /// TFE's time now, in Unix seconds: this host's clock corrected by the
+    /// `Date` of TFE's latest answer. A token's `expired-at` is judged by
+    /// TFE's clock, so a host clock hours fast or days slow must not decide
+    /// it. This host's clock until TFE has answered.
+    pub fn tfe_now(&self) -> u64 {
+        let offset = self.clock.lock().map(|o| o.unwrap_or(0)).unwrap_or(0);
+        crate::util::unix_now().saturating_add_signed(offset)
+    }
+
+    /// How far TFE's clock is ahead of this host's (negative: behind), once known.
+    pub fn clock_offset(&self) -> Option<i64> {
+        self.clock.lock().ok().and_then(|o| *o)
     }
 
     pub fn with_token(mut self, token: Secret) -> Client {
@@ -436,6 +462,13 @@ impl Client {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
+        if let Some(tfe) = header("date")
+            .as_deref()
+            .and_then(crate::util::parse_http_date)
+            && let Ok(mut clock) = self.clock.lock()
+        {
+            *clock = Some(tfe as i64 - crate::util::unix_now() as i64);
+        }
         let reset = header("retry-after")
             .and_then(|v| v.trim().parse::<f64>().ok())
             .or_else(|| header("x-ratelimit-reset").and_then(|v| v.trim().parse::<f64>().ok()))
@@ -504,6 +537,7 @@ fn decide(status: u16, replay: Replay) -> Decision {
         200..=299 => Decision::Done,
         _ if replay == Replay::Once => Decision::Fail,
         429 | 503 => Decision::Retry,
+        _ if replay == Replay::Regenerate && matches!(status, 500 | 502 | 504) => Decision::Retry,
         502 if matches!(replay, Replay::Safe | Replay::Idempotent) => Decision::Retry,
         504 if matches!(replay, Replay::Safe | Replay::Idempotent) => Decision::Retry,
         // A 500 on a GET or an idempotent PATCH/PUT is repeated: sending the

@@ -113,3 +113,75 @@ fn a_plain_text_echo_cut_through_the_password_leaks_no_prefix() {
     }
     println!("RELIABILITY secrets-cut-echo runs={runs} leaked=0");
 }
+
+/// The client's clock 3 hours fast: every token it mints must still end
+/// inside its policy by TFE's clock, so every token file works at the end.
+#[test]
+fn a_client_clock_hours_fast_mints_tokens_tfe_accepts() {
+    let Some(lib) = faketime_lib() else { return };
+    let w = World::new(sim_opts()).with_service_tokens();
+    let mut cmd = w.command(&["run"]);
+    with_clock(&mut cmd, &lib, "+3h");
+    let r = to_run(cmd.output().unwrap());
+    w.assert_no_secrets(&r);
+    assert_code(&r, 0);
+    let files = w.assert_token_files_work();
+    assert_eq!(files, 3);
+    println!("RELIABILITY secrets-clock-fast offset=+3h token-files-working={files}");
+}
+
+/// The client's clock 29 days slow: the rotated admin token must live its
+/// 30-day policy (less a margin) by TFE's clock, not one day.
+#[test]
+fn a_client_clock_days_slow_still_gets_full_lifetimes() {
+    let Some(lib) = faketime_lib() else { return };
+    let w = World::new(sim_opts()).with_service_tokens();
+    let mut cmd = w.command(&["run"]);
+    with_clock(&mut cmd, &lib, "-29d");
+    let r = to_run(cmd.output().unwrap());
+    w.assert_no_secrets(&r);
+    assert_code(&r, 0);
+    w.assert_token_files_work();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let admin = w.token_record(&w.token_at(&w.token_file()));
+    let left_days = (admin["expires-unix"].as_u64().unwrap() - now) / 86_400;
+    assert!(
+        left_days >= 29,
+        "the rotated admin token lives {left_days} days: {admin}"
+    );
+    let org = w.token_record(&w.token_at(&w.dir.path().join("org-token")));
+    let org_days = (org["expires-unix"].as_u64().unwrap() - now) / 86_400;
+    assert!(
+        org_days >= 360,
+        "the organization token lives {org_days} days: {org}"
+    );
+    println!("RELIABILITY secrets-clock-slow offset=-29d admin-token-days={left_days}");
+}
+
+/// A 500, 502 or 504 on a token-minting POST (the admin token's rotation,
+/// the organization and the owners team token) is retried: a duplicate is
+/// harmless there. The run converges and every token file works.
+#[test]
+fn token_mints_are_retried_after_a_server_error() {
+    let w = World::new(sim_opts()).with_service_tokens();
+    for rule in [
+        "post=/api/v2/users/*/authentication-tokens:500",
+        "post=/api/v2/organizations/my-org/authentication-token:502",
+        "post=/api/v2/teams/*/authentication-token:504",
+    ] {
+        w.sim.add_fault(FaultRule::parse(rule).unwrap());
+    }
+    let r = w.run(&["run"]);
+    assert_code(&r, 0);
+    assert_eq!(w.assert_token_files_work(), 3);
+    let failed = w
+        .requests()
+        .iter()
+        .filter(|e| [500, 502, 504].contains(&e.status))
+        .count();
+    assert_eq!(failed, 3, "each fault fired once");
+    println!("RELIABILITY secrets-mint-retry server-errors={failed} exit=0");
+}

@@ -225,6 +225,80 @@ impl World {
         r
     }
 
+    /// The config with `[organization.service_token]` and
+    /// `[organization.owners_team_token]` files (`org-token`,
+    /// `owners-token` in the temp dir) and TTL policies they fit in.
+    pub fn with_service_tokens(self) -> World {
+        let t = self.config_text().replace(
+            "[organization.token_ttl]",
+            &format!(
+                "[organization.service_token]\nfile = \"{}\"\n\n[organization.owners_team_token]\nfile = \"{}\"\n\n[organization.token_ttl]",
+                self.dir.path().join("org-token").display(),
+                self.dir.path().join("owners-token").display()
+            ),
+        );
+        self.write_config(&t);
+        self
+    }
+
+    /// The token in `path` (a file this run wrote): a regular file, not a
+    /// link, mode 0600.
+    #[track_caller]
+    pub fn token_at(&self, path: &Path) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let meta =
+            std::fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(meta.is_file(), "{} is not a regular file", path.display());
+        assert_eq!(
+            meta.permissions().mode() & 0o777,
+            0o600,
+            "{} mode",
+            path.display()
+        );
+        std::fs::read_to_string(path).unwrap().trim().to_string()
+    }
+
+    /// Whether `token` may read organization my-org on the simulator now.
+    pub fn authenticates(&self, token: &str) -> bool {
+        Http::new(self.sim.url())
+            .get("/api/v2/organizations/my-org", Some(token))
+            .0
+            == 200
+    }
+
+    /// What a user checks at the end of a run: every token file the config
+    /// names exists (0600) and its token works. Returns how many.
+    #[track_caller]
+    pub fn assert_token_files_work(&self) -> usize {
+        let mut files = vec![self.token_file()];
+        for name in ["org-token", "owners-token", "agent-token"] {
+            let p = self.dir.path().join(name);
+            if self.config_text().contains(&p.display().to_string()) {
+                files.push(p);
+            }
+        }
+        for f in &files {
+            let t = self.token_at(f);
+            assert!(
+                self.authenticates(&t),
+                "the token in {} does not authenticate",
+                f.display()
+            );
+        }
+        files.len()
+    }
+
+    /// The simulator's record of `token` (lifetime, expiry, kind).
+    pub fn token_record(&self, token: &str) -> Value {
+        self.snapshot()["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["token"] == token)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
     pub fn snapshot(&self) -> Value {
         self.sim.snapshot()
     }
@@ -308,6 +382,36 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// libfaketime's preload library, to run the client (only) with a wrong
+/// clock. `None` (with a note) when Debian's `faketime` is not installed;
+/// a panic instead when `TFE_BOOTSTRAP_REQUIRE_FAKETIME=1` (CI).
+pub fn faketime_lib() -> Option<PathBuf> {
+    let found = [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib",
+    ]
+    .iter()
+    .map(|d| Path::new(d).join("faketime/libfaketime.so.1"))
+    .find(|p| p.exists());
+    if found.is_none() {
+        assert!(
+            std::env::var("TFE_BOOTSTRAP_REQUIRE_FAKETIME").as_deref() != Ok("1"),
+            "libfaketime is required here (apt-get install faketime)"
+        );
+        println!("SKIPPED: libfaketime not installed (apt-get install faketime)");
+    }
+    found
+}
+
+/// Makes `cmd` see a clock `offset` away (libfaketime syntax: `+3h`, `-29d`).
+pub fn with_clock(cmd: &mut Command, lib: &Path, offset: &str) {
+    cmd.env("LD_PRELOAD", lib)
+        .env("FAKETIME", offset)
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .env("FAKETIME_NO_CACHE", "1");
 }
 
 /// Asserts a run's exit code, showing its output when it differs.

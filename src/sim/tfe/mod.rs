@@ -507,7 +507,7 @@ impl Tfe {
         json!({
             "ready": self.is_ready(),
             "users": self.users.iter().map(|u| json!({"id": u.id, "username": u.username, "email": u.email, "site-admin": u.site_admin})).collect::<Vec<_>>(),
-            "tokens": self.tokens.iter().map(|t| json!({"token": t.value, "lifetime-ms": t.expires_ms.saturating_sub(t.created_ms), "kind": match &t.kind {
+            "tokens": self.tokens.iter().map(|t| json!({"token": t.value, "lifetime-ms": t.expires_ms.saturating_sub(t.created_ms), "expires-unix": t.expires_ms / 1000, "kind": match &t.kind {
                 TokenKind::User(u) => json!({"user": u}), TokenKind::Organization(o) => json!({"organization": o}),
                 TokenKind::Team(t, o) => json!({"team": t, "organization": o})}})).collect::<Vec<_>>(),
             "initial-admin-attempts": self.initial_admin_attempts,
