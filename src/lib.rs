@@ -24,6 +24,8 @@
 //! | [`output`] | text / JSON events / progress: the one place that prints |
 //! | [`redact`] | every secret the run knows, scrubbed from every output |
 //! | [`stop`] | SIGTERM / SIGINT: stop at the next safe point |
+//! | [`tokens`] | the one token lifecycle: claim, keep, rescue, read back, stamp |
+//! | [`util`] | timestamps, hashing, atomic and no-follow file access |
 //! | [`error`] | the error type and the contract's exit codes |
 //! | [`sim`] | the TFE simulator |
 
@@ -42,4 +44,5 @@ pub mod step;
 pub mod steps;
 pub mod stop;
 pub mod tfe;
+pub mod tokens;
 pub mod util;

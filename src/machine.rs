@@ -150,11 +150,22 @@ pub fn assess(
     }
     // Schedules that depend on the others: a guard runs when anything else
     // will, and only then; a helper step runs only with the step it serves.
-    let pending: Vec<StepName> = out
+    let mut pending: Vec<StepName> = out
         .iter()
         .filter(|(_, a)| a.is_pending())
         .map(|(s, _)| s.name())
         .collect();
+    // verify-tokens also runs alone when its last check failed or a token
+    // file changed on disk since: a run never ends green on a dead file.
+    let recheck = steps::verify_tokens::recheck(cfg, state).filter(|_| {
+        out.iter().any(|(s, a)| {
+            s.name() == steps::verify_tokens::NAME
+                && matches!(a, Assessment::Done { .. } | Assessment::Pending { .. })
+        })
+    });
+    if recheck.is_some() {
+        pending.push(steps::verify_tokens::NAME);
+    }
     for (step, a) in out.iter_mut() {
         if !matches!(a, Assessment::Pending { .. } | Assessment::Done { .. }) {
             continue;
@@ -166,7 +177,8 @@ pub fn assess(
         };
         match step.schedule() {
             Schedule::WithAnyOther => {
-                *a = if pending.iter().any(|p| *p != name) {
+                let alone = name == steps::verify_tokens::NAME && recheck.is_some();
+                *a = if alone || pending.iter().any(|p| *p != name) {
                     Assessment::Pending {
                         changed: false,
                         forced: false,
@@ -220,6 +232,7 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
         iact: None,
         forced: false,
         new_install: false,
+        took_over: false,
     };
     for w in &cfg.warnings {
         report.emit(Event::Warning {
@@ -302,6 +315,14 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
                             },
                             None => e,
                         };
+                        // A failed check is checked again on the next run,
+                        // even when nothing else is left to do.
+                        if name == steps::verify_tokens::NAME
+                            && ctx.state.steps.remove(name.as_str()).is_some()
+                        {
+                            ctx.state.facts.verified.clear();
+                            let _ = store.save(&ctx.state);
+                        }
                         let msg = match &e {
                             Error::Step { message, .. } => message.clone(),
                             other => other.to_string(),
@@ -356,7 +377,12 @@ fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result
         .map_err(|why| Error::step(name, why))?
         .fingerprint(&salt);
     let duty = format!("{name}-{}", &fp[..16]);
-    let key = match fleet.claim(&duty).map_err(store_err)? {
+    let turn = fleet.claim(&duty).map_err(store_err)?;
+    let turn_kind = match &turn {
+        Turn::TakenOver(_) => TurnKind::TakenOver,
+        _ => TurnKind::Other,
+    };
+    let key = match turn {
         Turn::Done => {
             // The node that applied it may also have rotated the admin
             // token under a TTL policy: refused, take the published one.
@@ -385,7 +411,9 @@ fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result
             key
         }
     };
+    ctx.took_over = matches!(turn_kind, TurnKind::TakenOver);
     let result = step.apply(ctx);
+    ctx.took_over = false;
     let finished = fleet.finish(&key, result.is_ok());
     let applied = result?;
     finished.map_err(|e| {
@@ -395,6 +423,11 @@ fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result
         )
     })?;
     Ok(applied)
+}
+
+enum TurnKind {
+    TakenOver,
+    Other,
 }
 
 /// Whether TFE already holds every readable key of `step` (at least one):

@@ -61,6 +61,17 @@ pub struct Facts {
     /// change's fingerprint. Written before the request leaves.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub witnesses: BTreeMap<String, String>,
+    /// Service tokens this node is minting (step name → organization),
+    /// written before the POST and cleared once the token is kept: after a
+    /// crash or a full disk in between, nobody holds the token TFE made, so
+    /// the rerun may mint again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mint_intents: BTreeMap<String, String>,
+    /// Each token file as it was when `verify-tokens` last passed (path →
+    /// [`crate::tokens::stamp`]: inode, size, mtime; never the content). A
+    /// file changed since, or a failed check, makes it run again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub verified: BTreeMap<String, String>,
 }
 
 /// A service-account token file this tool wrote.
@@ -76,6 +87,10 @@ pub struct TokenFile {
     pub minted_unix: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_unix: Option<u64>,
+    /// This node minted it (not taken from `[store]` or copied): when it
+    /// stops working, this node may mint a replacement.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub minted_here: bool,
 }
 
 /// The whole state file.

@@ -206,6 +206,10 @@ pub struct Ctx<'a> {
     /// This run created the initial admin: TFE was untouched, so there is
     /// no live state worth reading before applying.
     pub new_install: bool,
+    /// This node took the current step over from a `[store]` duty holder
+    /// that went silent: whatever that holder minted and did not publish is
+    /// held by nobody.
+    pub took_over: bool,
 }
 
 impl Ctx<'_> {

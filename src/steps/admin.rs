@@ -17,7 +17,8 @@ use crate::error::Error;
 use crate::fleet::Turn;
 use crate::step::{Applied, Ctx, Desired, Progress, Role, Schedule, Step, StepName};
 use crate::tfe::{Client, TfeError};
-use crate::util::{Reservation, write_atomic};
+use crate::tokens::{self, Claim, ClaimError, KeepError};
+use crate::util::write_atomic;
 
 pub const NAME: StepName = StepName::new("admin");
 
@@ -194,41 +195,22 @@ pub fn load_admin_client(
     Ok((c, role))
 }
 
-/// Bytes claimed for a token file before the POST: TFE tokens are about
-/// 90 characters, so a 4 KiB claim always holds one.
-const TOKEN_CLAIM: usize = 4096;
-
-/// Where the claim for `token_file` is made: beside it, so the rename that
-/// installs the token stays within one directory.
-fn claim_path(token_file: &Path) -> PathBuf {
-    let name = token_file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "admin-token".into());
-    token_file.with_file_name(format!(".{name}.tfe-bootstrap-claim"))
-}
-
 /// The second place for the admin token, in the state directory: used when
 /// token_file cannot be written after TFE created the admin.
 pub fn rescue_path(cfg: &Config) -> PathBuf {
     cfg.state_dir.join("admin-token.rescue")
 }
 
-/// A rescued admin token waiting to be moved into token_file (not an empty
-/// or zero-filled claim left by a crash).
+/// A rescued admin token waiting to be moved into token_file.
 pub fn rescued(cfg: &Config) -> Option<PathBuf> {
     let p = rescue_path(cfg);
-    let (text, _) = crate::util::read_private(&p).ok()?;
-    let t = text.trim();
-    (!t.is_empty() && !t.contains('\0')).then_some(p)
+    tokens::rescued(&p).map(|_| p)
 }
 
 /// Moves a rescued token into token_file (an earlier run could not write
 /// it there), so the run goes on as if it had.
 fn promote_rescued(cfg: &Config, rescued: &Path, progress: &dyn Progress) -> Result<(), Error> {
-    let (text, _) = crate::util::read_private(rescued)
-        .map_err(|e| Error::step(NAME, format!("cannot use {}: {e}", rescued.display())))?;
-    write_atomic(&cfg.admin.token_file, text.as_bytes()).map_err(|e| {
+    tokens::promote_rescued(rescued, &cfg.admin.token_file).map_err(|e| {
         Error::step(
             NAME,
             format!(
@@ -239,7 +221,6 @@ fn promote_rescued(cfg: &Config, rescued: &Path, progress: &dyn Progress) -> Res
             ),
         )
     })?;
-    let _ = std::fs::remove_file(rescued);
     progress.warning(
         Some(NAME),
         &format!(
@@ -254,10 +235,10 @@ fn promote_rescued(cfg: &Config, rescued: &Path, progress: &dyn Progress) -> Res
 /// Claims the space for the token before the one-time answer exists: in
 /// token_file's directory, and a second claim in the state directory.
 /// Either failing is an environment error: nothing has been sent.
-fn claim_space(cfg: &Config) -> Result<(Reservation, Reservation), Error> {
+fn claim_space(cfg: &Config) -> Result<Claim, Error> {
     let file = &cfg.admin.token_file;
-    let primary = Reservation::claim(&claim_path(file), TOKEN_CLAIM).map_err(|e| {
-        Error::env(
+    Claim::make(file, &rescue_path(cfg)).map_err(|e| match e {
+        ClaimError::File(e) => Error::env(
             NAME,
             format!(
                 "token_file {}: cannot set aside room for the admin token ({e}); nothing was sent. \
@@ -265,47 +246,24 @@ fn claim_space(cfg: &Config) -> Result<(Reservation, Reservation), Error> {
                 file.display(),
                 file.parent().unwrap_or(Path::new(".")).display()
             ),
-        )
-    })?;
-    let rescue = Reservation::claim(&rescue_path(cfg), TOKEN_CLAIM).map_err(|e| {
-        Error::env(
+        ),
+        ClaimError::Rescue(e) => Error::env(
             NAME,
             format!(
                 "state directory {}: cannot set aside a second place for the admin token ({e}); \
                  nothing was sent. Free space there, then rerun",
                 cfg.state_dir.display()
             ),
-        )
-    });
-    match rescue {
-        Ok(r) => Ok((primary, r)),
-        Err(e) => {
-            primary.discard();
-            Err(e)
-        }
-    }
+        ),
+    })
 }
 
-/// Keeps the one copy of the token: into the claim beside token_file, then
-/// renamed into place; failing that, into the claim in the state directory.
-fn keep_token(
-    cfg: &Config,
-    username: &str,
-    token: &str,
-    (primary, rescue): (Reservation, Reservation),
-) -> Result<(), Error> {
-    let bytes = format!("{token}\n");
+/// Keeps the one copy of the token ([`Claim::keep`]).
+fn keep_token(cfg: &Config, username: &str, token: &str, claim: Claim) -> Result<(), Error> {
     let file = &cfg.admin.token_file;
-    let err = match primary.fill_into(bytes.as_bytes(), file) {
-        Ok(()) => {
-            rescue.discard();
-            return Ok(());
-        }
-        Err(e) => e,
-    };
-    let _ = std::fs::remove_file(claim_path(file));
-    match rescue.fill_in_place(bytes.as_bytes()) {
-        Ok(at) => Err(Error::step(
+    match claim.keep(token) {
+        Ok(()) => Ok(()),
+        Err(KeepError::Rescued(err, at)) => Err(Error::step(
             NAME,
             format!(
                 "the admin {username:?} was created, but its token could not be written to token_file {} ({err}). \
@@ -314,7 +272,7 @@ fn keep_token(
                 at.display()
             ),
         )),
-        Err(e2) => Err(Error::step(
+        Err(KeepError::Lost(err, e2)) => Err(Error::step(
             NAME,
             format!(
                 "the admin {username:?} was created but its token could not be written to {} ({err}) nor to {} ({e2}). \
@@ -568,8 +526,7 @@ fn create(
         {
             Ok(t) => t,
             Err(e) => {
-                claims.0.discard();
-                claims.1.discard();
+                claims.discard();
                 if e.status() == Some(404)
                     && let Some(fleet) = ctx.fleet
                 {

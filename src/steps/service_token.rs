@@ -15,6 +15,7 @@ use crate::state::TokenFile;
 use crate::step::{Applied, Ctx, StepName};
 use crate::tfe::api::TokenMeta;
 use crate::tfe::{Client, TfeError};
+use crate::tokens::{Claim, ClaimError, KeepError};
 use crate::util::{rfc3339_unix, write_atomic};
 
 /// Which service account.
@@ -94,11 +95,17 @@ fn policy_ms(ctx: &Ctx<'_>, account: Account) -> Option<u64> {
         .map(|(_, ms)| *ms)
 }
 
+/// The second place for `step`'s token, in the state directory.
+pub(super) fn rescue_path(ctx: &Ctx<'_>, step: StepName) -> std::path::PathBuf {
+    ctx.cfg.state_dir.join(format!("{step}.rescue"))
+}
+
 /// Mints a token for `account` within its policy (when the config sets
-/// one), writes it to `file` (0600, atomically) and records its lifetime.
-/// After an ambiguous failure the mint is retried, which only invalidates a
-/// token nobody received.
-fn mint_to(
+/// one) through the token lifecycle ([`crate::tokens`]): room claimed and
+/// the intent saved before the POST, the token kept in `file` (0600,
+/// atomically) or rescued, then published to `[store]`. The client retries
+/// a lost answer, which only replaces a token nobody received.
+pub(super) fn mint_to(
     ctx: &mut Ctx<'_>,
     step: StepName,
     account: Account,
@@ -106,43 +113,147 @@ fn mint_to(
     org: &str,
 ) -> Result<TokenFile, Error> {
     let client = admin_client(ctx, step)?.clone();
+    let rescue = rescue_path(ctx, step);
+    let claim = Claim::make(file, &rescue).map_err(|e| {
+        let (place, e) = match e {
+            ClaimError::File(e) => (file.display().to_string(), e),
+            ClaimError::Rescue(e) => (rescue.display().to_string(), e),
+        };
+        Error::env(
+            step,
+            format!(
+                "cannot set aside room for {} at {place} ({e}); nothing was sent. Free space or fix permissions there, then rerun",
+                account.what()
+            ),
+        )
+    })?;
+    ctx.state
+        .facts
+        .mint_intents
+        .insert(step.as_str().into(), org.to_string());
+    if let Err(e) = ctx.store.save(&ctx.state) {
+        claim.discard();
+        return Err(Error::env(
+            step,
+            format!(
+                "cannot record the intent to mint {} ({e}); nothing was sent",
+                account.what()
+            ),
+        ));
+    }
     let expires = policy_ms(ctx, account).map(|ms| expiry_within(&client, ms));
     let expired_at = expires.map(rfc3339_unix);
     // The client retries a lost answer: each mint replaces the one before,
     // so the newest answer is the valid token and a lost one was never held.
-    let token = account
-        .mint(&client, org, expired_at.as_deref())
-        .map_err(|e| api_error(step, ctx, e))?;
-    write_atomic(file, format!("{token}\n").as_bytes()).map_err(|e| {
-        Error::step(
+    let token = match account.mint(&client, org, expired_at.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            claim.discard();
+            return Err(api_error(step, ctx, e));
+        }
+    };
+    claim.keep(&token).map_err(|e| match e {
+        KeepError::Rescued(err, at) => Error::step(
             step,
             format!(
-                "{} was minted but {} could not be written: {e}; fix it and rerun with --force {step}",
+                "{} was minted but {} could not be written ({err}). It is safe in {} (0600): \
+                 fix the cause, then rerun, which moves it into place",
                 account.what(),
                 file.display(),
+                at.display()
             ),
-        )
+        ),
+        KeepError::Lost(err, e2) => Error::step(
+            step,
+            format!(
+                "{} was minted but could not be written to {} ({err}) nor to {} ({e2}); nobody holds it. \
+                 Free space, then rerun: this node recorded the mint and mints again",
+                account.what(),
+                file.display(),
+                rescue.display()
+            ),
+        ),
     })?;
-    if let Some(fleet) = ctx.fleet {
-        fleet.put(&account.store_key(org), &token).map_err(|e| {
-            Error::step(
-                step,
-                format!(
-                    "{} was minted and written to {}, but it could not be published to [store]: {e}. \
-                     The other nodes wait for it: fix the store and rerun this node",
-                    account.what(),
-                    file.display()
-                ),
-            )
-        })?;
-    }
+    ctx.state.facts.mint_intents.remove(step.as_str());
+    publish(ctx, step, account, file, org, &token)?;
     let now = client.tfe_now();
     Ok(TokenFile {
         path: file.to_path_buf(),
         organization: org.to_string(),
         minted_unix: Some(now),
         expires_unix: Some(expires.unwrap_or(now + TFE_DEFAULT_TOKEN_LIFETIME_MS / 1000)),
+        minted_here: true,
     })
+}
+
+/// Publishes a token this node minted to `[store]` (`put`: it replaces
+/// whatever was there, which TFE no longer accepts).
+fn publish(
+    ctx: &Ctx<'_>,
+    step: StepName,
+    account: Account,
+    file: &Path,
+    org: &str,
+    token: &str,
+) -> Result<(), Error> {
+    let Some(fleet) = ctx.fleet else {
+        return Ok(());
+    };
+    fleet.put(&account.store_key(org), token.trim()).map_err(|e| {
+        Error::step(
+            step,
+            format!(
+                "{} was minted and written to {}, but it could not be published to [store]: {e}. \
+                 The other nodes wait for it: fix the store and rerun this node",
+                account.what(),
+                file.display()
+            ),
+        )
+    })
+}
+
+/// A token an earlier run rescued (its file could not be written): moved
+/// into `file` and published. Whether there was one.
+fn promote_rescued(
+    ctx: &mut Ctx<'_>,
+    step: StepName,
+    account: Account,
+    file: &Path,
+    org: &str,
+) -> Result<bool, Error> {
+    let rescue = rescue_path(ctx, step);
+    let Some(token) = crate::tokens::rescued(&rescue) else {
+        return Ok(false);
+    };
+    crate::redact::register(&token);
+    crate::tokens::promote_rescued(&rescue, file).map_err(|e| {
+        Error::step(
+            step,
+            format!(
+                "{} is safe in {} (0600), but it still cannot be written to {}: {e}. Free space or fix permissions there, then rerun",
+                account.what(),
+                rescue.display(),
+                file.display()
+            ),
+        )
+    })?;
+    ctx.state.facts.mint_intents.remove(step.as_str());
+    publish(ctx, step, account, file, org, &token)?;
+    let mut record = ctx
+        .state
+        .facts
+        .token_files
+        .get(step.as_str())
+        .cloned()
+        .unwrap_or_default();
+    record.path = file.to_path_buf();
+    record.organization = org.to_string();
+    record.minted_here = true;
+    ctx.state
+        .facts
+        .token_files
+        .insert(step.as_str().into(), record);
+    Ok(true)
 }
 
 /// Mints a service-account token once and writes it. An existing file is
@@ -157,6 +268,12 @@ pub(super) fn mint_once(
     org: &str,
 ) -> Result<Applied, Error> {
     let what = account.what();
+    if !file.exists() && promote_rescued(ctx, step, account, file, org)? {
+        return Ok(Applied::changed(format!(
+            "{what} that an earlier run rescued moved into {} (0600)",
+            file.display()
+        )));
+    }
     let previous = ctx.state.facts.token_files.get(step.as_str()).cloned();
     if !ctx.forced {
         if file.exists() {
@@ -227,10 +344,22 @@ pub(super) fn mint_once(
             )));
         }
     }
+    // This node's own mint was lost (a crash or a full disk between TFE's
+    // answer and the file), or the duty holder that minted went silent:
+    // nobody holds the token TFE has, so minting again invalidates nothing.
+    let lost_here = ctx
+        .state
+        .facts
+        .mint_intents
+        .get(step.as_str())
+        .map(String::as_str)
+        == Some(org);
     if !ctx.forced {
         if let Some(applied) = take_published(ctx, step, account, file, org)? {
             return Ok(applied);
         }
+    }
+    if !ctx.forced && !lost_here && !ctx.took_over {
         // A token on TFE that this node does not hold is in use somewhere:
         // minting again would invalidate it (seed 003).
         let client = admin_client(ctx, step)?.clone();
@@ -259,6 +388,11 @@ pub(super) fn mint_once(
         }
     }
     let record = mint_to(ctx, step, account, file, org)?;
+    let again = if lost_here || ctx.took_over {
+        " (again: the token minted before was never kept, so nobody held it)"
+    } else {
+        ""
+    };
     let until = record
         .expires_unix
         .map(|e| format!(", expires {}", rfc3339_unix(e)))
@@ -268,7 +402,7 @@ pub(super) fn mint_once(
         .token_files
         .insert(step.as_str().into(), record);
     Ok(Applied::changed(format!(
-        "{what} written to {} (0600{until})",
+        "{what} written to {} (0600{until}){again}",
         file.display()
     )))
 }
@@ -338,6 +472,26 @@ fn take_published(
     };
     let token = crate::config::secret::Secret::new(token.trim(), "[store]");
     let client = admin_client(ctx, step)?.clone();
+    // Checked before it is taken: a value left from an older token (or
+    // another TFE) would otherwise end the run with a file TFE refuses.
+    if !matches!(
+        ctx.client
+            .clone()
+            .with_token(token.clone())
+            .organization(org),
+        Ok(Some(_))
+    ) {
+        let key = account.store_key(org);
+        return Err(Error::step(
+            step,
+            format!(
+                "[store] key {key} holds {} that TFE refuses for organization {org:?} (stale, or another TFE's); \
+                 it was not taken. Rerun one node with --force {step}: it mints a new one and replaces the key \
+                 (or `put {key}` a working token with the [store] command)",
+                account.what()
+            ),
+        ));
+    }
     let meta = account
         .meta(&client, org)
         .map_err(|e| api_error(step, ctx, e))?;
@@ -350,6 +504,7 @@ fn take_published(
             organization: org.to_string(),
             minted_unix: meta.and_then(|m| m.created_unix),
             expires_unix: meta.and_then(|m| m.expires_unix),
+            minted_here: false,
         },
     );
     Ok(Some(Applied::unchanged(format!(

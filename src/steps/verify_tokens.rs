@@ -7,7 +7,7 @@
 //! with the step that fixes it named. It runs whenever any other step runs,
 //! and only then: a rerun with nothing pending still sends no request.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
@@ -16,6 +16,7 @@ use super::{admin_client, api_error};
 use crate::config::Config;
 use crate::config::secret::Secret;
 use crate::error::Error;
+use crate::state::State;
 use crate::step::{Applied, Ctx, Desired, Schedule, Step, StepName};
 
 pub const NAME: StepName = StepName::new("verify-tokens");
@@ -41,68 +42,11 @@ impl Step for VerifyTokens {
         })))
     }
     fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
-        let admin = admin_client(ctx, NAME)?.clone();
-        let origin = match &ctx.cfg.admin.token {
-            Some(_) => "[admin] token".to_string(),
-            None => format!("token_file {}", ctx.cfg.admin.token_file.display()),
-        };
-        match admin.account() {
-            // A team or organization token has no account (404); the read
-            // of the organization below is what proves it works.
-            Err(e) if e.status() == Some(404) => {}
-            r => {
-                r.map_err(|e| api_error(NAME, ctx, e))?;
-            }
-        }
-        let mut checked = vec![origin.clone()];
-        let Some(o) = &ctx.cfg.organization else {
-            return Ok(Applied::changed(format!("{origin} authenticates")));
-        };
-        if admin
-            .organization(&o.name)
-            .map_err(|e| api_error(NAME, ctx, e))?
-            .is_none()
-        {
-            return Err(Error::step(
-                NAME,
-                format!(
-                    "the admin token from {origin} cannot see organization {:?}",
-                    o.name
-                ),
-            ));
-        }
-        for (file, owner, account) in [
-            (
-                &o.service_token_file,
-                super::org_token::NAME,
-                Account::Organization,
-            ),
-            (
-                &o.owners_team_token_file,
-                super::team_token::NAME,
-                Account::OwnersTeam,
-            ),
-        ] {
-            let Some(file) = file.as_ref().filter(|f| f.exists()) else {
-                continue;
-            };
-            if let Err(e) = check_file(ctx, file, &o.name, owner) {
-                // Another node re-minted it (under a TTL policy, or with
-                // --force) and published the new one: take that.
-                if !service_token::refresh_file(ctx, account, file, &o.name) {
-                    return Err(e);
-                }
-                check_file(ctx, file, &o.name, owner)?;
-                ctx.warn(
-                    NAME,
-                    &format!(
-                        "{} no longer worked: replaced it with the token another node published to [store]",
-                        file.display()
-                    ),
-                );
-            }
-            checked.push(file.display().to_string());
-        }
+        let checked = verify(ctx)?;
+        ctx.state.facts.verified = token_files(ctx.cfg, &ctx.state)
+            .into_iter()
+            .map(|(p, _, _)| (p.display().to_string(), crate::tokens::stamp(&p)))
+            .collect();
         Ok(Applied::changed(format!(
             "every token authenticates: {}",
             checked.join(", ")
@@ -110,15 +54,185 @@ impl Step for VerifyTokens {
     }
 }
 
-/// Reads `org` with the token in `file`; a refusal names the file and the
-/// step that mints a replacement.
+/// Why `verify-tokens` must run although no other step does: it failed
+/// last time (its checkpoint was dropped), or a token file changed on disk
+/// since it last passed.
+pub fn recheck(cfg: &Config, state: &State) -> Option<String> {
+    if state.steps.is_empty() {
+        return None;
+    }
+    if !state.steps.contains_key(NAME.as_str()) {
+        return Some("the last check did not pass".into());
+    }
+    token_files(cfg, state)
+        .into_iter()
+        .find(|(p, _, _)| {
+            state
+                .facts
+                .verified
+                .get(&p.display().to_string())
+                .map(String::as_str)
+                != Some(crate::tokens::stamp(p).as_str())
+        })
+        .map(|(p, _, _)| format!("{} changed since it was last verified", p.display()))
+}
+
+/// Every token file the config names and this run keeps: the admin
+/// token_file (unless the run uses `[admin] token` unrotated), and each
+/// service token file whose step applies, with the step that mints it.
+fn token_files(cfg: &Config, state: &State) -> Vec<(PathBuf, StepName, Option<Account>)> {
+    let mut out = vec![];
+    let rotated = state.facts.admin_token_expires_unix.is_some();
+    if cfg.tfe.platform != crate::config::Platform::Hcp && (cfg.admin.token.is_none() || rotated) {
+        out.push((cfg.admin.token_file.clone(), super::admin::NAME, None));
+    }
+    if let Some(o) = &cfg.organization {
+        if let Some(f) = &o.service_token_file {
+            out.push((
+                f.clone(),
+                super::org_token::NAME,
+                Some(Account::Organization),
+            ));
+        }
+        if let Some(f) = &o.owners_team_token_file {
+            out.push((
+                f.clone(),
+                super::team_token::NAME,
+                Some(Account::OwnersTeam),
+            ));
+        }
+    }
+    out
+}
+
+/// Checks every token from disk; re-mints a dead service token this node
+/// minted itself. The names of what was checked.
+fn verify(ctx: &mut Ctx<'_>) -> Result<Vec<String>, Error> {
+    let admin = admin_client(ctx, NAME)?.clone();
+    let files = token_files(ctx.cfg, &ctx.state);
+    // The admin token as it is on disk now, not as this run remembers it.
+    let (admin, origin) = match files.iter().find(|(_, _, a)| a.is_none()) {
+        Some((file, _, _)) => {
+            let (token, tightened) = crate::tokens::read(file).map_err(|e| {
+                Error::step(
+                    NAME,
+                    format!(
+                        "token_file {}: {e}. Put the admin token back there (or set [admin] token) and rerun",
+                        file.display()
+                    ),
+                )
+            })?;
+            if let Some(w) = tightened {
+                ctx.warn(NAME, &w);
+            }
+            let c = ctx
+                .client
+                .clone()
+                .with_token(Secret::new(token, format!("file {}", file.display())));
+            (c, format!("token_file {}", file.display()))
+        }
+        None => (admin, "[admin] token".to_string()),
+    };
+    match admin.account() {
+        // A team or organization token has no account (404); the read
+        // of the organization below is what proves it works.
+        Err(e) if e.status() == Some(404) => {}
+        r => {
+            r.map_err(|e| api_error(NAME, ctx, e))?;
+        }
+    }
+    let mut checked = vec![origin.clone()];
+    let Some(o) = &ctx.cfg.organization else {
+        return Ok(checked);
+    };
+    if admin
+        .organization(&o.name)
+        .map_err(|e| api_error(NAME, ctx, e))?
+        .is_none()
+    {
+        return Err(Error::step(
+            NAME,
+            format!(
+                "the admin token from {origin} cannot see organization {:?}",
+                o.name
+            ),
+        ));
+    }
+    for (file, owner, account) in files {
+        let Some(account) = account else { continue };
+        if let Err(e) = check_file(ctx, &file, &o.name, owner) {
+            // Another node re-minted it (under a TTL policy, or with
+            // --force) and published the new one: take that.
+            if service_token::refresh_file(ctx, account, &file, &o.name)
+                && check_file(ctx, &file, &o.name, owner).is_ok()
+            {
+                ctx.warn(
+                    NAME,
+                    &format!(
+                        "{} no longer worked: replaced it with the token another node published to [store]",
+                        file.display()
+                    ),
+                );
+            } else if owns(ctx, owner, &o.name) {
+                // This node minted it, so nobody else holds it: the file is
+                // the only copy, and it is dead. A new one replaces nothing
+                // that works.
+                let record = service_token::mint_to(ctx, owner, account, &file, &o.name)?;
+                ctx.state
+                    .facts
+                    .token_files
+                    .insert(owner.as_str().into(), record);
+                check_file(ctx, &file, &o.name, owner)?;
+                ctx.warn(
+                    NAME,
+                    &format!(
+                        "{} did not hold a working token ({}); this node minted it, so it minted a new one there",
+                        file.display(),
+                        short(&e)
+                    ),
+                );
+            } else {
+                return Err(e);
+            }
+        }
+        checked.push(file.display().to_string());
+    }
+    Ok(checked)
+}
+
+/// Whether this node minted `owner`'s token for `org` (not taken from
+/// `[store]`, not copied in by hand).
+fn owns(ctx: &Ctx<'_>, owner: StepName, org: &str) -> bool {
+    ctx.state
+        .facts
+        .token_files
+        .get(owner.as_str())
+        .is_some_and(|r| r.minted_here && r.organization == org)
+}
+
+fn short(e: &Error) -> String {
+    match e {
+        Error::Step { message, .. } => message.split(';').next().unwrap_or("").to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Reads `org` with the token in `file` (from disk, never through a link);
+/// a refusal names the file and the step that mints a replacement.
 fn check_file(ctx: &Ctx<'_>, file: &Path, org: &str, owner: StepName) -> Result<(), Error> {
-    let (text, tightened) = crate::util::read_private(file)
-        .map_err(|e| Error::step(NAME, format!("cannot use {}: {e}", file.display())))?;
+    let (text, tightened) = crate::tokens::read(file).map_err(|e| {
+        Error::step(
+            NAME,
+            format!(
+                "{}: {e}; `run --force {owner}` mints a new one (it invalidates the one TFE holds)",
+                file.display()
+            ),
+        )
+    })?;
     if let Some(w) = tightened {
         ctx.progress.warning(Some(NAME), &w);
     }
-    let token = Secret::new(text.trim(), format!("file {}", file.display()));
+    let token = Secret::new(text, format!("file {}", file.display()));
     match ctx.client.clone().with_token(token).organization(org) {
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(Error::step(

@@ -1,0 +1,199 @@
+//! The one token lifecycle. Every token the run writes to a file (the
+//! admin token, created or rotated; the organization token; the owners
+//! team token) goes through the same operations, so no kind has a weaker
+//! copy of them:
+//!
+//! 1. **claim** room beside its file and a second place in the state
+//!    directory ([`Claim::make`]), before the request that mints it: a full
+//!    disk is found while nothing has been sent;
+//! 2. **mint** (the caller's request; the client retries where a duplicate
+//!    is harmless, see `tfe::Replay::Regenerate`);
+//! 3. **keep** it: into the claim, renamed over the file atomically at
+//!    0600; failing that, into the rescue place ([`Claim::keep`]);
+//! 4. on the next run, **promote** a rescued token into its file
+//!    ([`promote_rescued`]);
+//! 5. **read** it back from disk for every check, never through a link
+//!    ([`read`]), and know when a file changed since it was last verified
+//!    ([`stamp`]).
+//!
+//! Publishing to and adopting from `[store]` stay with the steps that own
+//! the store keys; they call [`read`] and [`Claim`] like everyone else.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::util::{Reservation, write_atomic};
+
+/// Bytes claimed for a token file before the mint: TFE tokens are about
+/// 90 characters, so 4 KiB always holds one.
+const TOKEN_CLAIM: usize = 4096;
+
+/// Where the claim for `file` is made: beside it, so the rename that
+/// installs the token stays within one directory.
+pub fn claim_path(file: &Path) -> PathBuf {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "token".into());
+    file.with_file_name(format!(".{name}.tfe-bootstrap-claim"))
+}
+
+/// Room for one token, claimed before it exists.
+pub struct Claim {
+    file: PathBuf,
+    primary: Reservation,
+    rescue: Reservation,
+    rescue_path: PathBuf,
+}
+
+/// Which of the two places could not be claimed.
+#[derive(Debug)]
+pub enum ClaimError {
+    /// Beside the token file.
+    File(io::Error),
+    /// The rescue place in the state directory.
+    Rescue(io::Error),
+}
+
+/// Where a token that could not reach its file went.
+#[derive(Debug)]
+pub enum KeepError {
+    /// The file could not be written (the error); the token is safe in the
+    /// rescue path.
+    Rescued(io::Error, PathBuf),
+    /// Neither place could be written: the token is lost.
+    Lost(io::Error, io::Error),
+}
+
+impl Claim {
+    /// Claims room beside `file` and at `rescue` (in the state directory).
+    pub fn make(file: &Path, rescue: &Path) -> Result<Claim, ClaimError> {
+        let primary =
+            Reservation::claim(&claim_path(file), TOKEN_CLAIM).map_err(ClaimError::File)?;
+        match Reservation::claim(rescue, TOKEN_CLAIM) {
+            Ok(r) => Ok(Claim {
+                file: file.to_path_buf(),
+                primary,
+                rescue: r,
+                rescue_path: rescue.to_path_buf(),
+            }),
+            Err(e) => {
+                primary.discard();
+                Err(ClaimError::Rescue(e))
+            }
+        }
+    }
+
+    /// Keeps `token`: into the claim, renamed over the file; failing that,
+    /// into the rescue place.
+    pub fn keep(self, token: &str) -> Result<(), KeepError> {
+        let bytes = format!("{}\n", token.trim());
+        let err = match self.primary.fill_into(bytes.as_bytes(), &self.file) {
+            Ok(()) => {
+                self.rescue.discard();
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        let _ = std::fs::remove_file(claim_path(&self.file));
+        match self.rescue.fill_in_place(bytes.as_bytes()) {
+            Ok(at) => Err(KeepError::Rescued(err, at)),
+            Err(e2) => Err(KeepError::Lost(err, e2)),
+        }
+    }
+
+    /// Gives both places back (the mint did not happen).
+    pub fn discard(self) {
+        self.primary.discard();
+        self.rescue.discard();
+    }
+
+    pub fn rescue_path(&self) -> &Path {
+        &self.rescue_path
+    }
+}
+
+/// A rescued token waiting at `rescue` (not an empty or zero-filled claim
+/// left by a crash).
+pub fn rescued(rescue: &Path) -> Option<String> {
+    let (text, _) = crate::util::read_private(rescue).ok()?;
+    let t = text.trim();
+    (!t.is_empty() && !t.contains('\0')).then(|| t.to_string())
+}
+
+/// Moves a rescued token into `file` (atomically, 0600) and removes the
+/// rescue copy. `Ok(false)`: nothing was rescued there.
+pub fn promote_rescued(rescue: &Path, file: &Path) -> io::Result<bool> {
+    let Some(token) = rescued(rescue) else {
+        return Ok(false);
+    };
+    write_atomic(file, format!("{token}\n").as_bytes())?;
+    let _ = std::fs::remove_file(rescue);
+    Ok(true)
+}
+
+/// The token in `file`, read from disk: a regular file that is not a link,
+/// owned safely (a loose mode is tightened, with the warning returned).
+pub fn read(file: &Path) -> io::Result<(String, Option<String>)> {
+    let (text, warning) = crate::util::read_private(file)?;
+    let t = text.trim();
+    if t.is_empty() || t.contains('\0') {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "holds no token (it is empty)",
+        ));
+    }
+    Ok((t.to_string(), warning))
+}
+
+/// What a token file is on disk now (device, inode, size, mtime, type),
+/// never its content: a change since the last verification means the token
+/// must be checked again.
+pub fn stamp(file: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::symlink_metadata(file) {
+        Ok(m) => format!(
+            "{}:{}:{}:{}.{}:{:o}",
+            m.dev(),
+            m.ino(),
+            m.size(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.mode()
+        ),
+        Err(_) => "missing".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_keeps_the_token_in_the_file_and_promotes_a_rescue() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("t");
+        let rescue = d.path().join("t.rescue");
+        let c = Claim::make(&file, &rescue).unwrap();
+        c.keep("tok-123\n").unwrap();
+        assert_eq!(read(&file).unwrap().0, "tok-123");
+        assert!(!rescue.exists() && !claim_path(&file).exists());
+        write_atomic(&rescue, b"tok-456\n").unwrap();
+        std::fs::remove_file(&file).unwrap();
+        assert!(promote_rescued(&rescue, &file).unwrap());
+        assert_eq!(read(&file).unwrap().0, "tok-456");
+        assert!(!rescue.exists());
+        assert!(!promote_rescued(&rescue, &file).unwrap());
+    }
+
+    #[test]
+    fn a_stamp_changes_with_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("t");
+        assert_eq!(stamp(&file), "missing");
+        write_atomic(&file, b"a\n").unwrap();
+        let one = stamp(&file);
+        write_atomic(&file, b"b\n").unwrap();
+        assert_ne!(one, stamp(&file), "a rename gives a new inode");
+    }
+}
