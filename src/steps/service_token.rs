@@ -354,10 +354,10 @@ pub(super) fn mint_once(
         .get(step.as_str())
         .map(String::as_str)
         == Some(org);
-    if !ctx.forced {
-        if let Some(applied) = take_published(ctx, step, account, file, org)? {
-            return Ok(applied);
-        }
+    if !ctx.forced
+        && let Some(applied) = take_published(ctx, step, account, file, org)?
+    {
+        return Ok(applied);
     }
     if !ctx.forced && !lost_here && !ctx.took_over {
         // A token on TFE that this node does not hold is in use somewhere:
