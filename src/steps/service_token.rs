@@ -428,8 +428,22 @@ pub(super) fn refit(
         }
         let lifetime_ms = match (rec.minted_unix, rec.expires_unix) {
             (Some(m), Some(e)) => e.saturating_sub(m) * 1000,
-            // Written by an older version, without expired-at: TFE's default.
-            _ => TFE_DEFAULT_TOKEN_LIFETIME_MS,
+            // A file this tool did not mint (or an older version wrote):
+            // TFE says how long its token lives; no token there, nothing
+            // to fit (verify-tokens judges the file).
+            _ => {
+                let client = admin_client(ctx, step)?.clone();
+                match account
+                    .meta(&client, &rec.organization)
+                    .map_err(|e| api_error(step, ctx, e))?
+                {
+                    None => continue,
+                    Some(m) => match (m.created_unix, m.expires_unix) {
+                        (Some(c), Some(e)) => e.saturating_sub(c) * 1000,
+                        _ => TFE_DEFAULT_TOKEN_LIFETIME_MS,
+                    },
+                }
+            }
         };
         if lifetime_ms <= limit {
             continue;

@@ -692,3 +692,49 @@ fn a_hanging_store_helper_is_cut_off_at_its_timeout() {
     );
     assert!(f.sim.requests().is_empty());
 }
+
+/// The duty holder is killed right after TFE answered its organization
+/// token POST, before it wrote or published the token: nobody holds that
+/// token. After `[store] wait` another node takes the duty over and mints
+/// again; every node ends with the same working token.
+#[test]
+fn a_holder_killed_after_minting_a_service_token_delays_only_by_the_wait() {
+    let mut f = Fleet::new(None, "3s");
+    let first = f.node();
+    kill_node_at(
+        &f,
+        &first,
+        "post=/api/v2/organizations/my-org/authentication-token:pause-after",
+    );
+    let nodes: Vec<Node> = (0..4).map(|_| f.node()).collect();
+    let runs: Vec<Run> = f.run_all(&nodes).into_iter().map(|(r, _)| r).collect();
+    for (i, r) in runs.iter().enumerate() {
+        assert_eq!(r.code, 0, "node {}:\n{}", i + 1, r.both());
+    }
+    let tokens: Vec<String> = nodes
+        .iter()
+        .map(|n| {
+            std::fs::read_to_string(n.root.join("org-token"))
+                .unwrap()
+                .trim()
+                .to_string()
+        })
+        .collect();
+    assert!(
+        tokens.windows(2).all(|w| w[0] == w[1]),
+        "every node holds the same token"
+    );
+    let h = Http::new(f.sim.url());
+    assert_eq!(
+        h.get("/api/v2/organizations/my-org", Some(&tokens[0])).0,
+        200
+    );
+    assert_eq!(
+        f.snapshot()["users"].as_array().unwrap().len(),
+        1,
+        "one admin"
+    );
+    println!(
+        "RELIABILITY fleet-holder-killed-after-org-token nodes=1+4 exit=0 same-working-token=yes"
+    );
+}

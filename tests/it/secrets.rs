@@ -185,3 +185,125 @@ fn token_mints_are_retried_after_a_server_error() {
     assert_eq!(failed, 3, "each fault fired once");
     println!("RELIABILITY secrets-mint-retry server-errors={failed} exit=0");
 }
+
+/// Finding 3: a token file this node minted holds garbage after a change.
+/// The next run re-mints it (nobody else holds it) and ends with every
+/// token file working; no run exits 0 with a dead file.
+#[test]
+fn a_dead_token_file_this_node_minted_is_reminted_never_exit_0_dead() {
+    let w = World::new(sim_opts()).with_service_tokens();
+    assert_code(&w.run(&["run"]), 0);
+    let org_file = w.dir.path().join("org-token");
+    std::fs::write(&org_file, "garbage-not-a-token\n").unwrap();
+    w.edit_config("api_rate_limit = 60", "api_rate_limit = 61");
+    let r = w.run(&["run"]);
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("minted a new one"), "{}", r.stdout);
+    assert_eq!(w.assert_token_files_work(), 3);
+    // Garbage again, with nothing else to do: the changed file alone makes
+    // verify-tokens run.
+    std::fs::write(&org_file, "garbage-again\n").unwrap();
+    let r = w.run(&["run"]);
+    assert_code(&r, 0);
+    assert_eq!(w.assert_token_files_work(), 3);
+    let before = w.requests().len();
+    assert_code(&w.run(&["run"]), 0);
+    assert_eq!(
+        w.requests().len(),
+        before,
+        "a rerun with nothing to do sends nothing"
+    );
+}
+
+/// A token file this node did not mint (it was there before the first
+/// run) that TFE refuses: every run fails, naming the file and the remedy,
+/// and none exits 0.
+#[test]
+fn a_dead_token_file_someone_else_wrote_fails_every_run() {
+    let w = World::new(sim_opts()).with_service_tokens();
+    let org_file = w.dir.path().join("org-token");
+    std::fs::write(&org_file, "someone-elses-dead-token\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&org_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    for _ in 0..3 {
+        let r = w.run(&["run"]);
+        assert_code(&r, 1);
+        assert!(
+            r.stderr.contains(&org_file.display().to_string())
+                && r.stderr.contains("--force org-token"),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
+/// A token file replaced behind the run's back while it works (by a link
+/// to a working copy, or by a directory): verify-tokens reads the disk, so
+/// the run does not say "every token authenticates".
+#[test]
+fn token_files_swapped_mid_run_are_caught_from_disk() {
+    let w = World::new(sim_opts()).with_service_tokens();
+    let admin_file = w.token_file();
+    // Parked on the TTL-policy PATCH: after the admin token's rotation, the
+    // last write to token_file.
+    let r = w.run_while_parked(
+        "path=/api/v2/organizations/my-org/token-ttl-policies:pause",
+        || {
+            let copy = w.dir.path().join("copy");
+            std::fs::copy(&admin_file, &copy).unwrap();
+            std::fs::remove_file(&admin_file).unwrap();
+            std::os::unix::fs::symlink(&copy, &admin_file).unwrap();
+        },
+    );
+    assert_ne!(r.code, 0, "{}", r.both());
+    assert!(
+        !r.stdout.contains("every token authenticates"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stderr.contains("symbolic link"), "{}", r.stderr);
+    // Put the real file back: the rerun checks again and passes.
+    let copy = std::fs::read(w.dir.path().join("copy")).unwrap();
+    std::fs::remove_file(&admin_file).unwrap();
+    std::fs::write(&admin_file, copy).unwrap();
+    std::fs::set_permissions(
+        &admin_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    assert_code(&w.run(&["run"]), 0);
+    assert_eq!(w.assert_token_files_work(), 3);
+
+    let owners = w.dir.path().join("owners-token");
+    std::fs::remove_file(&owners).unwrap();
+    std::fs::create_dir(&owners).unwrap();
+    let r = w.run(&["run"]);
+    assert_ne!(r.code, 0, "a directory is no token file: {}", r.both());
+    assert!(
+        r.stderr.contains(&owners.display().to_string()),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Finding 4: SIGKILL right after TFE answered a token-minting POST (the
+/// admin token's rotation, the organization token, the owners team token),
+/// before the file was written. The rerun mints again (this node's own
+/// intent says nobody holds the lost token) and ends with working files.
+#[test]
+fn a_kill_after_each_token_mint_does_not_block_the_rerun() {
+    for rule in [
+        "post=/api/v2/users/*/authentication-tokens:pause-after",
+        "post=/api/v2/organizations/my-org/authentication-token:pause-after",
+        "post=/api/v2/teams/*/authentication-token:pause-after",
+    ] {
+        let w = World::new(sim_opts()).with_service_tokens();
+        w.kill_at(rule);
+        let r = w.run(&["run"]);
+        assert_code(&r, 0);
+        assert_eq!(w.assert_token_files_work(), 3, "{rule}");
+        println!(
+            "RELIABILITY secrets-kill-after-mint rule={rule} rerun-exit=0 token-files-working=3"
+        );
+    }
+}

@@ -342,7 +342,7 @@ impl World {
             );
         }
         for f in files_under(&self.state_dir()) {
-            if f == self.token_file() || f.ends_with("admin-token.rescue") {
+            if f == self.token_file() || f.extension().is_some_and(|e| e == "rescue") {
                 use std::os::unix::fs::PermissionsExt;
                 let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
                 assert_eq!(mode, 0o600, "{} has mode {mode:o}", f.display());
