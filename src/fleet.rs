@@ -68,6 +68,26 @@ impl Store {
         }
     }
 
+    /// The helper as an operator types it (with the variable it is given),
+    /// for messages that say how to fix a key by hand.
+    pub fn command_line(&self) -> String {
+        let quote = |a: &String| {
+            if a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/._-=:".contains(c))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        };
+        let argv: Vec<String> = self.command.iter().map(quote).collect();
+        format!(
+            "TFE_BOOTSTRAP_ADDRESS={} {}",
+            quote(&self.address),
+            argv.join(" ")
+        )
+    }
+
     fn call(&self, verb: &str, key: &str, input: Option<&str>) -> Result<(i32, String), String> {
         let mut argv = self.command.clone();
         argv.push(verb.into());

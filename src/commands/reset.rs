@@ -1,4 +1,5 @@
-//! `reset`: forget checkpoints so steps run again. Never deletes a token file.
+//! `reset`: forget checkpoints so steps run again. Never deletes a token
+//! file; forgetting the admin moves a saved admin token aside.
 
 use super::{load_if_any, state_dir};
 use crate::cli::Cli;
@@ -48,8 +49,48 @@ pub(super) fn reset(
         store.save(&state)?;
         gone
     };
+    // Forgetting the admin means TFE was reinstalled (or is to be): the saved
+    // token belongs to the old install, and the admin step prefers a saved
+    // token over the IACT. Move it aside, never delete it.
+    let mut moved = None;
+    if (all || steps_.contains(&steps::admin::NAME))
+        && let Some(cfg) = cfg.as_ref()
+        && cfg.admin.token.is_none()
+        && std::fs::symlink_metadata(&cfg.admin.token_file).is_ok()
+    {
+        let stale = cfg.admin.token_file.with_file_name(format!(
+            "{}.stale-{}",
+            cfg.admin
+                .token_file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "admin-token".into()),
+            crate::util::unix_now()
+        ));
+        std::fs::rename(&cfg.admin.token_file, &stale).map_err(|e| {
+            Error::Usage(format!(
+                "the checkpoints were reset, but token_file {} could not be moved aside to {}: {e}. \
+                 Move it yourself, or the next run keeps using it",
+                cfg.admin.token_file.display(),
+                stale.display()
+            ))
+        })?;
+        moved = Some(stale);
+    }
+    let moved_note = moved
+        .as_ref()
+        .map(|p| {
+            format!(
+                "; the saved admin token was moved aside to {}, so the next run creates the admin with a new IACT",
+                p.display()
+            )
+        })
+        .unwrap_or_else(|| " (the admin token file is kept)".into());
     if report.format() == Format::Json {
-        report.print_json(json!({"event": "reset", "forgotten": forgotten, "state_dir": dir.display().to_string()}));
+        report.print_json(
+            json!({"event": "reset", "forgotten": forgotten, "state_dir": dir.display().to_string(),
+                                 "token_file_moved_to": moved.map(|p| p.display().to_string())}),
+        );
     } else if forgotten.is_empty() {
         return Err(Error::Usage(format!(
             "nothing was reset: {} had no checkpoint in {}",
@@ -62,7 +103,7 @@ pub(super) fn reset(
         )));
     } else {
         report.print(&format!(
-            "forgot {} (the admin token file is kept); the next run applies {} again",
+            "forgot {}{moved_note}; the next run applies {} again",
             forgotten.join(", "),
             if all { "every step" } else { "them" }
         ));

@@ -176,11 +176,20 @@ pub fn load_admin_client(
             Role::Other("a team or organization token, not a site admin".into())
         }
         Err(e) if e.status() == Some(401) => {
+            let reinstall = if given.is_none() {
+                format!(
+                    " If TFE was reinstalled, the token belongs to the old install: `tfe-bootstrap reset --step admin` \
+                     moves token_file {} aside, and the next run creates the admin with the new install's IACT",
+                    cfg.admin.token_file.display()
+                )
+            } else {
+                String::new()
+            };
             return Err(Error::no_admin(
                 step,
                 format!(
-                    "TFE refused the admin token from {origin} (401): it was revoked or has expired. {}",
-                    resume_advice(cfg)
+                    "TFE refused the admin token from {origin} (401): it was revoked or has expired. {}.{reinstall}",
+                    resume_advice(cfg).trim_end_matches('.')
                 ),
             ));
         }
@@ -318,8 +327,10 @@ fn adopt(ctx: &mut Ctx<'_>, token: &str, step: StepName) -> Result<(), Error> {
             return Err(Error::no_admin(
                 step,
                 format!(
-                    "TFE refused the admin token in [store] (key {STORE_KEY}): it was revoked or has expired. \
-                     Put a working site-admin token there (or set [admin] token) and rerun"
+                    "TFE refused the admin token in [store] (key {STORE_KEY}): it was revoked or has expired, \
+                     or it is a previous install's (a store outlives a TFE reinstall). Put a working site-admin \
+                     token there with `printf %s \"$TOKEN\" | {} put {STORE_KEY}` (or set [admin] token) and rerun",
+                    ctx.fleet.map(|f| f.command_line()).unwrap_or_default()
                 ),
             ));
         }
@@ -397,6 +408,19 @@ pub fn refresh_from_store(ctx: &mut Ctx<'_>) -> bool {
     }
     if adopt(ctx, &token, NAME).is_err() {
         return false;
+    }
+    // Record the rotation as the node that rotated it did: from now on the
+    // token in token_file is the one to use, not a given [admin] token that
+    // the user TTL policy now refuses.
+    let user_ttl_ms = ctx
+        .cfg
+        .organization
+        .as_ref()
+        .and_then(|o| o.token_ttl.as_ref())
+        .and_then(|p| p.iter().find(|(t, _)| *t == "user"))
+        .map(|(_, ms)| *ms);
+    if let (Some(ms), Some(c)) = (user_ttl_ms, ctx.admin.as_ref()) {
+        ctx.state.facts.admin_token_expires_unix = Some(super::expiry_within(c, ms));
     }
     ctx.progress.warning(
         None,

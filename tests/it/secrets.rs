@@ -307,3 +307,44 @@ fn a_kill_after_each_token_mint_does_not_block_the_rerun() {
         );
     }
 }
+
+/// Finding 8: the saved admin token is refused (as after a reinstall). The
+/// error says so and names the remedy; `reset --step admin` moves
+/// token_file aside, and the next run goes back to the IACT.
+#[test]
+fn a_refused_admin_token_points_at_reset_which_moves_it_aside() {
+    let w = World::new(sim_opts());
+    assert_code(&w.run(&["run"]), 0);
+    std::fs::write(w.token_file(), "old-install-token-0123456789\n").unwrap();
+    w.edit_config("api_rate_limit = 60", "api_rate_limit = 61");
+    let r = w.run(&["run"]);
+    assert_code(&r, 4);
+    assert!(
+        r.stderr.contains("reinstalled") && r.stderr.contains("reset --step admin"),
+        "{}",
+        r.stderr
+    );
+    let r = w.run(&["reset", "--step", "admin"]);
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("moved aside"), "{}", r.stdout);
+    assert!(!w.token_file().exists());
+    let stale: Vec<_> = std::fs::read_dir(w.state_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("admin-token.stale-")
+        })
+        .collect();
+    assert_eq!(stale.len(), 1, "the old token is kept aside");
+    let posts = |w: &World| {
+        w.requests()
+            .iter()
+            .filter(|e| e.method == "POST" && e.path == "/admin/initial-admin-user")
+            .count()
+    };
+    let before = posts(&w);
+    let _ = w.run(&["run"]);
+    assert_eq!(posts(&w), before + 1, "the next run goes back to the IACT");
+}
