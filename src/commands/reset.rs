@@ -53,7 +53,10 @@ pub(super) fn reset(
     // token belongs to the old install, and the admin step prefers a saved
     // token over the IACT. Move it aside, never delete it.
     let mut moved = None;
-    if (all || steps_.contains(&steps::admin::NAME))
+    // `--all` keeps it: that is also the way out of a damaged state file,
+    // where the token is still good.
+    if !all
+        && steps_.contains(&steps::admin::NAME)
         && let Some(cfg) = cfg.as_ref()
         && cfg.admin.token.is_none()
         && std::fs::symlink_metadata(&cfg.admin.token_file).is_ok()

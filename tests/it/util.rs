@@ -342,7 +342,8 @@ impl World {
             );
         }
         for f in files_under(&self.state_dir()) {
-            if f == self.token_file() || f.extension().is_some_and(|e| e == "rescue") {
+            let name = f.file_name().unwrap().to_string_lossy().into_owned();
+            if f == self.token_file() || name.ends_with(".rescue") || name.contains(".stale-") {
                 use std::os::unix::fs::PermissionsExt;
                 let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
                 assert_eq!(mode, 0o600, "{} has mode {mode:o}", f.display());
