@@ -7,6 +7,17 @@ use clap::{Parser, Subcommand};
 use crate::output::Format;
 use crate::step::StepName;
 
+/// What `--version` prints: the version, the target triple and the git
+/// commit the binary was built from (`build.rs`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("TFE_BOOTSTRAP_TARGET"),
+    ", commit ",
+    env!("TFE_BOOTSTRAP_COMMIT"),
+    ")"
+);
+
 /// Takes a freshly installed Terraform Enterprise to "ready for its first
 /// users": waits for readiness, creates the initial admin, configures
 /// settings and the organization. Resumable: every finished step is
@@ -15,7 +26,7 @@ use crate::step::StepName;
 /// Exit codes: 0 done, 1 a step failed, 2 usage/config error (nothing sent),
 /// 3 TFE not ready in time, 4 no admin could be created, 5 state dir locked.
 #[derive(Parser, Debug)]
-#[command(name = "tfe-bootstrap", version, propagate_version = true)]
+#[command(name = "tfe-bootstrap", version = VERSION, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
