@@ -88,6 +88,9 @@ pub enum Assessment {
     Done { at: String },
     /// Will run. `changed`: it was done with a different config; `forced`: `--force`.
     Pending { changed: bool, forced: bool },
+    /// Would run, but a secret it sends is absent (the message names the
+    /// key and why): the run stops before sending anything.
+    NeedsSecret(String),
 }
 
 impl Assessment {
@@ -120,9 +123,23 @@ pub fn assess(
         } else {
             None
         };
+        let missing: Vec<String> = step
+            .secret_keys(cfg)
+            .into_iter()
+            .filter_map(|k| cfg.absent.get(k).map(|why| format!("{k} {why}")))
+            .collect();
         let a = match (step.desired(cfg), excluded) {
             (Err(reason), _) => Assessment::NotConfigured(reason),
             (Ok(_), Some(why)) => Assessment::Excluded(why.into()),
+            // Done with a secret that is gone now (a used IACT or password
+            // the operator removed): unchanged, never re-sent without it.
+            (Ok(_), None) if !missing.is_empty() => match state.steps.get(name.as_str()) {
+                Some(c) if !sel.force.contains(&name) => Assessment::Done { at: c.at.clone() },
+                _ => Assessment::NeedsSecret(format!(
+                    "step {name} has to send {}: provide it and rerun (nothing was sent)",
+                    missing.join("; ")
+                )),
+            },
             (Ok(d), None) => {
                 let fp = d.fingerprint(&state.salt);
                 let forced = sel.force.contains(&name);
@@ -209,6 +226,27 @@ pub fn assess(
 /// Runs the machine to the end (the `run` command).
 pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> Result<(), Error> {
     let store = DirStore::new(&cfg.state_dir);
+    // A secret that a pending step must send and that is absent stops the
+    // run before the state directory is touched or anything is sent.
+    if !cfg.absent.is_empty() {
+        let peek = store
+            .load()
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| State::new(&cfg.tfe.address));
+        let blocked: Vec<String> = assess(cfg, &peek, sel)
+            .into_iter()
+            .filter_map(|(_, a)| match a {
+                Assessment::NeedsSecret(m) => Some(m),
+                _ => None,
+            })
+            .collect();
+        if !blocked.is_empty() {
+            let e = Error::Usage(blocked.join("\n"));
+            finish(report, &[0; 4], Some(&e));
+            return Err(e);
+        }
+    }
     let _lock = store.lock()?;
     let state = match store.load()? {
         Some(s) => {
@@ -240,6 +278,24 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
             message: w,
         });
     }
+    for w in unchecked_secrets(cfg, &plan) {
+        report.emit(Event::Warning {
+            step: None,
+            message: &w,
+        });
+    }
+    let blocked: Vec<&str> = plan
+        .iter()
+        .filter_map(|(_, a)| match a {
+            Assessment::NeedsSecret(m) => Some(m.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !blocked.is_empty() {
+        let e = Error::Usage(blocked.join("\n"));
+        finish(report, &counts, Some(&e));
+        return Err(e);
+    }
     for (step, a) in plan {
         let name = step.name();
         if let Some(signal) = crate::stop::requested() {
@@ -251,7 +307,9 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
             return Err(e);
         }
         let (outcome, detail) = match a {
-            Assessment::NotConfigured(reason) => (Outcome::Skipped, reason),
+            Assessment::NotConfigured(reason) | Assessment::NeedsSecret(reason) => {
+                (Outcome::Skipped, reason)
+            }
             Assessment::Excluded(why) => (Outcome::Skipped, format!("excluded by {why}")),
             Assessment::Done { at } => (Outcome::Unchanged, format!("done at {at}")),
             Assessment::Pending { changed, forced } => {
@@ -350,6 +408,26 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
     }
     finish(report, &counts, None);
     Ok(())
+}
+
+/// One warning per absent secret of a step that is done: its value cannot
+/// be checked for changes, so the step stays as it was applied.
+pub fn unchecked_secrets(cfg: &Config, plan: &[(&'static dyn Step, Assessment)]) -> Vec<String> {
+    let mut out = vec![];
+    for (step, a) in plan {
+        if !matches!(a, Assessment::Done { .. }) {
+            continue;
+        }
+        for k in step.secret_keys(cfg) {
+            if let Some(why) = cfg.absent.get(k) {
+                out.push(format!(
+                    "{k} {why}: step {} is done, and stays as it was applied (a change to that secret cannot be seen without it; nothing is sent for it)",
+                    step.name()
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// Applies a pending step. A step this node never checkpointed first reads

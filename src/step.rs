@@ -238,6 +238,14 @@ pub trait Step: Sync {
         self.desired(cfg)
     }
 
+    /// The config keys of the secrets it sends when it applies under `cfg`
+    /// (`[smtp] password`, ...). When one is absent (see
+    /// [`Config::absent`]), a step already done counts as unchanged, and a
+    /// step still to do stops the run before anything is sent.
+    fn secret_keys(&self, _cfg: &Config) -> Vec<&'static str> {
+        vec![]
+    }
+
     /// TFE's live values beside the desired ones, for `plan`'s drift. Steps
     /// with nothing readable to compare keep the default (no rows).
     fn live(&self, _cx: &LiveCtx<'_>) -> Result<Vec<Drift>, String> {

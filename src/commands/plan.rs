@@ -85,6 +85,7 @@ pub(super) fn plan(cli: &Cli, report: &Arc<Reporter>, detailed: bool) -> Result<
         let after_admin = machine::position(name) > admin_pos;
         let (action, detail) = match a {
             Assessment::NotConfigured(r) => ("skipped", r.clone()),
+            Assessment::NeedsSecret(r) => ("needs secret", r.clone()),
             Assessment::Excluded(r) => ("skipped", r.clone()),
             Assessment::Done { at } => ("done", format!("at {at}")),
             Assessment::Pending { changed: true, .. } => ("config changed", "will apply".into()),

@@ -20,11 +20,59 @@ pub(super) fn validate(
             message: w,
         });
     }
+    // Which secrets the next run still needs, by the checkpoints: a used
+    // IACT or admin password may be gone, and that is fine.
+    let state = crate::machine::load_state(&cfg.state_dir, Some(&cfg.tfe.address))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| crate::state::State::new(&cfg.tfe.address));
+    let plan = crate::machine::assess(&cfg, &state, &Default::default());
+    let mut needed = vec![];
+    let mut secret_lines = vec![];
+    for (k, why) in &cfg.absent {
+        let needs = plan.iter().find(|(step, a)| {
+            matches!(a, crate::machine::Assessment::NeedsSecret(_))
+                && step.secret_keys(&cfg).contains(&k.as_str())
+        });
+        match needs {
+            Some((step, _)) => needed.push(format!(
+                "{k} {why}: step {} still has to send it",
+                step.name()
+            )),
+            None => secret_lines.push(format!(
+                "{k}: absent, not needed (no step still to run sends it)"
+            )),
+        }
+    }
+    if state.steps.contains_key(crate::steps::admin::NAME.as_str()) {
+        for (k, present) in [
+            ("[admin] password", cfg.admin.password.is_some()),
+            ("[iact] token", cfg.iact.token.is_some()),
+        ] {
+            if present && !cfg.absent.contains_key(k) {
+                secret_lines.push(format!(
+                    "{k}: no longer needed (the admin step is done): you may remove it"
+                ));
+            }
+        }
+    }
+    if !needed.is_empty() {
+        return Err(Error::Usage(format!(
+            "config {}: {}; provide them, then rerun",
+            cfg.file.display(),
+            needed.join("; ")
+        )));
+    }
     let summary = cfg.summary();
     if report.format() == Format::Json {
-        report.print_json(json!({"event": "validated", "config": cfg.file.display().to_string(), "summary": summary}));
+        report.print_json(json!({"event": "validated", "config": cfg.file.display().to_string(), "summary": summary, "secrets": secret_lines}));
     } else {
         report.print(&format!("config {} is valid", cfg.file.display()));
+    }
+    if report.format() != Format::Json {
+        for l in &secret_lines {
+            report.print(&format!("  secrets: {l}"));
+        }
     }
     // With --preflight the checks are the point; the summary is `validate`'s.
     if report.format() != Format::Json && !with_preflight {

@@ -110,6 +110,9 @@ const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
 
 pub(super) struct Checker {
     pub(super) problems: Vec<String>,
+    /// Secrets whose source is absent now (key → why): a problem only for a
+    /// step that still has to send them (see [`super::Config::absent`]).
+    pub(super) absent: std::collections::BTreeMap<String, String>,
 }
 
 impl Checker {
@@ -137,8 +140,13 @@ impl Checker {
         }
     }
     pub(super) fn secret(&mut self, key: &str, v: Option<&SecretSource>) -> Option<Secret> {
-        match v?.resolve() {
+        let v = v?;
+        match v.resolve() {
             Ok(s) => Some(s),
+            Err(e) if v.is_absent() => {
+                self.absent.insert(key.to_string(), e);
+                None
+            }
             Err(e) => {
                 self.fail(
                     key,

@@ -196,6 +196,12 @@ pub struct Config {
     pub store: Option<StoreConfig>,
     /// Non-fatal findings (e.g. a literal secret in a world-readable file).
     pub warnings: Vec<String>,
+    /// Secrets whose source is absent (config key → why, e.g. "refers to
+    /// environment variable TFE_IACT_TOKEN which is not set"). Not an error
+    /// by itself: the IACT and the admin password are used once, and an
+    /// operator removes them afterwards. A step that must send one fails
+    /// before anything is sent; a step done with it counts as unchanged.
+    pub absent: std::collections::BTreeMap<String, String>,
 }
 
 /// TFE's lifetime for a token created without `expired-at`: two years
@@ -248,7 +254,10 @@ impl Config {
         state_dir: Option<&Path>,
         file_readable_by_others: bool,
     ) -> Result<Config, ConfigError> {
-        let mut c = Checker { problems: vec![] };
+        let mut c = Checker {
+            problems: vec![],
+            absent: Default::default(),
+        };
         let mut warnings = vec![];
         if file_readable_by_others {
             let literal: Vec<&str> = [
@@ -598,6 +607,7 @@ impl Config {
             state_dir,
             store,
             warnings,
+            absent: c.absent,
         };
         Ok(cfg)
     }

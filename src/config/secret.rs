@@ -115,6 +115,19 @@ impl SecretSource {
         }
     }
 
+    /// Whether the value is simply not there now (an unset or empty
+    /// variable, a file that does not exist), as opposed to unusable. An
+    /// operator removes a one-time secret once it is used: that is not an
+    /// error until a step that sends it has to run.
+    pub fn is_absent(&self) -> bool {
+        match self {
+            SecretSource::Literal(_) => false,
+            SecretSource::Env(e) => std::env::var_os(&e.env).is_none_or(|v| v.is_empty()),
+            SecretSource::File(f) => std::fs::symlink_metadata(&f.file)
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound),
+        }
+    }
+
     pub fn is_literal(&self) -> bool {
         matches!(self, SecretSource::Literal(_))
     }

@@ -28,6 +28,14 @@ impl Step for Admin {
     fn name(&self) -> StepName {
         NAME
     }
+    /// The password only while the admin is still to be created (no token
+    /// given, none saved or rescued); a given token always.
+    fn secret_keys(&self, cfg: &Config) -> Vec<&'static str> {
+        if cfg.admin.token.is_some() || cfg.admin.token_file.exists() || rescued(cfg).is_some() {
+            return vec![];
+        }
+        vec!["[admin] token", "[admin] password"]
+    }
     /// An admin is created once; a later `[admin]` change cannot re-create it.
     fn schedule(&self) -> Schedule {
         Schedule::Once

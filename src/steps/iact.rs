@@ -27,6 +27,14 @@ impl Step for Iact {
     fn name(&self) -> StepName {
         NAME
     }
+    /// `[iact] token` only when it is the one source: with `source =
+    /// "auto"`, an absent token falls through to the next source.
+    fn secret_keys(&self, cfg: &Config) -> Vec<&'static str> {
+        match cfg.iact.source {
+            crate::config::IactSource::Token => vec!["[iact] token"],
+            _ => vec![],
+        }
+    }
     /// Needed only while the admin is still to be created.
     fn schedule(&self) -> Schedule {
         Schedule::With(super::admin::NAME)

@@ -15,6 +15,13 @@ impl Step for Saml {
     fn name(&self) -> StepName {
         NAME
     }
+    fn secret_keys(&self, _cfg: &Config) -> Vec<&'static str> {
+        vec![
+            "[saml] idp_cert",
+            "[saml] certificate",
+            "[saml] private_key",
+        ]
+    }
     fn desired(&self, cfg: &Config) -> Result<Desired, String> {
         settings::desired(cfg.saml.as_ref(), "saml", None)
     }

@@ -25,6 +25,9 @@ impl Step for Smtp {
     fn name(&self) -> StepName {
         NAME
     }
+    fn secret_keys(&self, _cfg: &Config) -> Vec<&'static str> {
+        vec!["[smtp] password"]
+    }
     fn desired(&self, cfg: &Config) -> Result<Desired, String> {
         settings::desired(cfg.smtp.as_ref(), "smtp", None)
     }

@@ -20,6 +20,9 @@ impl Step for Twilio {
     fn name(&self) -> StepName {
         NAME
     }
+    fn secret_keys(&self, _cfg: &Config) -> Vec<&'static str> {
+        vec!["[twilio] auth_token"]
+    }
     fn desired(&self, cfg: &Config) -> Result<Desired, String> {
         let extra = cfg
             .twilio_test_number

@@ -348,3 +348,72 @@ fn a_refused_admin_token_points_at_reset_which_moves_it_aside() {
     let _ = w.run(&["run"]);
     assert_eq!(posts(&w), before + 1, "the next run goes back to the IACT");
 }
+
+fn run_without(w: &World, args: &[&str], gone: &[&str]) -> Run {
+    let mut c = w.command(args);
+    for v in gone {
+        c.env_remove(v);
+    }
+    let r = to_run(c.output().unwrap());
+    w.assert_no_secrets(&r);
+    r
+}
+
+/// Finding 7: once the admin exists, the consumed IACT and the admin
+/// password may be removed. run, plan, validate and status all still work
+/// (run sends nothing); validate says they are no longer needed. An absent
+/// SMTP password leaves the done smtp step as it was, with a warning.
+#[test]
+fn used_secrets_can_be_removed_once_their_steps_are_done() {
+    let w = World::new(sim_opts());
+    assert_code(&w.run(&["run"]), 0);
+    let gone = ["T_ADMIN_PASSWORD", "T_IACT"];
+    for args in [&["run"][..], &["plan"], &["status"], &["validate"]] {
+        let n = w.requests().len();
+        let r = run_without(&w, args, &gone);
+        assert_code(&r, 0);
+        if args == ["run"] {
+            assert_eq!(w.requests().len(), n, "the run sends nothing");
+        }
+        if args == ["validate"] {
+            assert!(
+                r.stdout.contains("[admin] password: absent, not needed"),
+                "{}",
+                r.stdout
+            );
+        }
+    }
+    let before = w.requests().len();
+    let r = run_without(&w, &["run"], &["T_ADMIN_PASSWORD", "T_SMTP_PASSWORD"]);
+    assert_code(&r, 0);
+    assert!(
+        r.stdout.contains("[smtp] password") && r.stdout.contains("stays as it was applied"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(w.requests().len(), before, "the run sends nothing");
+    assert_eq!(w.snapshot()["test-mails"].as_array().unwrap().len(), 1);
+}
+
+/// An absent secret that a step still has to send stops the run before
+/// anything is sent or written, naming the key and the variable.
+#[test]
+fn an_absent_secret_a_step_still_needs_stops_before_anything() {
+    let w = World::new(sim_opts());
+    let r = run_without(&w, &["run"], &["T_SMTP_PASSWORD"]);
+    assert_code(&r, 2);
+    assert!(
+        r.stderr.contains("[smtp] password") && r.stderr.contains("T_SMTP_PASSWORD"),
+        "{}",
+        r.stderr
+    );
+    assert!(w.requests().is_empty());
+    assert!(!w.state_dir().exists());
+    let r = run_without(&w, &["validate"], &["T_ADMIN_PASSWORD"]);
+    assert_code(&r, 2);
+    assert!(
+        r.stderr.contains("[admin] password") && r.stderr.contains("still has to send"),
+        "{}",
+        r.stderr
+    );
+}
