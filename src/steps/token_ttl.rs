@@ -11,7 +11,8 @@ use crate::config::Config;
 use crate::config::secret::Secret;
 use crate::error::Error;
 use crate::step::{Applied, Ctx, Desired, Drift, LiveCtx, Step, StepName};
-use crate::util::{rfc3339_unix, write_atomic};
+use crate::tokens::{Claim, ClaimError, KeepError};
+use crate::util::rfc3339_unix;
 
 pub const NAME: StepName = StepName::new("token-ttl");
 
@@ -73,21 +74,53 @@ fn rotate_admin_token(ctx: &mut Ctx<'_>, ttl_ms: u64) -> Result<String, Error> {
     let me = client.account().map_err(|e| api_error(NAME, ctx, e))?;
     let expires_unix = expiry_within(&client, ttl_ms);
     let expires = rfc3339_unix(expires_unix);
+    let file = &ctx.cfg.admin.token_file;
+    // Room for the new token before it exists; the rescue place is the
+    // admin token's own. Failing here sends nothing.
+    let claim = Claim::make(file, &super::admin::rescue_path(ctx.cfg)).map_err(|e| {
+        let e = match e {
+            ClaimError::File(e) | ClaimError::Rescue(e) => e,
+        };
+        Error::env(
+            NAME,
+            format!(
+                "cannot set aside room for the rotated admin token beside {} or in the state directory ({e}); \
+                 nothing was sent. Free space, then rerun",
+                file.display()
+            ),
+        )
+    })?;
     // A user may hold many tokens: the client retries a lost answer (a
     // 500, 502, 504 or a cut connection), which invalidates nothing and only
     // leaves an unused token that expires within the policy.
-    let token = client
-        .create_user_token(
-            &me.id,
-            "tfe-bootstrap (rotated within the organization's token TTL)",
-            &expires,
-        )
-        .map_err(|e| api_error(NAME, ctx, e))?;
-    let file = &ctx.cfg.admin.token_file;
-    write_atomic(file, format!("{token}\n").as_bytes()).map_err(|e| {
+    let token = match client.create_user_token(
+        &me.id,
+        "tfe-bootstrap (rotated within the organization's token TTL)",
+        &expires,
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            claim.discard();
+            return Err(api_error(NAME, ctx, e));
+        }
+    };
+    claim.keep(&token).map_err(|e| {
+        let why = match e {
+            KeepError::Rescued(err, at) => {
+                // The previous token still works (a user holds many); the
+                // rescued one is not used.
+                let _ = std::fs::remove_file(&at);
+                err
+            }
+            KeepError::Lost(err, _) => err,
+        };
         Error::step(
             NAME,
-            format!("a rotated admin token was minted but {} could not be written: {e}; the previous token is still in place", file.display()),
+            format!(
+                "a rotated admin token was minted but {} could not be written ({why}); the previous token is \
+                 still in place and still works. Free space, then rerun: it rotates again",
+                file.display()
+            ),
         )
     })?;
     super::admin::publish(ctx, &token, NAME, true)?;

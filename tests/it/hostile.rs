@@ -797,3 +797,63 @@ fn a_lost_twilio_verify_answer_sends_no_second_sms() {
     assert_eq!(sms(), 1, "a second SMS");
     println!("RELIABILITY hostile-lost-twilio-answer runs=2 sms=1 exit=0");
 }
+
+/// The disk under the token files fills up while TFE mints each token (the
+/// admin token's rotation, the organization token, the owners team token):
+/// the token goes into the room claimed before the POST, so it is kept and
+/// works. Once space is freed, the rerun finishes with every file working.
+#[test]
+fn a_disk_that_fills_during_each_token_mint_keeps_the_token() {
+    for (rule, file) in [
+        (
+            "post=/api/v2/users/*/authentication-tokens:pause",
+            "admin-token",
+        ),
+        (
+            "post=/api/v2/organizations/my-org/authentication-token:pause",
+            "org-token",
+        ),
+        (
+            "post=/api/v2/teams/*/authentication-token:pause",
+            "owners-token",
+        ),
+    ] {
+        let fs = match Tmpfs::mount(64) {
+            Ok(fs) => fs,
+            Err(why) => {
+                println!("SKIPPED a_disk_that_fills_during_each_token_mint_keeps_the_token: {why}");
+                return;
+            }
+        };
+        let w = World::new(sim_opts()).with_service_tokens();
+        let t = w
+            .config_text()
+            .replace(
+                &w.dir.path().join("org-token").display().to_string(),
+                &fs.path().join("org-token").display().to_string(),
+            )
+            .replace(
+                &w.dir.path().join("owners-token").display().to_string(),
+                &fs.path().join("owners-token").display().to_string(),
+            );
+        w.write_config(&t);
+        token_file_at(&w, &fs.path().join("admin-token"));
+        let r = w.run_while_parked(rule, || fs.fill());
+        let kept = std::fs::read_to_string(fs.path().join(file)).unwrap();
+        assert!(
+            w.authenticates(kept.trim()),
+            "{rule}: {file} does not hold the minted token\n{}",
+            r.both()
+        );
+        fs.free();
+        assert_code(&w.run(&["run"]), 0);
+        for f in ["admin-token", "org-token", "owners-token"] {
+            let t = w.token_at(&fs.path().join(f));
+            assert!(w.authenticates(&t), "{rule}: {f} does not work at the end");
+        }
+        println!(
+            "RELIABILITY hostile-disk-full-during-mint rule={rule} kept=yes first-exit={} then exit=0",
+            r.code
+        );
+    }
+}
