@@ -65,7 +65,16 @@ pub fn helper(name: &str) -> String {
 
 impl Fleet {
     pub fn new(backend: Option<Backend>, wait: &'static str) -> Fleet {
-        let sim = Sim::start(sim_opts()).expect("start sim");
+        Fleet::with_sim(sim_opts(), backend, wait)
+    }
+
+    /// A fleet whose simulator starts with `opts`.
+    pub fn with_sim(
+        opts: tfe_bootstrap::sim::SimOptions,
+        backend: Option<Backend>,
+        wait: &'static str,
+    ) -> Fleet {
+        let sim = Sim::start(opts).expect("start sim");
         let dir = tempfile::tempdir().unwrap();
         let backend = backend.unwrap_or_else(|| Backend::Dir(dir.path().join("store")));
         Fleet {
@@ -737,4 +746,51 @@ fn a_holder_killed_after_minting_a_service_token_delays_only_by_the_wait() {
     println!(
         "RELIABILITY fleet-holder-killed-after-org-token nodes=1+4 exit=0 same-working-token=yes"
     );
+}
+
+/// Finding 9: a fleet that starts from a given `[admin] token`. One node
+/// rotates it under the user TTL policy (TFE then refuses the given one);
+/// another node takes the rotated token from the store and must record the
+/// rotation, so that its next run after a config change uses token_file,
+/// not the refused given token.
+#[test]
+fn a_node_that_adopts_the_rotated_admin_token_keeps_using_it() {
+    const GIVEN: &str = "given-admin-token-0123456789abcdef";
+    let opts = tfe_bootstrap::sim::SimOptions {
+        existing_admin_token: Some(GIVEN.into()),
+        ..sim_opts()
+    };
+    let mut f = Fleet::with_sim(opts, None, "5s");
+    let given = |f: &mut Fleet| {
+        let n = f.node();
+        let t = std::fs::read_to_string(&n.config).unwrap().replace(
+            "password = { env = \"T_ADMIN_PASSWORD\" }",
+            "token = { env = \"T_GIVEN\" }",
+        );
+        std::fs::write(&n.config, t).unwrap();
+        n
+    };
+    let a = given(&mut f);
+    let b = given(&mut f);
+    let run = |f: &Fleet, n: &Node| {
+        let out = f.command(n).env("T_GIVEN", GIVEN).output().unwrap();
+        to_run(out)
+    };
+    let r = run(&f, &a);
+    assert_eq!(r.code, 0, "node a:\n{}", r.both());
+    let r = run(&f, &b);
+    assert_eq!(r.code, 0, "node b:\n{}", r.both());
+    for n in [&a, &b] {
+        let t = std::fs::read_to_string(n.config.parent().unwrap().join("config.toml")).unwrap();
+        std::fs::write(
+            &n.config,
+            t.replace("api_rate_limit = 60", "api_rate_limit = 61"),
+        )
+        .unwrap();
+    }
+    let r = run(&f, &b);
+    assert_eq!(r.code, 0, "node b after a change:\n{}", r.both());
+    let r = run(&f, &b);
+    assert_eq!(r.code, 0, "node b again:\n{}", r.both());
+    println!("RELIABILITY fleet-given-admin-token-rotated nodes=2 change-run-exit=0");
 }

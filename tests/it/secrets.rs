@@ -417,3 +417,35 @@ fn an_absent_secret_a_step_still_needs_stops_before_anything() {
         r.stderr
     );
 }
+
+/// The same for the SMTP password: TFE echoes the SMTP PATCH, in JSON and
+/// in plain text, and no piece of the password reaches any output.
+#[test]
+fn an_echoed_hostile_smtp_password_never_leaks() {
+    let w = World::new(sim_opts());
+    for (i, args) in [
+        &["--output", "text", "run"][..],
+        &["--output", "json", "run"],
+        &["--output", "json", "-v", "run"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let fault = if i % 2 == 0 {
+            "echo=422"
+        } else {
+            "echo-text=422+150"
+        };
+        w.sim.add_fault(
+            FaultRule::parse(&format!("patch=/api/v2/admin/smtp-settings:{fault}")).unwrap(),
+        );
+        let out = w
+            .command(args)
+            .env("T_SMTP_PASSWORD", HOSTILE)
+            .output()
+            .unwrap();
+        let r = to_run(out);
+        assert_code(&r, 1);
+        assert_no_piece(&r.both(), HOSTILE, &args.join(" "));
+    }
+}
