@@ -4,14 +4,14 @@
 # them into a table under the promises they check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=$(cargo test --locked --test it -- survive:: hostile:: fuzz:: fleet:: --nocapture --test-threads 2 2>&1) || {
+out=$(cargo test --locked --test it -- survive:: hostile:: fuzz:: fleet:: secrets:: --nocapture --test-threads 2 2>&1) || {
   echo "$out" | tail -40; echo "reliability tests failed" >&2; exit 1; }
 {
   echo "# Reliability"
   echo
   echo "What a run promises under hostile conditions, and the figures of the tests that check each promise."
   echo "Produced by \`scripts/reliability.sh\` from a run of \`tests/it/survive.rs\`, \`tests/it/hostile.rs\`,"
-  echo "\`tests/it/fleet.rs\` and \`tests/it/fuzz.rs\` on $(date -u +%Y-%m-%d) ($(id -u | sed 's/^0$/as root: tmpfs and chown cases ran/;s/^[1-9][0-9]*$/not as root: tmpfs and chown cases skipped/'))."
+  echo "\`tests/it/fleet.rs\`, \`tests/it/secrets.rs\` and \`tests/it/fuzz.rs\` on $(date -u +%Y-%m-%d) ($(id -u | sed 's/^0$/as root: tmpfs and chown cases ran/;s/^[1-9][0-9]*$/not as root: tmpfs and chown cases skipped/'))."
   echo "Re-run it to re-check."
   echo
   echo "## Promises"
@@ -19,11 +19,17 @@ out=$(cargo test --locked --test it -- survive:: hostile:: fuzz:: fleet:: --noca
   echo "1. **No second side effect.** No second admin, organization or pool after any crash or fault; at most one"
   echo "   SMTP test mail and one Twilio SMS per change: those requests are never repeated once they may have"
   echo "   reached TFE, their intent is saved first, and a lost answer is settled by reading TFE back."
-  echo "2. **The admin token is never lost.** Room for it is claimed and fsynced before the one-time POST; a full"
-  echo "   disk is found before anything is sent (exit 2); if token_file still cannot be written, the token is kept in"
-  echo "   \`<state dir>/admin-token.rescue\` (0600) and the rerun moves it into place."
+  echo "2. **No token is lost.** Every token the run writes (the admin token, its rotation, the organization and"
+  echo "   owners team tokens) goes through one lifecycle (\`src/tokens.rs\`): room is claimed and fsynced before"
+  echo "   the POST that mints it, so a full disk is found before anything is sent (exit 2) and a disk that fills"
+  echo "   during the POST still keeps the token; a file that cannot be written leaves \`<state dir>/<step>.rescue\`"
+  echo "   (0600), moved into place by the rerun; a service token's intent is saved before its POST, so a crash"
+  echo "   between TFE's answer and the file is re-minted by the rerun (nobody held the lost one), and a fleet"
+  echo "   whose holder died there is delayed by at most \`[store] wait\`."
   echo "3. **No secret is printed.** One redactor stands in front of every output (text, JSON, errors, warnings,"
-  echo "   a command's stderr): every secret the run knows becomes \`[redacted]\`, also when TFE echoes it."
+  echo "   a command's stderr): every secret the run knows becomes \`[redacted]\`, also when TFE echoes it, in its"
+  echo "   raw, JSON-escaped (once, twice, ASCII-only) and percent-encoded forms. JSON events are scrubbed before"
+  echo "   they are serialized, and long bodies before they are cut."
   echo "4. **Files are safe.** The lock is opened without following links or blocking; modes change through"
   echo "   descriptors; state dirs and token files owned by others or writable by others are refused (StrictModes);"
   echo "   loose token files are tightened to 0600 with a warning; every input read is capped."
@@ -37,6 +43,13 @@ out=$(cargo test --locked --test it -- survive:: hostile:: fuzz:: fleet:: --noca
   echo "8. **Many nodes act as one.** With \`[store]\`, N nodes at once or one after another: one admin, one of"
   echo "   everything, one test mail; mutating requests do not grow with N; a replacement sends nothing; a node killed"
   echo "   at any point delays the others by at most \`[store] wait\`."
+  echo "9. **Every token file works at the end.** \`verify-tokens\` reads each token file from disk (never through a"
+  echo "   link) and runs again after a failure or when a file changed; no run exits 0 while a token file the config"
+  echo "   names is refused. A dead token this node minted is re-minted; one it did not mint fails every run with the"
+  echo "   remedy. Lifetimes are computed on TFE's clock (its \`Date\`), so a host clock hours fast or days slow"
+  echo "   still yields tokens inside their policy; token-minting POSTs are retried on 500/502/504."
+  echo "10. **Secrets only while they are used.** Once a step is done, its secret may be removed: the run warns and"
+  echo "   sends nothing for it; a step that still needs an absent secret stops the run before anything is sent."
   echo
   echo "## Figures"
   echo
@@ -85,6 +98,14 @@ out=$(cargo test --locked --test it -- survive:: hostile:: fuzz:: fleet:: --noca
   echo "  replacement with an empty state dir; mutating requests of the fleet, and last-done minus first-done."
   echo "- **fleet-killed-after-admin** / **fleet-killed-holding-duty**: a node SIGKILLed after creating the admin, or"
   echo "  while its duty's request was in flight; 4 more nodes finish, one of them after \`[store] wait\` (3 s)."
+  echo "- **secrets-cut-echo**: a proxy's plain-text page quotes the admin POST with a hostile password (\`\"\`, \`\\\\\`,"
+  echo "  tab, newline, \`%\`, \`+\`, \`&\`, space, non-ASCII) on every offset around the 200-character cut."
+  echo "- **secrets-clock-fast** / **secrets-clock-slow**: the client alone under libfaketime, 3 hours fast / 29 days slow."
+  echo "- **secrets-mint-retry**: a 500, 502 and 504 on the rotation, org and team token POSTs."
+  echo "- **secrets-kill-after-mint**: SIGKILL after TFE answered each token POST, before the file; the rerun."
+  echo "- **hostile-disk-full-during-mint**: the token files' tmpfs fills while TFE answers each token POST."
+  echo "- **fleet-holder-killed-after-org-token**: the duty holder dies after the org token POST; 4 nodes converge."
+  echo "- **fleet-given-admin-token-rotated**: a node adopts the rotated admin token and keeps using it after a change."
   echo "- **fuzz-***: 400 generated inputs each (random text as a config; random known keys over a valid config; random"
   echo "  durations; random bytes as state.json): none panics, every rejection is a clean error. Error bodies of"
   echo "  every shape never panic; valid durations parse exactly."

@@ -82,6 +82,14 @@ pub(super) fn render() -> std::io::Result<Vec<u8>> {
             "<state dir>/admin-token.rescue",
             "Where the admin token is kept when token_file cannot be written; the next run moves it into place.",
         ),
+        (
+            "<state dir>/org-token.rescue, <state dir>/team-token.rescue",
+            "The same for the organization and owners team tokens.",
+        ),
+        (
+            "<token_file>.stale-<time>",
+            "A saved admin token moved aside by reset \\-\\-step admin (after a TFE reinstall); never deleted.",
+        ),
     ] {
         writeln!(w, ".TP\n\\fI{}\\fR\n{}", roff(path), what)?;
     }
@@ -109,7 +117,9 @@ pub(super) fn render() -> std::io::Result<Vec<u8>> {
     }
     writeln!(
         w,
-        "Secrets given as {{ env = \"NAME\" }} in the config are read from the environment too."
+        "Secrets given as {{ env = \"NAME\" }} in the config are read from the environment too. \
+         A secret that is absent (an unset variable, a missing file) is needed only while a step that sends it \
+         still has to run: once the admin exists, the IACT and the admin password may be removed."
     )?;
     writeln!(w, ".SH \"EXIT STATUS\"")?;
     for (code, what) in [
