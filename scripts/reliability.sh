@@ -104,7 +104,7 @@ out=$(cargo test --locked --test it -- survive:: hostile:: fuzz:: fleet:: secret
   echo "- **secrets-mint-retry**: a 500, 502 and 504 on the rotation, org and team token POSTs."
   echo "- **secrets-kill-after-mint**: SIGKILL after TFE answered each token POST, before the file; the rerun."
   echo "- **hostile-disk-full-during-mint**: the token files' tmpfs fills while TFE answers each token POST."
-  echo "- **fleet-holder-killed-after-org-token**: the duty holder dies after the org token POST; 4 nodes converge."
+  echo "- **fleet-holder-killed-after-mint**: the duty holder dies after the org, team or rotation token POST; 4 nodes converge."
   echo "- **fleet-given-admin-token-rotated**: a node adopts the rotated admin token and keeps using it after a change."
   echo "- **fuzz-***: 400 generated inputs each (random text as a config; random known keys over a valid config; random"
   echo "  durations; random bytes as state.json): none panics, every rejection is a clean error. Error bodies of"

@@ -702,50 +702,64 @@ fn a_hanging_store_helper_is_cut_off_at_its_timeout() {
     assert!(f.sim.requests().is_empty());
 }
 
-/// The duty holder is killed right after TFE answered its organization
-/// token POST, before it wrote or published the token: nobody holds that
+/// The duty holder is killed right after TFE answered a token-minting POST
+/// (the organization token, the owners team token, the admin token's
+/// rotation), before it wrote or published the token: nobody holds that
 /// token. After `[store] wait` another node takes the duty over and mints
-/// again; every node ends with the same working token.
+/// again; every node ends with the same working tokens.
 #[test]
-fn a_holder_killed_after_minting_a_service_token_delays_only_by_the_wait() {
-    let mut f = Fleet::new(None, "3s");
-    let first = f.node();
-    kill_node_at(
-        &f,
-        &first,
+fn a_holder_killed_after_minting_a_token_delays_only_by_the_wait() {
+    for rule in [
         "post=/api/v2/organizations/my-org/authentication-token:pause-after",
-    );
-    let nodes: Vec<Node> = (0..4).map(|_| f.node()).collect();
-    let runs: Vec<Run> = f.run_all(&nodes).into_iter().map(|(r, _)| r).collect();
-    for (i, r) in runs.iter().enumerate() {
-        assert_eq!(r.code, 0, "node {}:\n{}", i + 1, r.both());
+        "post=/api/v2/teams/*/authentication-token:pause-after",
+        "post=/api/v2/users/*/authentication-tokens:pause-after",
+    ] {
+        let mut f = Fleet::new(None, "3s");
+        let first = f.node();
+        kill_node_at(&f, &first, rule);
+        let nodes: Vec<Node> = (0..4).map(|_| f.node()).collect();
+        let runs: Vec<Run> = f.run_all(&nodes).into_iter().map(|(r, _)| r).collect();
+        for (i, r) in runs.iter().enumerate() {
+            assert_eq!(r.code, 0, "{rule}: node {}:\n{}", i + 1, r.both());
+        }
+        let h = Http::new(f.sim.url());
+        for file in ["org-token", "team-token"] {
+            let tokens: Vec<String> = nodes
+                .iter()
+                .map(|n| {
+                    std::fs::read_to_string(n.root.join(file))
+                        .unwrap()
+                        .trim()
+                        .to_string()
+                })
+                .collect();
+            assert!(
+                tokens.windows(2).all(|w| w[0] == w[1]),
+                "{rule}: every node holds the same {file}"
+            );
+            assert_eq!(
+                h.get("/api/v2/organizations/my-org", Some(&tokens[0])).0,
+                200,
+                "{rule}: {file}"
+            );
+        }
+        for n in &nodes {
+            let t = std::fs::read_to_string(n.root.join("state/admin-token")).unwrap();
+            assert_eq!(
+                h.get("/api/v2/organizations/my-org", Some(t.trim())).0,
+                200,
+                "{rule}: admin token"
+            );
+        }
+        assert_eq!(
+            f.snapshot()["users"].as_array().unwrap().len(),
+            1,
+            "one admin"
+        );
+        println!(
+            "RELIABILITY fleet-holder-killed-after-mint rule={rule} nodes=1+4 exit=0 same-working-tokens=yes"
+        );
     }
-    let tokens: Vec<String> = nodes
-        .iter()
-        .map(|n| {
-            std::fs::read_to_string(n.root.join("org-token"))
-                .unwrap()
-                .trim()
-                .to_string()
-        })
-        .collect();
-    assert!(
-        tokens.windows(2).all(|w| w[0] == w[1]),
-        "every node holds the same token"
-    );
-    let h = Http::new(f.sim.url());
-    assert_eq!(
-        h.get("/api/v2/organizations/my-org", Some(&tokens[0])).0,
-        200
-    );
-    assert_eq!(
-        f.snapshot()["users"].as_array().unwrap().len(),
-        1,
-        "one admin"
-    );
-    println!(
-        "RELIABILITY fleet-holder-killed-after-org-token nodes=1+4 exit=0 same-working-token=yes"
-    );
 }
 
 /// Finding 9: a fleet that starts from a given `[admin] token`. One node
