@@ -72,6 +72,11 @@ fn a_lost_smtp_answer_is_read_back_on_rerun_not_resent() {
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     let uid = unsafe { libc::geteuid() };
+    // Where root-only cases must run (CI), a test never skips them quietly.
+    assert!(
+        uid == 0 || std::env::var("TFE_BOOTSTRAP_REQUIRE_ROOT").as_deref() != Ok("1"),
+        "TFE_BOOTSTRAP_REQUIRE_ROOT=1, but the tests do not run as root: the tmpfs and chown cases would skip"
+    );
     uid == 0
 }
 
@@ -81,7 +86,20 @@ struct Tmpfs {
 }
 
 impl Tmpfs {
+    /// Mounts it, or says why not. With `TFE_BOOTSTRAP_REQUIRE_ROOT=1` (CI)
+    /// a test that would skip fails instead.
     fn mount(kib: u32) -> Result<Tmpfs, String> {
+        let r = Self::try_mount(kib);
+        if let Err(why) = &r {
+            assert!(
+                std::env::var("TFE_BOOTSTRAP_REQUIRE_ROOT").as_deref() != Ok("1"),
+                "this test needs root and a tmpfs here, and would skip: {why}"
+            );
+        }
+        r
+    }
+
+    fn try_mount(kib: u32) -> Result<Tmpfs, String> {
         if !is_root() {
             return Err("not running as root".into());
         }
