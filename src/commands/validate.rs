@@ -56,12 +56,21 @@ pub(super) fn validate(
             }
         }
     }
-    if !needed.is_empty() {
+    // Absent secrets are normal where the config is checked before they
+    // exist (an image build): a warning. The preflight checks this machine
+    // as it is now, so there they are an environment error.
+    if !needed.is_empty() && with_preflight {
         return Err(Error::Usage(format!(
             "config {}: {}; provide them, then rerun",
             cfg.file.display(),
             needed.join("; ")
         )));
+    }
+    for n in &needed {
+        report.emit(Event::Warning {
+            step: None,
+            message: &format!("{n}: set it before `run` (validate --preflight fails until then)"),
+        });
     }
     let summary = cfg.summary();
     if report.format() == Format::Json {

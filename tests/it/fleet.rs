@@ -552,7 +552,7 @@ fn the_fleet_cloud_init_example_runs_on_four_nodes_through_etcd() {
     let example = cloud_init_toml(&yaml);
     for must in [
         "address = \"https://tfe.example.com\"",
-        "command = [\"/usr/local/lib/tfe-bootstrap/store-etcd\"]",
+        "command = [\"/usr/local/lib/tfe-bootstrap/store/etcd\"]",
         "file = \"/var/lib/tfe-bootstrap/org-token\"",
     ] {
         assert!(
@@ -570,7 +570,7 @@ fn the_fleet_cloud_init_example_runs_on_four_nodes_through_etcd() {
                         &format!("address = \"{}\"\nallow_insecure_http = true", f.sim.url()),
                     )
                     .replace(
-                        "command = [\"/usr/local/lib/tfe-bootstrap/store-etcd\"]",
+                        "command = [\"/usr/local/lib/tfe-bootstrap/store/etcd\"]",
                         &format!("command = {}", f.store_command()),
                     )
                     .replace(

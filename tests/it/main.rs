@@ -1,6 +1,7 @@
 //! Integration tests: the real binaries against tfe-sim.
 
 mod configs;
+mod examples;
 mod extras;
 mod first_contact;
 mod fleet;

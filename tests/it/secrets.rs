@@ -409,7 +409,16 @@ fn an_absent_secret_a_step_still_needs_stops_before_anything() {
     );
     assert!(w.requests().is_empty());
     assert!(!w.state_dir().exists());
+    // validate (as in an image build, before the secrets exist) warns;
+    // validate --preflight (this machine, now) refuses.
     let r = run_without(&w, &["validate"], &["T_ADMIN_PASSWORD"]);
+    assert_code(&r, 0);
+    assert!(
+        r.stdout.contains("[admin] password") && r.stdout.contains("still has to send"),
+        "{}",
+        r.stdout
+    );
+    let r = run_without(&w, &["validate", "--preflight"], &["T_ADMIN_PASSWORD"]);
     assert_code(&r, 2);
     assert!(
         r.stderr.contains("[admin] password") && r.stderr.contains("still has to send"),

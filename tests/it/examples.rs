@@ -1,0 +1,190 @@
+//! The shipped examples work as written: every file an example names
+//! exists in the repository, is written by the example itself, or is an
+//! input it documents as a variable; every config an example carries
+//! passes `validate`. (Packer itself cannot run here; the cloud-init
+//! configs also run against tfe-sim in `ops.rs` and `fleet.rs`.)
+
+use std::path::Path;
+
+use crate::util::*;
+
+fn repo(p: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+fn read(p: &str) -> String {
+    std::fs::read_to_string(repo(p)).unwrap_or_else(|e| panic!("{p}: {e}"))
+}
+
+/// `validate` on `text` as a config file, with no secret in the
+/// environment (as in an image build): exit 0.
+fn validates(text: &str, what: &str) {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("config.toml");
+    std::fs::write(&cfg, text).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["validate", "--config"])
+        .arg(&cfg)
+        .env_remove("TFE_BOOTSTRAP_CONFIG")
+        .output()
+        .unwrap();
+    let r = to_run(out);
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("is valid"), "{what}: {}", r.both());
+}
+
+/// Every `config/*.toml` passes `validate` as shipped.
+#[test]
+fn every_example_config_validates_as_shipped() {
+    let mut n = 0;
+    for e in std::fs::read_dir(repo("config")).unwrap().flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            validates(
+                &std::fs::read_to_string(&p).unwrap(),
+                &p.display().to_string(),
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 5, "only {n} configs");
+}
+
+/// The Packer template: every variable it uses is declared with a
+/// description, every source it builds is defined, every file it uploads is
+/// a variable whose default exists in the repository or is what
+/// `scripts/release.sh` builds, and the config it bakes in validates.
+#[test]
+fn the_packer_template_names_only_files_that_exist_or_are_inputs() {
+    let hcl = read("scripts/packer/tfe-bootstrap.pkr.hcl");
+    // Variables: declared, described.
+    let declared: Vec<String> = hcl
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("variable \""))
+        .map(|r| r.split('"').next().unwrap().to_string())
+        .collect();
+    for (i, _) in hcl.match_indices("var.") {
+        let name: String = hcl[i + 4..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        assert!(
+            declared.contains(&name),
+            "var.{name} is used but not declared"
+        );
+    }
+    for v in &declared {
+        let block = &hcl[hcl.find(&format!("variable \"{v}\"")).unwrap()..];
+        let block = &block[..block.find("\n}").unwrap()];
+        assert!(
+            block.contains("description"),
+            "variable {v} has no description"
+        );
+    }
+    // Sources: every one built is defined.
+    for (i, _) in hcl.match_indices("source.amazon-ebs.") {
+        let name: String = hcl[i + 18..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .collect();
+        assert!(
+            hcl.contains(&format!("source \"amazon-ebs\" \"{name}\"")),
+            "source.amazon-ebs.{name} is built but not defined"
+        );
+    }
+    // Uploaded files: only variables and locals, never a literal path.
+    let build = &hcl[hcl.find("\nbuild {").expect("a build block")..];
+    for l in build
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("source "))
+    {
+        let v = l.split('=').nth(1).unwrap_or("").trim();
+        assert!(
+            v.starts_with("var.") || v.starts_with("local."),
+            "a file provisioner uploads a literal path: {l}"
+        );
+    }
+    // The defaults: the config exists and validates; the package is what
+    // release.sh writes.
+    let default = |v: &str| -> String {
+        let block = &hcl[hcl.find(&format!("variable \"{v}\"")).unwrap()..];
+        let line = block
+            .lines()
+            .find(|l| l.trim().starts_with("default"))
+            .unwrap();
+        line.split('"').nth(1).unwrap().to_string()
+    };
+    let config = default("config_file");
+    validates(&read(&config), &config);
+    assert!(hcl.contains("\"dist/tfe-bootstrap-${var.version}-1.${var.arch}.rpm\""));
+    let release = read("scripts/release.sh");
+    assert!(
+        release.contains("tfe-bootstrap-\"$version\"-1.\"$arch\".rpm"),
+        "release.sh no longer writes the .rpm the template installs"
+    );
+    assert_eq!(default("version"), env!("CARGO_PKG_VERSION"));
+    // The unit it enables is the one the packages install.
+    assert!(hcl.contains("systemctl enable tfe-bootstrap.service"));
+    assert!(repo("scripts/systemd/tfe-bootstrap.service").exists());
+}
+
+/// The cloud-init examples: every file their config reads (the CA, the
+/// store helper, the env file) is written by the example itself, the
+/// binary is installed from a release tarball checked against SHA256SUMS,
+/// and the config validates.
+#[test]
+fn the_cloud_init_examples_write_every_file_they_name() {
+    for name in ["user-data.yaml", "fleet-user-data.yaml"] {
+        let yaml = read(&format!("scripts/cloud-init/{name}"));
+        assert!(yaml.starts_with("#cloud-config\n"), "{name}");
+        assert!(!yaml.contains('\t'), "{name}: YAML has a tab");
+        let toml_text = cloud_init_toml(&yaml);
+        // Files the config reads, and how the example writes each.
+        let mut reads: Vec<String> = vec![];
+        for l in toml_text.lines() {
+            let l = l.trim();
+            if let Some(p) = l.strip_prefix("ca_bundle = ") {
+                reads.push(p.trim_matches('"').to_string());
+            }
+            if let Some(c) = l.strip_prefix("command = [") {
+                reads.push(c.split('"').nth(1).unwrap().to_string());
+            }
+        }
+        for p in &reads {
+            let dir = Path::new(p).parent().unwrap().display().to_string();
+            let written = yaml.contains(&format!("> {p}"))
+                || yaml.contains(&format!("path: {p}"))
+                || (p.contains("/store/") && yaml.contains(&format!("/store/* {dir}/")));
+            assert!(written, "{name}: nothing writes {p}");
+        }
+        for l in yaml.lines().filter(|l| l.contains("ETCDCTL_CACERT=")) {
+            let p = l.split('=').nth(1).unwrap().trim();
+            assert!(
+                yaml.contains(&format!("> {p}")),
+                "{name}: nothing writes {p}"
+            );
+        }
+        // The binary: installed from the release, verified.
+        for must in [
+            "TFE_BOOTSTRAP_BASE_URL=",
+            "sha256sum -c --ignore-missing SHA256SUMS",
+            "install -m 0755 \"$tmp/$name/tfe-bootstrap\" /usr/local/bin/tfe-bootstrap",
+            "/usr/local/bin/tfe-bootstrap run --config /etc/tfe-bootstrap/config.toml",
+        ] {
+            assert!(yaml.contains(must), "{name} lacks {must:?}");
+        }
+        // The tarball holds what the example installs from it.
+        let release = read("scripts/release.sh");
+        assert!(release.contains("install -m 0755 scripts/store/* \"$d/store/\""));
+        // The config validates (its CA replaced by one that exists here).
+        let d = tempfile::tempdir().unwrap();
+        let ca = d.path().join("ca.pem");
+        let cert = rcgen::generate_simple_self_signed(vec!["tfe.example.com".into()]).unwrap();
+        std::fs::write(&ca, cert.cert.pem()).unwrap();
+        let text = toml_text.replace("/etc/tfe-bootstrap/ca.pem", &ca.display().to_string());
+        validates(&text, name);
+    }
+}
