@@ -359,16 +359,16 @@ fn the_example_config_is_safe_to_copy_and_runs_end_to_end() {
     .unwrap();
     let smtp_password = w.dir.path().join("smtp-password");
     std::fs::write(&smtp_password, format!("{SMTP_PASSWORD}\n")).unwrap();
-    // Only what an operator must fill in: where TFE is, one IACT source, and
-    // where secrets and state live. Every other key stays as shipped.
+    // Only what an operator must fill in: where TFE is, the IACT (the shipped
+    // config names TFE_IACT_TOKEN), and where secrets and state live. Every other key stays as shipped.
     for (from, to) in [
         (
             "address = \"https://tfe.example.com\"",
             format!("address = \"{}\"\nallow_insecure_http = true", w.sim.url()),
         ),
         (
-            "# token = { env = \"TFE_IACT_TOKEN\" }",
-            "token = { env = \"TFE_IACT_TOKEN\" }".to_string(),
+            "\ntoken = { env = \"TFE_IACT_TOKEN\" }",
+            "\ntoken = { env = \"TFE_IACT_TOKEN\" }".to_string(),
         ),
         (
             "/run/secrets/smtp-password",
