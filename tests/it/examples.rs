@@ -188,3 +188,33 @@ fn the_cloud_init_examples_write_every_file_they_name() {
         validates(&text, name);
     }
 }
+
+/// The unit's exposure as `systemd-analyze security` scores it stays at
+/// what README reports (1.7 "OK"; at most 2.0), and it still runs the
+/// binary the way the contract says.
+#[test]
+fn the_systemd_unit_is_hardened() {
+    let unit = read("scripts/systemd/tfe-bootstrap.service");
+    assert!(unit.contains("EnvironmentFile=-/etc/tfe-bootstrap/env"));
+    assert!(unit.contains("CapabilityBoundingSet=\n"));
+    let Ok(out) = std::process::Command::new("systemd-analyze")
+        .args(["security", "--offline=true"])
+        .arg(repo("scripts/systemd/tfe-bootstrap.service"))
+        .output()
+    else {
+        println!("SKIPPED the_systemd_unit_is_hardened: systemd-analyze is not installed");
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let score: f64 = text
+        .lines()
+        .find_map(|l| l.split("tfe-bootstrap.service: ").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no overall exposure in:\n{text}"));
+    assert!(score <= 2.0, "exposure {score}:\n{text}");
+    assert!(
+        read("README.md").contains(&format!("exposure {score:.1}")),
+        "README reports another exposure than {score:.1}"
+    );
+}
