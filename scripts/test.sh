@@ -18,6 +18,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "The first run also needs the network: crates.io for the build, PyPI for pytfe." >&2
   exit 2
 fi
+command -v aws >/dev/null && command -v moto_server >/dev/null ||
+  echo "test.sh: aws / moto_server are not on PATH: the aws-ssm store test will be skipped (pip install awscli 'moto[server]')" >&2
+command -v faketime >/dev/null ||
+  echo "test.sh: libfaketime is not installed: the wrong-clock tests will be skipped (apt-get install faketime)" >&2
 command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
   echo "test.sh: etcd is not installed: the [store] tests against a real etcd will be skipped (apt-get install etcd-server etcd-client)" >&2
 cargo fmt --all -- --check

@@ -20,6 +20,8 @@ pub enum Backend {
     Dir(PathBuf),
     /// `scripts/store/etcd` with these endpoints.
     Etcd(String),
+    /// `scripts/store/aws-ssm` (the real AWS CLI) against this SSM endpoint.
+    Ssm(String),
 }
 
 /// One TFE (a simulator), one store, and nodes that each have a state dir.
@@ -91,6 +93,7 @@ impl Fleet {
         match &self.backend {
             Backend::Dir(d) => format!("[{:?}, {:?}]", helper("file"), d.display().to_string()),
             Backend::Etcd(_) => format!("[{:?}]", helper("etcd")),
+            Backend::Ssm(_) => format!("[{:?}]", helper("aws-ssm")),
         }
     }
 
@@ -148,6 +151,9 @@ wait = {:?}
             .stderr(Stdio::piped());
         if let Backend::Etcd(ep) = &self.backend {
             c.env("ETCDCTL_ENDPOINTS", ep);
+        }
+        if let Backend::Ssm(ep) = &self.backend {
+            Moto::client_env(&mut c, ep);
         }
         c
     }
@@ -807,4 +813,82 @@ fn a_node_that_adopts_the_rotated_admin_token_keeps_using_it() {
     let r = run(&f, &b);
     assert_eq!(r.code, 0, "node b again:\n{}", r.both());
     println!("RELIABILITY fleet-given-admin-token-rotated nodes=2 change-run-exit=0");
+}
+
+/// An SSM emulator on loopback (PyPI `moto[server]`), for the `aws-ssm`
+/// helper run with the real AWS CLI (PyPI `awscli`), for as long as the
+/// test holds it.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Moto {
+    /// Starts `moto_server` when it and `aws` are on PATH; `None` otherwise
+    /// (a failure instead with `TFE_BOOTSTRAP_REQUIRE_SSM=1`, as in CI).
+    pub fn start() -> Option<Moto> {
+        let found = |b: &str| {
+            Command::new(b)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok()
+        };
+        if !found("aws") || !found("moto_server") {
+            assert!(
+                std::env::var_os("TFE_BOOTSTRAP_REQUIRE_SSM").is_none(),
+                "TFE_BOOTSTRAP_REQUIRE_SSM is set but aws / moto_server are not on PATH (pip install awscli 'moto[server]')"
+            );
+            return None;
+        }
+        let port = free_port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let m = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let up = wait_until(Duration::from_secs(60), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "moto_server did not listen on {}", m.endpoint);
+        Some(m)
+    }
+
+    /// What the AWS CLI needs to talk to the emulator (fake credentials).
+    pub fn client_env(c: &mut Command, endpoint: &str) {
+        c.env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+    }
+}
+
+/// The same four nodes as through etcd, through `scripts/store/aws-ssm` and
+/// the real AWS CLI against an SSM emulator: one admin, one mail, identical
+/// working tokens on every node, and a replacement that sends nothing.
+#[test]
+fn four_nodes_through_aws_ssm() {
+    let Some(moto) = Moto::start() else {
+        println!("SKIPPED: aws / moto_server not installed (pip install awscli 'moto[server]')");
+        return;
+    };
+    let (spread, mutating) = fleet_round(Some(Backend::Ssm(moto.endpoint.clone())), 4);
+    println!(
+        "RELIABILITY fleet-aws-ssm nodes=4 mutating={mutating} spread_ms={}",
+        spread.as_millis()
+    );
 }
