@@ -43,6 +43,9 @@ pub struct Store {
     timeout: Duration,
     address: String,
     salt: OnceCell<String>,
+    /// The last duty this node took over had been reported failed (not
+    /// silent): for the wording of the takeover warning.
+    failed_before: std::cell::Cell<bool>,
 }
 
 /// Who does a duty.
@@ -65,6 +68,7 @@ impl Store {
             timeout: cfg.timeout,
             address: address.to_string(),
             salt: OnceCell::new(),
+            failed_before: std::cell::Cell::new(false),
         }
     }
 
@@ -198,7 +202,11 @@ impl Store {
             let done = format!("done-{key}");
             match self.get(&done)?.as_deref() {
                 Some("done") => return Ok(Turn::Done),
-                Some(_) => continue, // that generation failed: try the next
+                Some(_) => {
+                    // That generation failed: try the next.
+                    self.failed_before.set(true);
+                    continue;
+                }
                 None => {}
             }
             if self.create(&format!("duty-{key}"), &node_id())? {
@@ -219,10 +227,17 @@ impl Store {
             match self.wait_for(&done, self.wait)?.as_deref() {
                 Some("done") => return Ok(Turn::Done),
                 // Failed, or silent past the wait: the next generation.
-                _ => continue,
+                Some(_) => self.failed_before.set(true),
+                None => self.failed_before.set(false),
             }
         }
         Ok(Turn::TakenOver(format!("{name}-r{MAX_GENERATIONS}")))
+    }
+
+    /// Whether the duty this node last took over had been reported failed
+    /// (rather than left silent past `[store] wait`).
+    pub fn last_failure(&self) -> bool {
+        self.failed_before.get()
     }
 
     /// Says how the duty ended: `done` lets the waiting nodes confirm and go

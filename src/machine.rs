@@ -472,20 +472,32 @@ fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result
             if let Some(d) = confirmed {
                 return Ok(Applied::unchanged(format!("another node applied it: {d}")));
             }
-            // Nothing readable to confirm (or TFE moved on since): the
-            // step's own read-first logic decides.
-            return step.apply(ctx);
+            // The done key is older than what TFE holds now (the config was
+            // rolled back A→B→A), or there is nothing readable to confirm:
+            // a new duty, named after TFE's live values, so that still one
+            // node applies it for the whole fleet.
+            let again = format!("{duty}-{}", live_mark(step, ctx));
+            match fleet.claim(&again).map_err(store_err)? {
+                Turn::Done => {
+                    if let Some(d) = converged(step, ctx) {
+                        return Ok(Applied::unchanged(format!("another node applied it: {d}")));
+                    }
+                    return step.apply(ctx);
+                }
+                Turn::Mine(k) => k,
+                Turn::TakenOver(k) => {
+                    if let Some(a) = took_over(step, ctx, fleet, &k) {
+                        return Ok(a);
+                    }
+                    k
+                }
+            }
         }
         Turn::Mine(key) => key,
         Turn::TakenOver(key) => {
-            ctx.warn(
-                name,
-                &format!(
-                    "the node that took this step did not finish it within [store] wait ({}): this node applies it. \
-                     If that node had applied it without saying so, its side effect (a test mail, an SMS) happens twice",
-                    crate::config::duration::format_duration(fleet.wait)
-                ),
-            );
+            if let Some(a) = took_over(step, ctx, fleet, &key) {
+                return Ok(a);
+            }
             key
         }
     };
@@ -501,6 +513,64 @@ fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result
         )
     })?;
     Ok(applied)
+}
+
+/// A duty whose holder went silent or failed. TFE is read back first: when
+/// it already holds the step's readable values, the holder applied it and
+/// only could not say so (a `put done-...` that failed), and applying again
+/// would send a second test mail. `Some(outcome)` ends the step there.
+fn took_over(
+    step: &'static dyn Step,
+    ctx: &mut Ctx<'_>,
+    fleet: &Store,
+    key: &str,
+) -> Option<Applied> {
+    let name = step.name();
+    if let Some(d) = converged(step, ctx) {
+        let _ = fleet.finish(key, true);
+        return Some(Applied::unchanged(format!(
+            "the node that took this step did not report it, but TFE holds it: {d}"
+        )));
+    }
+    let why = match fleet.last_failure() {
+        true => "reported a failure".to_string(),
+        false => format!(
+            "did not finish it within [store] wait ({})",
+            crate::config::duration::format_duration(fleet.wait)
+        ),
+    };
+    ctx.warn(
+        name,
+        &format!(
+            "the node that took this step {why}, and TFE does not hold it: this node applies it. \
+             If that node had applied it without saying so, its side effect (a test mail, an SMS) happens twice"
+        ),
+    );
+    None
+}
+
+/// A short, non-secret mark of what TFE holds now for `step` (its readable
+/// live values; `none` when it has none): names a new duty after a rollback.
+fn live_mark(step: &'static dyn Step, ctx: &mut Ctx<'_>) -> String {
+    let Ok(admin) = steps::admin_client(ctx, step.name()).cloned() else {
+        return "none".into();
+    };
+    let rows = step
+        .live(&LiveCtx {
+            cfg: ctx.cfg,
+            admin: &admin,
+            state: &ctx.state,
+        })
+        .unwrap_or_default();
+    let live: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.write_only)
+        .map(|r| format!("{}={}", r.key, r.live))
+        .collect();
+    if live.is_empty() {
+        return "none".into();
+    }
+    crate::util::sha256_hex(&[live.join("\n").as_bytes()])[..8].to_string()
 }
 
 enum TurnKind {

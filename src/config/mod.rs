@@ -569,6 +569,23 @@ impl Config {
             }
             let wait = c.duration("[store] wait", s.wait.as_ref(), "10m");
             let timeout = c.duration("[store] timeout", s.timeout.as_ref(), "30s");
+            // A node takes a duty over after `wait`: shorter than what the
+            // holder's request may still take, and the takeover sends a
+            // second SMTP PATCH (a second test mail) while the first is on
+            // its way.
+            if !wait.is_zero() && !request_deadline.is_zero() && wait < request_deadline {
+                c.fail(
+                    "[store] wait",
+                    format!(
+                        "{} is shorter than [tfe] request_deadline ({}), the longest one request may take: \
+                         another node could take a step over while its request is still on its way (a second \
+                         test mail). Make it at least {}",
+                        duration::format_duration(wait),
+                        duration::format_duration(request_deadline),
+                        duration::format_duration(request_deadline)
+                    ),
+                );
+            }
             StoreConfig {
                 command,
                 wait,

@@ -110,6 +110,33 @@ impl Fleet {
         Node { root, config }
     }
 
+    /// `full_config` for this fleet: a `[store] wait` shorter than the
+    /// default request deadline needs a deadline within it (validate
+    /// refuses a wait a request may outlast).
+    pub fn base_config(&self, root: &Path) -> String {
+        let text = full_config(self.sim.url(), &root.join("state"));
+        let wait = tfe_bootstrap::config::duration::parse_duration(self.wait).unwrap();
+        if wait < Duration::from_secs(120) {
+            text.replace(
+                "request_timeout = \"10s\"",
+                &format!(
+                    "request_timeout = \"{w}\"\nrequest_deadline = \"{w}\"",
+                    w = if wait < Duration::from_secs(10) {
+                        self.wait
+                    } else {
+                        "10s"
+                    }
+                ),
+            )
+            .replace(
+                "request_deadline = \"10s\"",
+                &format!("request_deadline = \"{}\"", self.wait),
+            )
+        } else {
+            text
+        }
+    }
+
     /// A new node: the shared config with this node's own paths.
     pub fn node(&mut self) -> Node {
         self.node_with(|f, root| {
@@ -125,7 +152,7 @@ file = {:?}
 command = {command}
 wait = {:?}
 ",
-                full_config(f.sim.url(), &root.join("state")),
+                f.base_config(root),
                 root.join("org-token").display().to_string(),
                 root.join("team-token").display().to_string(),
                 f.wait,
@@ -189,7 +216,7 @@ wait = {:?}
             .count()
     }
 
-    fn count(&self, key: &str) -> usize {
+    pub fn count(&self, key: &str) -> usize {
         self.snapshot()[key].as_array().unwrap().len()
     }
 

@@ -5,6 +5,7 @@ mod examples;
 mod extras;
 mod first_contact;
 mod fleet;
+mod fleet_field;
 mod fuzz;
 mod hcp;
 mod hostile;
