@@ -453,7 +453,7 @@ fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result
     let fp = step
         .shared(ctx.cfg)
         .map_err(|why| Error::step(name, why))?
-        .fingerprint(&salt);
+        .duty_fingerprint(&salt);
     let duty = format!("{name}-{}", &fp[..16]);
     let turn = fleet.claim(&duty).map_err(store_err)?;
     let turn_kind = match &turn {

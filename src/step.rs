@@ -84,6 +84,11 @@ impl Applied {
     }
 }
 
+/// PBKDF2 rounds for a secret in a `[store]` duty key (OWASP's 2023 advice
+/// for PBKDF2-HMAC-SHA256 is 600,000 for stored passwords; a duty key also
+/// carries the non-secret config, so a guess must match it too).
+pub const DUTY_KDF_ROUNDS: u32 = 210_000;
+
 /// What a step wants applied: a canonical JSON value plus the secrets it
 /// sends (which enter the fingerprint only hashed).
 pub struct Desired {
@@ -99,6 +104,31 @@ impl Desired {
             secrets: vec![],
         }
     }
+    /// The fingerprint that names a `[store]` duty, which every node (and
+    /// anyone who can list the store) sees beside the store's salt. Each
+    /// secret enters only through PBKDF2-HMAC-SHA256 with
+    /// [`DUTY_KDF_ROUNDS`] rounds, salted by the store's salt and the
+    /// secret's position: confirming one guessed secret against a key name
+    /// costs that many HMACs, where a plain hash cost one.
+    pub fn duty_fingerprint(&self, salt: &str) -> String {
+        let canonical = self.value.to_string();
+        let derived: Vec<[u8; 32]> = self
+            .secrets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                crate::util::pbkdf2_sha256(
+                    s.expose().as_bytes(),
+                    format!("tfe-bootstrap duty {salt} {i}").as_bytes(),
+                    DUTY_KDF_ROUNDS,
+                )
+            })
+            .collect();
+        let mut parts: Vec<&[u8]> = vec![salt.as_bytes(), canonical.as_bytes()];
+        parts.extend(derived.iter().map(|d| &d[..]));
+        sha256_hex(&parts)
+    }
+
     pub fn fingerprint(&self, salt: &str) -> String {
         let canonical = self.value.to_string();
         let mut parts: Vec<&[u8]> = vec![salt.as_bytes(), canonical.as_bytes()];

@@ -304,6 +304,64 @@ pub fn read_private(path: &Path) -> io::Result<(String, Option<String>)> {
     Ok((read_text_capped(file, path, cap::TOKEN_FILE)?, warning))
 }
 
+/// HMAC-SHA256 (RFC 2104).
+pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let (mut ipad, mut opad) = ([0x36u8; 64], [0x5cu8; 64]);
+    for i in 0..64 {
+        ipad[i] ^= k[i];
+        opad[i] ^= k[i];
+    }
+    let inner = Sha256::new()
+        .chain_update(ipad)
+        .chain_update(msg)
+        .finalize();
+    Sha256::new()
+        .chain_update(opad)
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+/// PBKDF2-HMAC-SHA256 (RFC 8018), one 32-byte block: slow on purpose, for
+/// values derived from a secret that others may see. The HMAC key's inner
+/// and outer pads are absorbed once, so each round costs two compressions.
+pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], rounds: u32) -> [u8; 32] {
+    let mut k = [0u8; 64];
+    if password.len() > 64 {
+        k[..32].copy_from_slice(&Sha256::digest(password));
+    } else {
+        k[..password.len()].copy_from_slice(password);
+    }
+    let (mut ipad, mut opad) = ([0x36u8; 64], [0x5cu8; 64]);
+    for i in 0..64 {
+        ipad[i] ^= k[i];
+        opad[i] ^= k[i];
+    }
+    let inner = Sha256::new().chain_update(ipad);
+    let outer = Sha256::new().chain_update(opad);
+    let mac = |msg: &[u8]| -> [u8; 32] {
+        let i = inner.clone().chain_update(msg).finalize();
+        outer.clone().chain_update(i).finalize().into()
+    };
+    let mut first = salt.to_vec();
+    first.extend_from_slice(&1u32.to_be_bytes());
+    let mut u = mac(&first);
+    let mut out = u;
+    for _ in 1..rounds {
+        u = mac(&u);
+        for (o, x) in out.iter_mut().zip(u.iter()) {
+            *o ^= x;
+        }
+    }
+    out
+}
+
 /// This process's effective user id.
 pub fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -421,6 +479,16 @@ mod tests {
         );
         assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+    }
+
+    #[test]
+    fn pbkdf2_matches_rfc_7914_vector() {
+        // RFC 7914 section 11: PBKDF2-HMAC-SHA256("passwd", "salt", 1).
+        let out = pbkdf2_sha256(b"passwd", b"salt", 1);
+        assert_eq!(
+            out.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
+        );
     }
 
     #[test]

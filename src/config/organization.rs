@@ -11,10 +11,18 @@ pub(super) fn organization(c: &mut Checker, o: RawOrganization) -> OrgConfig {
         .required("[organization] name", o.name.as_ref(), why)
         .cloned()
         .unwrap_or_default();
-    if name.contains('/') || name.contains(char::is_whitespace) {
+    // TFE's rule for organization names: letters, digits, "-" and "_"
+    // (TFE answers 422 "Name is invalid" otherwise; go-tfe's own client check,
+    // `validStringID` in helpers.go, is looser and lets "." through, which
+    // TFE refuses). Checked here, before anything is sent.
+    if !name.is_empty()
+        && !name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+    {
         c.fail(
             "[organization] name",
-            format!("{name:?} must not contain '/' or white space"),
+            format!("{name:?} may contain only letters, digits, - and _ (TFE's rule for organization names)"),
         );
     }
     let email = c

@@ -42,20 +42,13 @@ impl Account {
         }
     }
     /// Its `[store]` key, per organization (a renamed organization never
-    /// gets the old one's token): `org-token-ORG` / `team-token-ORG`, ORG in
-    /// lower case with `_` as `-`, which every helper accepts (Kubernetes
-    /// names are the strictest).
+    /// gets the old one's token): `org-token-ORG` / `team-token-ORG`. ORG is
+    /// escaped injectively into what every helper accepts (Kubernetes names
+    /// are the strictest: lower case, digits, `-`, `.`): lower-case letters,
+    /// digits and `-` stay, every other byte becomes `.xx` (hex), so
+    /// `team-a`, `team_a` and `Team-A` get three different keys.
     pub(super) fn store_key(self, org: &str) -> String {
-        let org: String = org
-            .chars()
-            .map(|c| {
-                if c == '_' {
-                    '-'
-                } else {
-                    c.to_ascii_lowercase()
-                }
-            })
-            .collect();
+        let org = store_escape(org);
         match self {
             Account::Organization => format!("org-token-{org}"),
             Account::OwnersTeam => format!("team-token-{org}"),
@@ -81,6 +74,18 @@ impl Account {
             Account::OwnersTeam => c.team_token_meta(&Self::owners_team(c, org)?),
         }
     }
+}
+
+/// See [`Account::store_key`]: injective, and within `[a-z0-9.-]`.
+pub(crate) fn store_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'a'..=b'z' | b'0'..=b'9' | b'-' => out.push(b as char),
+            _ => out.push_str(&format!(".{b:02x}")),
+        }
+    }
+    out
 }
 
 /// The TTL policy the config sets for `account`'s token type, in ms.
@@ -543,4 +548,39 @@ pub(super) fn refresh_file(ctx: &Ctx<'_>, account: Account, file: &Path, org: &s
     }
     crate::redact::register(token.trim());
     write_atomic(file, format!("{}\n", token.trim()).as_bytes()).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_keys_are_injective_and_helper_safe() {
+        let names = ["team-a", "team_a", "Team-A", "team.5fa", "a", "A", "-", "_"];
+        let keys: Vec<String> = names
+            .iter()
+            .map(|n| Account::Organization.store_key(n))
+            .collect();
+        for (i, k) in keys.iter().enumerate() {
+            assert!(
+                k.bytes().all(|b| b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b == b'-'
+                    || b == b'.'),
+                "{k}"
+            );
+            for (j, other) in keys.iter().enumerate() {
+                assert!(
+                    i == j || k != other,
+                    "{} and {} share {k}",
+                    names[i],
+                    names[j]
+                );
+            }
+        }
+        assert_eq!(
+            Account::Organization.store_key("team_a"),
+            "org-token-team.5fa"
+        );
+    }
 }

@@ -135,7 +135,13 @@ fn expiry_attrs(expired_at: Option<&str>) -> Value {
 }
 
 fn org_path(org: &str) -> String {
-    format!("/api/v2/organizations/{}", super::percent_encode(org))
+    format!("/api/v2/organizations/{}", segment(org))
+}
+
+/// One path segment, percent-encoded, with "." encoded too: a name such as
+/// `..` must never become a dot-segment that a proxy resolves.
+fn segment(s: &str) -> String {
+    super::percent_encode(s).replace('.', "%2E")
 }
 
 impl Client {
@@ -510,10 +516,7 @@ impl Client {
         description: &str,
         expired_at: &str,
     ) -> Result<String, TfeError> {
-        let path = format!(
-            "/api/v2/users/{}/authentication-tokens",
-            super::percent_encode(user_id)
-        );
+        let path = format!("/api/v2/users/{}/authentication-tokens", segment(user_id));
         self.mint_token(
             &path,
             "authentication-tokens",
@@ -558,10 +561,7 @@ impl Client {
         team_id: &str,
         expired_at: Option<&str>,
     ) -> Result<String, TfeError> {
-        let path = format!(
-            "/api/v2/teams/{}/authentication-token",
-            super::percent_encode(team_id)
-        );
+        let path = format!("/api/v2/teams/{}/authentication-token", segment(team_id));
         self.mint_token(&path, "authentication-token", expiry_attrs(expired_at))
     }
 
@@ -606,7 +606,7 @@ impl Client {
     pub fn team_token_meta(&self, team_id: &str) -> Result<Option<TokenMeta>, TfeError> {
         self.token_meta(&format!(
             "/api/v2/teams/{}/authentication-token",
-            super::percent_encode(team_id)
+            segment(team_id)
         ))
     }
 

@@ -114,3 +114,157 @@ fn a_store_wait_shorter_than_a_request_is_refused() {
     );
     assert!(f.sim.requests().is_empty());
 }
+
+/// No key name in the store confirms a guessed secret: an attacker who can
+/// list the store and read its salt, and who knows the non-secret config,
+/// tries the plain salted hash of each guess (the true SMTP and Twilio
+/// secrets among them) against every key name, and matches none. The duty
+/// keys themselves are found with the slow derivation (a positive control).
+#[test]
+fn no_key_name_confirms_a_guessed_secret() {
+    use tfe_bootstrap::step::{Desired, Step};
+    let mut f = Fleet::new(None, "60s");
+    let nodes: Vec<Node> = (0..2).map(|_| f.node()).collect();
+    all_exit_0(&f.run_all(&nodes), "fleet");
+    let ns = f.dir.path().join("store");
+    let keys: Vec<String> = crate::util::files_under(&ns)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let salt_file = crate::util::files_under(&ns)
+        .into_iter()
+        .find(|p| p.ends_with("salt"))
+        .expect("the store has a salt");
+    let salt = std::fs::read_to_string(salt_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    // The attacker's view of the config: everything but the secrets.
+    let text = std::fs::read_to_string(&nodes[0].config)
+        .unwrap()
+        .replace(
+            "{ env = \"T_SMTP_PASSWORD\" }",
+            &format!("{SMTP_PASSWORD:?}"),
+        )
+        .replace("{ env = \"T_TWILIO_TOKEN\" }", &format!("{TWILIO_TOKEN:?}"))
+        .replace(
+            "{ env = \"T_ADMIN_PASSWORD\" }",
+            &format!("{ADMIN_PASSWORD:?}"),
+        );
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("c.toml");
+    std::fs::write(&path, text).unwrap();
+    let cfg = tfe_bootstrap::config::Config::load(&path, None).unwrap();
+    let mut tried = 0;
+    for step in [
+        &tfe_bootstrap::steps::smtp::Smtp as &dyn Step,
+        &tfe_bootstrap::steps::twilio::Twilio,
+    ] {
+        let want = step.shared(&cfg).unwrap();
+        let real = want.duty_fingerprint(&salt);
+        assert!(
+            keys.iter().any(|k| k.contains(&real[..16])),
+            "{}: the duty key is not where the test looks",
+            step.name()
+        );
+        for guess in [SMTP_PASSWORD, TWILIO_TOKEN, "password", "hunter2-secret"] {
+            let d = Desired {
+                value: want.value.clone(),
+                secrets: vec![tfe_bootstrap::config::secret::Secret::new(guess, "guess")],
+            };
+            let fast = d.fingerprint(&salt);
+            assert!(
+                !keys.iter().any(|k| k.contains(&fast[..16])),
+                "{}: a key name confirms a guessed secret",
+                step.name()
+            );
+            tried += 1;
+        }
+    }
+    println!(
+        "RELIABILITY fleet-key-names-vs-guesses keys={} guesses={tried} matches=0",
+        keys.len()
+    );
+}
+
+/// Two TFEs whose fleets share one store (a directory, and a real etcd
+/// when installed): each converges alone, with its own admin and tokens
+/// that work on it.
+#[test]
+fn two_tfes_sharing_one_store_each_converge_alone() {
+    let shared = tempfile::tempdir().unwrap();
+    let etcd = crate::fleet::Etcd::start();
+    let mut backends = vec![crate::fleet::Backend::Dir(shared.path().join("store"))];
+    if let Some(e) = &etcd {
+        backends.push(crate::fleet::Backend::Etcd(e.endpoint.clone()));
+    }
+    for backend in backends {
+        let mut a = Fleet::new(Some(backend.clone()), "60s");
+        let mut b = Fleet::new(Some(backend), "60s");
+        let na: Vec<Node> = (0..2).map(|_| a.node()).collect();
+        let nb: Vec<Node> = (0..2).map(|_| b.node()).collect();
+        all_exit_0(&a.run_all(&na), "TFE A");
+        all_exit_0(&b.run_all(&nb), "TFE B");
+        for (f, nodes) in [(&a, &na), (&b, &nb)] {
+            assert_eq!(f.snapshot()["users"].as_array().unwrap().len(), 1);
+            assert_eq!(f.count("test-mails"), 1);
+            let h = Http::new(f.sim.url());
+            for n in nodes {
+                for file in [n.admin_token(), n.org_token()] {
+                    let t = std::fs::read_to_string(&file).unwrap();
+                    assert_eq!(
+                        h.get("/api/v2/organizations/my-org", Some(t.trim())).0,
+                        200,
+                        "{} does not work on its own TFE",
+                        file.display()
+                    );
+                }
+            }
+        }
+    }
+    println!(
+        "RELIABILITY fleet-two-tfes-one-store stores={} each-converged=yes",
+        if etcd.is_some() { 2 } else { 1 }
+    );
+}
+
+/// Organizations `team-a` and `team_a` on one TFE, their fleets sharing
+/// one store: distinct store keys, so each fleet's token works for its own
+/// organization and the two differ.
+#[test]
+fn team_a_and_team_underscore_a_are_distinct_orgs() {
+    let mut f = Fleet::new(None, "60s");
+    let mut org_nodes = vec![];
+    for org in ["team-a", "team_a"] {
+        let nodes: Vec<Node> = (0..2)
+            .map(|_| {
+                let n = f.node();
+                let t = std::fs::read_to_string(&n.config)
+                    .unwrap()
+                    .replace("name = \"my-org\"", &format!("name = \"{org}\""));
+                std::fs::write(&n.config, t).unwrap();
+                n
+            })
+            .collect();
+        all_exit_0(&f.run_all(&nodes), org);
+        org_nodes.push((org, nodes));
+    }
+    let h = Http::new(f.sim.url());
+    let mut tokens = vec![];
+    for (org, nodes) in &org_nodes {
+        let t = std::fs::read_to_string(nodes[0].org_token())
+            .unwrap()
+            .trim()
+            .to_string();
+        for n in nodes {
+            assert_eq!(std::fs::read_to_string(n.org_token()).unwrap().trim(), t);
+        }
+        assert_eq!(
+            h.get(&format!("/api/v2/organizations/{org}"), Some(&t)).0,
+            200,
+            "{org}"
+        );
+        tokens.push(t);
+    }
+    assert_ne!(tokens[0], tokens[1], "each organization has its own token");
+}
