@@ -39,6 +39,9 @@ const MAX_GENERATIONS: u32 = 3;
 /// The configured helper, for one run.
 pub struct Store {
     command: Vec<String>,
+    /// `[store] env`, and the config's secret variables it never passes.
+    env: Vec<String>,
+    deny: Vec<String>,
     pub wait: Duration,
     timeout: Duration,
     address: String,
@@ -61,9 +64,11 @@ pub enum Turn {
 }
 
 impl Store {
-    pub fn new(cfg: &StoreConfig, address: &str) -> Store {
+    pub fn new(cfg: &StoreConfig, address: &str, secret_envs: &[String]) -> Store {
         Store {
             command: cfg.command.clone(),
+            env: cfg.env.clone(),
+            deny: secret_envs.to_vec(),
             wait: cfg.wait,
             timeout: cfg.timeout,
             address: address.to_string(),
@@ -101,7 +106,11 @@ impl Store {
         let done = helper::run(
             &argv,
             Some(input.unwrap_or("").as_bytes()),
-            &[("TFE_BOOTSTRAP_ADDRESS", &self.address)],
+            &helper::Env {
+                pass: &self.env,
+                deny: &self.deny,
+                add: &[("TFE_BOOTSTRAP_ADDRESS", &self.address)],
+            },
             self.timeout,
         )
         .map_err(|f| match f {

@@ -33,12 +33,49 @@ pub enum Failure {
 /// Output beyond this is not read (a value, a token, an error line).
 const OUTPUT_CAP: u64 = 1024 * 1024;
 
-/// Runs `argv` with `input` on stdin (or /dev/null), `env` added to the
-/// environment, and `timeout` for all of it.
+/// What a command's environment is: nothing of this process's but the
+/// basics every program expects ([`BASE_ENV`]), the variables the config
+/// names for it (`pass`: names, or prefixes ending in `*`), and `add`.
+/// Never a variable a config secret comes from (`deny`), even when `pass`
+/// names it: the command sees no password, IACT or token it was not given.
+pub struct Env<'a> {
+    pub pass: &'a [String],
+    pub deny: &'a [String],
+    pub add: &'a [(&'a str, &'a str)],
+}
+
+/// Passed to every command when set: where programs are, whose home, the
+/// locale and time zone, the temp dir.
+pub const BASE_ENV: &[&str] = &[
+    "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME",
+];
+
+impl Env<'_> {
+    fn apply(&self, cmd: &mut Command) {
+        cmd.env_clear();
+        for (name, value) in std::env::vars_os() {
+            let Some(n) = name.to_str() else { continue };
+            let wanted = BASE_ENV.contains(&n)
+                || self.pass.iter().any(|p| match p.strip_suffix('*') {
+                    Some(prefix) => n.starts_with(prefix),
+                    None => p == n,
+                });
+            if wanted && !self.deny.iter().any(|d| d == n) {
+                cmd.env(name, value);
+            }
+        }
+        for (k, v) in self.add {
+            cmd.env(k, v);
+        }
+    }
+}
+
+/// Runs `argv` with `input` on stdin (or /dev/null), the environment `env`
+/// describes, and `timeout` for all of it.
 pub fn run(
     argv: &[String],
     input: Option<&[u8]>,
-    env: &[(&str, &str)],
+    env: &Env<'_>,
     timeout: Duration,
 ) -> Result<Finished, Failure> {
     let deadline = Instant::now() + timeout;
@@ -52,9 +89,7 @@ pub fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    env.apply(&mut cmd);
     let mut child = cmd.spawn().map_err(Failure::Spawn)?;
     let group = child.id() as libc::pid_t;
     let kill_group = || {

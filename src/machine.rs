@@ -257,7 +257,10 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
     };
     let plan = assess(cfg, &state, sel);
     let mut counts = [0usize; 4];
-    let fleet = cfg.store.as_ref().map(|s| Store::new(s, &cfg.tfe.address));
+    let fleet = cfg
+        .store
+        .as_ref()
+        .map(|s| Store::new(s, &cfg.tfe.address, &cfg.secret_envs));
     let mut ctx = Ctx {
         cfg,
         client,
@@ -484,7 +487,16 @@ fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result
                     }
                     return step.apply(ctx);
                 }
-                Turn::Mine(k) => k,
+                // Between this node's read and its claim another node may
+                // have applied it (under a duty named after the older live
+                // values): read once more before sending.
+                Turn::Mine(k) => match converged(step, ctx) {
+                    Some(d) => {
+                        let _ = fleet.finish(&k, true);
+                        return Ok(Applied::unchanged(format!("another node applied it: {d}")));
+                    }
+                    None => k,
+                },
                 Turn::TakenOver(k) => {
                     if let Some(a) = took_over(step, ctx, fleet, &k) {
                         return Ok(a);

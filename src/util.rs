@@ -376,7 +376,7 @@ pub fn unsafe_owner_or_mode(path: &Path, meta: &fs::Metadata) -> Option<String> 
     let me = euid();
     if meta.uid() != me && meta.uid() != 0 {
         return Some(format!(
-            "{} is owned by uid {}, not by this user (uid {me}) or root: another user could read or replace              what is kept there. Use a path this user owns (`chown {me} {}`)",
+            "{} is owned by uid {}, not by this user (uid {me}) or root: another user could read or replace what is kept there. Use a path this user owns (`chown {me} {}`)",
             path.display(),
             meta.uid(),
             path.display()
@@ -385,7 +385,7 @@ pub fn unsafe_owner_or_mode(path: &Path, meta: &fs::Metadata) -> Option<String> 
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o022 != 0 {
         return Some(format!(
-            "{} is writable by group or others (mode {mode:04o}): another user could replace what is kept              there. Run `chmod go-w {}`",
+            "{} is writable by group or others (mode {mode:04o}): another user could replace what is kept there. Run `chmod go-w {}`",
             path.display(),
             path.display()
         ));

@@ -113,6 +113,8 @@ pub(super) struct Checker {
     /// Secrets whose source is absent now (key → why): a problem only for a
     /// step that still has to send them (see [`super::Config::absent`]).
     pub(super) absent: std::collections::BTreeMap<String, String>,
+    /// The variables `{ env = "NAME" }` secrets come from.
+    pub(super) secret_envs: Vec<String>,
 }
 
 impl Checker {
@@ -141,6 +143,9 @@ impl Checker {
     }
     pub(super) fn secret(&mut self, key: &str, v: Option<&SecretSource>) -> Option<Secret> {
         let v = v?;
+        if let SecretSource::Env(e) = v {
+            self.secret_envs.push(e.env.clone());
+        }
         match v.resolve() {
             Ok(s) => Some(s),
             Err(e) if v.is_absent() => {

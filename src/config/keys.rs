@@ -15,6 +15,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "iact.source",
     "iact.token",
     "iact.command",
+    "iact.env",
     "iact.command_timeout",
     "iact.subnets",
     "iact.time_limit",
@@ -78,6 +79,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "organization.token_ttl.audit_trails",
     "state.dir",
     "store.command",
+    "store.env",
     "store.wait",
     "store.timeout",
 ];

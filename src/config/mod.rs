@@ -110,6 +110,8 @@ pub struct IactConfig {
     pub source: IactSource,
     pub token: Option<Secret>,
     pub command: Option<Vec<String>>,
+    /// As [`StoreConfig::env`], for the command.
+    pub env: Vec<String>,
     /// Defaults to 60s.
     pub command_timeout: Duration,
     pub subnets: Vec<IpNet>,
@@ -171,6 +173,9 @@ pub struct OrgConfig {
 pub struct StoreConfig {
     /// argv, no shell; called as `<command...> VERB KEY`.
     pub command: Vec<String>,
+    /// Environment variables the helper gets besides the minimal set
+    /// (names, or prefixes ending in `*`); never a config secret's.
+    pub env: Vec<String>,
     /// How long a node waits for what another node is doing. Defaults to 10m.
     pub wait: Duration,
     /// One helper call. Defaults to 30s.
@@ -202,6 +207,9 @@ pub struct Config {
     /// operator removes them afterwards. A step that must send one fails
     /// before anything is sent; a step done with it counts as unchanged.
     pub absent: std::collections::BTreeMap<String, String>,
+    /// The environment variables the config's secrets come from: never
+    /// passed to a child process.
+    pub secret_envs: Vec<String>,
 }
 
 /// TFE's lifetime for a token created without `expired-at`: two years
@@ -257,6 +265,7 @@ impl Config {
         let mut c = Checker {
             problems: vec![],
             absent: Default::default(),
+            secret_envs: vec![],
         };
         let mut warnings = vec![];
         if file_readable_by_others {
@@ -496,6 +505,7 @@ impl Config {
             source,
             token: c.secret("[iact] token", i.token.as_ref()),
             command,
+            env: i.env.clone().unwrap_or_default(),
             command_timeout: c.duration(
                 "[iact] command_timeout",
                 i.command_timeout.as_ref(),
@@ -588,11 +598,42 @@ impl Config {
             }
             StoreConfig {
                 command,
+                env: s.env.clone().unwrap_or_default(),
                 wait,
                 timeout,
             }
         });
 
+        // Child processes never get a secret's variable (see helper::Env).
+        for (key, list) in [
+            ("[store] env", store.as_ref().map(|s| &s.env)),
+            ("[iact] env", Some(&iact.env)),
+        ] {
+            for name in list.into_iter().flatten() {
+                let pattern = name.strip_suffix('*').unwrap_or(name);
+                if pattern.is_empty()
+                    || !pattern
+                        .chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+                {
+                    c.fail(
+                        key,
+                        format!("{name:?} is not a variable name (or a prefix ending in *)"),
+                    );
+                } else if let Some(secret) = c.secret_envs.iter().find(|v| {
+                    if name.ends_with('*') {
+                        v.starts_with(pattern)
+                    } else {
+                        *v == name
+                    }
+                }) {
+                    c.fail(
+                        key,
+                        format!("{name:?} would pass {secret}, which holds a secret of this config: a command never gets it"),
+                    );
+                }
+            }
+        }
         if !c.problems.is_empty() {
             return Err(ConfigError {
                 file: file.to_path_buf(),
@@ -625,6 +666,7 @@ impl Config {
             store,
             warnings,
             absent: c.absent,
+            secret_envs: c.secret_envs,
         };
         Ok(cfg)
     }

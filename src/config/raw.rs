@@ -48,6 +48,7 @@ pub struct RawIact {
     pub source: Option<String>,
     pub token: Option<SecretSource>,
     pub command: Option<Vec<String>>,
+    pub env: Option<Vec<String>>,
     pub command_timeout: Option<String>,
     pub subnets: Option<Vec<String>>,
     pub time_limit: Option<String>,
@@ -174,6 +175,7 @@ pub struct RawState {
 #[serde(deny_unknown_fields)]
 pub struct RawStore {
     pub command: Option<Vec<String>>,
+    pub env: Option<Vec<String>>,
     pub wait: Option<String>,
     pub timeout: Option<String>,
 }

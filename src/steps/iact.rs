@@ -90,7 +90,16 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
             IactSource::Api => from_api(ctx).map_err(Some),
             IactSource::Command => match &cfg.command {
                 None => Err(None),
-                Some(argv) => from_command(argv, cfg.command_timeout).map_err(Some),
+                Some(argv) => from_command(
+                    argv,
+                    &crate::helper::Env {
+                        pass: &cfg.env,
+                        deny: &ctx.cfg.secret_envs,
+                        add: &[],
+                    },
+                    cfg.command_timeout,
+                )
+                .map_err(Some),
             },
             IactSource::Auto => Err(None),
         };
@@ -170,10 +179,14 @@ fn from_api(ctx: &Ctx<'_>) -> Result<(Secret, String), String> {
 
 /// Runs the `[iact] command` (see [`crate::helper`]): its deadline,
 /// `command_timeout`, covers the command and the reading of its output.
-fn from_command(argv: &[String], timeout: Duration) -> Result<(Secret, String), String> {
+fn from_command(
+    argv: &[String],
+    env: &crate::helper::Env<'_>,
+    timeout: Duration,
+) -> Result<(Secret, String), String> {
     use crate::helper::Failure;
     let shown = argv.first().cloned().unwrap_or_default();
-    let done = crate::helper::run(argv, None, &[], timeout).map_err(|f| match f {
+    let done = crate::helper::run(argv, None, env, timeout).map_err(|f| match f {
         Failure::Spawn(e) => format!("command {shown:?} could not start: {e}"),
         Failure::TimedOut => format!(
             "command {shown:?} did not finish within [iact] command_timeout ({}); it and its children were killed",

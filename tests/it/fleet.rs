@@ -150,6 +150,7 @@ file = {:?}
 
 [store]
 command = {command}
+env = [\"ETCDCTL_*\", \"AWS_*\"]
 wait = {:?}
 ",
                 f.base_config(root),

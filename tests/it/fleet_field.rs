@@ -268,3 +268,176 @@ fn team_a_and_team_underscore_a_are_distinct_orgs() {
     }
     assert_ne!(tokens[0], tokens[1], "each organization has its own token");
 }
+
+/// Child processes get a minimal environment: a store helper and an
+/// `[iact] command` that dump theirs show no secret of the config (admin
+/// and SMTP passwords, Twilio token, the IACT variable), while the
+/// variables the config names for them (`[store] env`) do arrive.
+#[test]
+fn helpers_and_the_iact_command_see_no_secret() {
+    let mut f = Fleet::new(None, "60s");
+    let dumps = f.dir.path().join("dumps");
+    std::fs::create_dir(&dumps).unwrap();
+    let wrapper = f.dir.path().join("dumping-helper");
+    let iact = f.dir.path().join("dumping-iact");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nenv > {:?}/store.$$\nexec {:?} {:?} \"$@\"\n",
+            dumps.display().to_string(),
+            helper("file"),
+            f.dir.path().join("store").display().to_string()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &iact,
+        format!(
+            "#!/bin/sh\nenv > {:?}/iact.$$\necho {IACT}\n",
+            dumps.display().to_string()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for p in [&wrapper, &iact] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let n = f.node();
+    let t = std::fs::read_to_string(&n.config)
+        .unwrap()
+        .replace(
+            &f.store_command(),
+            &format!("[{:?}]", wrapper.display().to_string()),
+        )
+        .replace(
+            "subnets = [\"127.0.0.0/8\"]",
+            &format!(
+                "source = \"command\"\ncommand = [{:?}]\nenv = [\"T_VISIBLE\"]",
+                iact.display().to_string()
+            ),
+        )
+        .replace("source = \"auto\"\n", "");
+    std::fs::write(&n.config, t).unwrap();
+    let out = f
+        .command(&n)
+        .env("T_VISIBLE", "visible-value")
+        .env("T_IACT", IACT)
+        .output()
+        .unwrap();
+    let r = to_run(out);
+    assert_eq!(r.code, 0, "{}", r.both());
+    let files = crate::util::files_under(&dumps);
+    assert!(
+        files.iter().any(|p| p.to_string_lossy().contains("iact.")),
+        "the IACT command ran"
+    );
+    assert!(files.len() > 10, "the helper ran: {}", files.len());
+    for file in &files {
+        let env = std::fs::read_to_string(file).unwrap();
+        for secret in [ADMIN_PASSWORD, SMTP_PASSWORD, TWILIO_TOKEN] {
+            assert!(
+                !env.contains(secret),
+                "{} holds a secret:\n{env}",
+                file.display()
+            );
+        }
+        for var in [
+            "T_ADMIN_PASSWORD",
+            "T_SMTP_PASSWORD",
+            "T_TWILIO_TOKEN",
+            "T_IACT",
+        ] {
+            assert!(
+                !env.contains(&format!("{var}=")),
+                "{} has {var}",
+                file.display()
+            );
+        }
+        assert!(env.contains("PATH="), "{}", file.display());
+        if file.to_string_lossy().contains("iact.") {
+            assert!(
+                env.contains("T_VISIBLE=visible-value"),
+                "[iact] env is passed"
+            );
+        } else {
+            assert!(env.contains("TFE_BOOTSTRAP_ADDRESS="), "{}", file.display());
+        }
+    }
+    println!(
+        "RELIABILITY fleet-helper-env dumps={} secrets-seen=0",
+        files.len()
+    );
+}
+
+/// `[store] env` naming a variable that holds one of the config's secrets
+/// (directly or by a prefix) is refused before anything is sent.
+#[test]
+fn store_env_cannot_pass_a_secret_variable() {
+    let mut f = Fleet::new(None, "60s");
+    let n = f.node();
+    for env in ["\"T_SMTP_PASSWORD\"", "\"T_*\""] {
+        let t = std::fs::read_to_string(&n.config).unwrap();
+        let t = t.replace(
+            "env = [\"ETCDCTL_*\", \"AWS_*\"]",
+            &format!("env = [{env}]"),
+        );
+        std::fs::write(&n.config, &t).unwrap();
+        let r = to_run(f.command(&n).output().unwrap());
+        assert_eq!(r.code, 2, "{}", r.both());
+        assert!(
+            r.stderr.contains("[store] env") && r.stderr.contains("holds a secret"),
+            "{}",
+            r.stderr
+        );
+        std::fs::write(
+            &n.config,
+            t.replace(
+                &format!("env = [{env}]"),
+                "env = [\"ETCDCTL_*\", \"AWS_*\"]",
+            ),
+        )
+        .unwrap();
+    }
+    assert!(f.sim.requests().is_empty());
+}
+
+/// Wording: a helper that cannot start is named with "check [store]
+/// command" once, not twice; the unsafe-permission error has no run of
+/// spaces in it.
+#[test]
+fn wording_says_each_thing_once() {
+    let mut f = Fleet::new(None, "60s");
+    let n = f.node();
+    let t = std::fs::read_to_string(&n.config)
+        .unwrap()
+        .replace(&f.store_command(), "[\"/nonexistent/store-helper\"]");
+    std::fs::write(&n.config, t).unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["validate", "--preflight", "--config"])
+        .arg(&n.config)
+        .env("T_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("T_SMTP_PASSWORD", SMTP_PASSWORD)
+        .env("T_TWILIO_TOKEN", TWILIO_TOKEN)
+        .output()
+        .unwrap();
+    let r = to_run(out);
+    assert_eq!(r.code, 2, "{}", r.both());
+    assert_eq!(
+        r.both().matches("check [store] command").count(),
+        1,
+        "{}",
+        r.both()
+    );
+
+    let w = World::new(sim_opts());
+    std::fs::create_dir(w.state_dir()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(w.state_dir(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let r = w.run(&["run"]);
+    assert_code(&r, 2);
+    assert!(
+        r.stderr.contains("what is kept there") && !r.stderr.contains("  "),
+        "{}",
+        r.stderr
+    );
+}
