@@ -65,6 +65,12 @@ struct Args {
     /// no health endpoints; organizations belong to the tokens of --org.
     #[arg(long)]
     hcp: bool,
+
+    /// Enforce TFE's per-user API rate limit (general settings'
+    /// api-rate-limit, 30 requests per second by default): 429 with
+    /// X-RateLimit-Limit and X-RateLimit-Reset past it.
+    #[arg(long)]
+    rate_limit: bool,
     /// An organization that exists at start, owned by the user holding
     /// TOKEN (created as a non-admin user when new): ORG=TOKEN (repeatable).
     #[arg(long = "org", value_parser = org_owner)]
@@ -156,6 +162,7 @@ fn main() -> ExitCode {
         existing_admin_token: args.existing_admin_token,
         user_tokens: args.user_token,
         hcp: args.hcp,
+        rate_limit: args.rate_limit,
         owned_orgs: args.orgs,
         smtp_fail: args.smtp_fail,
         faults: args.faults,

@@ -56,6 +56,9 @@ pub struct SimOptions {
     pub version: String,
     /// Behave as HCP Terraform: no admin API, no IACT, no health endpoints.
     pub hcp: bool,
+    /// Enforce TFE's per-user API rate limit (the general settings'
+    /// `api-rate-limit`, 30 by default).
+    pub rate_limit: bool,
     /// Organizations that exist at start, each owned by the (non-admin)
     /// user holding the token: `(org, token)`.
     pub owned_orgs: Vec<(String, String)>,
@@ -81,6 +84,7 @@ impl Default for SimOptions {
             seed: 0,
             stall: Duration::from_secs(2),
             hcp: false,
+            rate_limit: false,
             owned_orgs: vec![],
             version: "2.0.1".into(),
         }
@@ -163,6 +167,7 @@ impl Sim {
             smtp_fail: opts.smtp_fail,
             version: opts.version.clone(),
             hcp: opts.hcp,
+            rate_limit: opts.rate_limit,
         };
         let mut state = Tfe::new(behaviour, opts.seed);
         if let Some(t) = &opts.existing_admin_token {

@@ -33,7 +33,9 @@
 //! policy's `deadline` (`[tfe] request_deadline`, 2 minutes by default):
 //! each attempt's timeout is cut to what is left of it.
 //!
-//! 429 and 503 mean TFE did not act, so even a one-time POST may repeat. After
+//! 429 and 503 mean TFE did not act, so even a one-time POST may repeat. A
+//! 429 waits `X-RateLimit-Reset` (or `Retry-After`) and does not count
+//! against the attempts: only the deadline ends a rate-limited request. After
 //! an *ambiguous* failure a POST is never re-sent blindly: the caller decides
 //! (re-read and retry for organizations and pools; never for the initial
 //! admin, whose IACT is one-time).
@@ -382,10 +384,16 @@ impl Client {
             if replay == Replay::Once {
                 return Err(err);
             }
-            let Some(backoff) = delays.next() else {
-                return Err(err);
+            // A 429 says when to come back: it waits that long and does not
+            // count against the attempts (a fleet sharing one user's limit
+            // meets many), only against the request's deadline.
+            let wait = match wait {
+                Some(w) => w,
+                None => match delays.next() {
+                    Some(b) => b,
+                    None => return Err(err),
+                },
             };
-            let wait = wait.unwrap_or(backoff);
             if begun.elapsed() + wait >= self.retry.deadline {
                 return Err(err.gave_up(begun.elapsed(), attempt));
             }

@@ -441,3 +441,39 @@ fn wording_says_each_thing_once() {
         r.stderr
     );
 }
+
+/// 64 nodes at once against a TFE that enforces its per-user rate limit
+/// (30 requests per second, as TFE's default): every node uses the one
+/// admin user, meets 429s, waits as TFE says, and finishes. Every node
+/// exits 0, with one admin and one test mail.
+#[test]
+fn sixty_four_nodes_under_the_rate_limit_all_finish() {
+    let opts = tfe_bootstrap::sim::SimOptions {
+        rate_limit: true,
+        ..sim_opts()
+    };
+    let mut f = Fleet::with_sim(opts, None, "2m");
+    let nodes: Vec<Node> = (0..64)
+        .map(|_| {
+            let n = f.node();
+            let t = std::fs::read_to_string(&n.config)
+                .unwrap()
+                .replace("api_rate_limit = 60", "api_rate_limit = 30");
+            std::fs::write(&n.config, t).unwrap();
+            n
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let runs = f.run_all(&nodes);
+    let took = started.elapsed();
+    all_exit_0(&runs, "64 nodes");
+    let s = f.snapshot();
+    assert_eq!(s["users"].as_array().unwrap().len(), 1, "one admin");
+    assert_eq!(f.count("test-mails"), 1, "one test mail");
+    let limited = s["rate-limited"].as_u64().unwrap();
+    let requests = f.sim.requests().len();
+    println!(
+        "RELIABILITY fleet-64-rate-limited nodes=64 requests={requests} answers-429={limited} failed=0 seconds={:.1}",
+        took.as_secs_f64()
+    );
+}

@@ -97,6 +97,9 @@ pub struct Behaviour {
     pub version: String,
     /// HCP Terraform rather than Terraform Enterprise (see [`Tfe::handle`]).
     pub hcp: bool,
+    /// Enforce the API rate limit of the general settings (see
+    /// [`Tfe::rate_limited`]).
+    pub rate_limit: bool,
 }
 
 /// The install's whole state.
@@ -116,7 +119,53 @@ pub struct Tfe {
     pub test_mails: Vec<String>,
     pub test_sms: Vec<String>,
     pub initial_admin_attempts: u32,
+    /// Requests this second, per user (rate limiting).
+    rate: BTreeMap<String, (u64, u32)>,
+    /// How many requests the rate limit refused.
+    pub rate_limited_count: u64,
     rng: fastrand::Rng,
+}
+
+impl Tfe {
+    /// The API rate limit, per user (a service token counts as its own
+    /// user). Source: TFE API docs "Rate Limiting" (api-docs/index.mdx): each
+    /// user may make `api-rate-limit` requests per second when
+    /// `api-rate-limiting-enabled` (general settings; default 30, at least
+    /// 30); past it the API answers 429 with `X-RateLimit-Limit` and
+    /// `X-RateLimit-Reset` (seconds, a float) until the window passes. Here a
+    /// window is one wall-clock second.
+    fn rate_limited(&mut self, tok: &Token) -> Option<Response> {
+        if !self.behaviour.rate_limit || self.general["api-rate-limiting-enabled"] != true {
+            return None;
+        }
+        let limit = self.general["api-rate-limit"].as_u64().unwrap_or(30) as u32;
+        let who = match &tok.kind {
+            TokenKind::User(id) => id.clone(),
+            TokenKind::Organization(o) => format!("org:{o}"),
+            TokenKind::Team(t, _) => format!("team:{t}"),
+        };
+        let now = now_ms();
+        let second = now / 1000;
+        let entry = self.rate.entry(who).or_insert((second, 0));
+        if entry.0 != second {
+            *entry = (second, 0);
+        }
+        entry.1 += 1;
+        if entry.1 <= limit {
+            return None;
+        }
+        self.rate_limited_count += 1;
+        let reset = (1000 - now % 1000) as f64 / 1000.0;
+        Some(
+            errors(
+                429,
+                "Too many requests",
+                "You have exceeded the API's rate limit.",
+            )
+            .with_header("X-RateLimit-Limit", &limit.to_string())
+            .with_header("X-RateLimit-Reset", &format!("{reset:.3}")),
+        )
+    }
 }
 
 fn now_ms() -> u64 {
@@ -199,6 +248,8 @@ impl Tfe {
             test_mails: vec![],
             test_sms: vec![],
             initial_admin_attempts: 0,
+            rate: BTreeMap::new(),
+            rate_limited_count: 0,
             rng: fastrand::Rng::with_seed(seed ^ 0x7fe5_1a11),
         }
     }
@@ -349,6 +400,9 @@ impl Tfe {
             && let Some(idx) = self.orgs.iter().position(|x| &x.name == o)
             && let Some(resp) = self.ttl_rejects(&tok, idx)
         {
+            return resp;
+        }
+        if let Some(resp) = self.rate_limited(&tok) {
             return resp;
         }
         if req.is_mutating() {
@@ -511,6 +565,7 @@ impl Tfe {
                 TokenKind::User(u) => json!({"user": u}), TokenKind::Organization(o) => json!({"organization": o}),
                 TokenKind::Team(t, o) => json!({"team": t, "organization": o})}})).collect::<Vec<_>>(),
             "initial-admin-attempts": self.initial_admin_attempts,
+            "rate-limited": self.rate_limited_count,
             "settings": {"general": self.general, "customization": self.customization, "smtp": smtp, "saml": saml, "twilio": twilio},
             "test-mails": self.test_mails,
             "test-sms": self.test_sms,
