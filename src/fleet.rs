@@ -19,10 +19,12 @@
 //! That takeover is the one trade-off: if the dead node had done the work
 //! without saying so, it is done twice (one more test mail, at most).
 //!
-//! Keys (the helper adds any namespace it needs): `admin-token`,
-//! `org-token-ORG`, `team-token-ORG`, `salt` (random; scopes duty keys to a config
-//! without putting hashes of its secrets in key names), `duty-STEP-FP`,
-//! `done-STEP-FP` (FP: the step's config fingerprint under `salt`).
+//! Keys (every helper scopes them by `TFE_BOOTSTRAP_ADDRESS`): `admin-token`,
+//! `org-token-ORG`, `team-token-ORG` (ORG escaped injectively), `salt`
+//! (random), `duty-admin`/`done-admin`, and `duty-STEP-FP`/`done-STEP-FP`
+//! (FP: [`crate::step::Desired::duty_fingerprint`], where secrets enter only
+//! through PBKDF2), with `-LIVE` after a rollback and `-rN` after a takeover.
+//! The helper's environment is minimal ([`crate::helper::Env`]).
 
 use std::cell::OnceCell;
 use std::time::{Duration, Instant};
