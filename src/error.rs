@@ -1,5 +1,5 @@
 //! The one error type the commands return, and its exit code per the
-//! contract (`shared/spec/interface.md`, "Exit codes").
+//! contract (README "Exit codes", the man page's EXIT STATUS).
 
 use std::fmt;
 

@@ -1,5 +1,5 @@
 //! `[store]`: what one node learns, carried to the others through a helper
-//! command the operator supplies (interface.md, "Running on many nodes").
+//! command the operator supplies (README, "Many nodes").
 //!
 //! The helper is called as `<command...> VERB KEY`; values pass on stdin and
 //! stdout only, never in argv:

@@ -131,24 +131,30 @@ pub fn run(
             let _ = tx.send((is_out, String::from_utf8_lossy(&buf).into_owned()));
         });
     }
+    // The child is observed exiting without being reaped (WNOWAIT): until
+    // it is reaped its pid, which is also its group's id, cannot be reused,
+    // so the kill below can only reach what the command left in its group.
     let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) if Instant::now() >= deadline => {
+        match exited_unreaped(group) {
+            Ok(true) => {
+                // What the command left running in its group is not
+                // wanted: killing it closes the pipes it may still hold.
+                kill_group();
+                break child.wait().map_err(Failure::Wait)?;
+            }
+            Ok(false) if Instant::now() >= deadline => {
                 kill_group();
                 let _ = child.wait();
                 return Err(Failure::TimedOut);
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Ok(false) => std::thread::sleep(Duration::from_millis(5)),
             Err(e) => {
                 kill_group();
+                let _ = child.wait();
                 return Err(Failure::Wait(e));
             }
         }
     };
-    // What the command left running in its group is not wanted: killing it
-    // closes the pipes it may still hold.
-    kill_group();
     let (mut out, mut err) = (None, None);
     while out.is_none() || err.is_none() {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -163,6 +169,28 @@ pub fn run(
         stdout: out.unwrap_or_default(),
         stderr: err.unwrap_or_default(),
     })
+}
+
+/// Whether child `pid` has exited, leaving it unreaped (a zombie) so that
+/// its pid stays taken.
+fn exited_unreaped(pid: libc::pid_t) -> std::io::Result<bool> {
+    // SAFETY: siginfo_t is plain data; all-zero is a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is a valid, writable siginfo_t; P_PID names our own
+    // child; WNOWAIT leaves it waitable, WNOHANG returns at once.
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: waitid filled `info` (si_pid is 0 when nothing changed).
+    Ok(unsafe { info.si_pid() } != 0)
 }
 
 /// "`what` failed (exit status): its last stderr line", the line with

@@ -1,7 +1,8 @@
 //! The checkpoint store: `<state dir>/state.json` (0600, directory 0700),
 //! written atomically, and the advisory lock `<state dir>/lock` that keeps a
-//! second run out. Behind the small [`CheckpointStore`] trait because a
-//! shared store for multi-node (active-active) installs is planned.
+//! second run out, behind the small [`CheckpointStore`] trait. These are one
+//! node's checkpoints; what the nodes of a fleet share goes through
+//! `[store]` ([`crate::fleet`]).
 //!
 //! The file holds, per step, when it finished and a fingerprint of the
 //! config it applied; and a few non-secret facts later steps need (the time

@@ -89,12 +89,9 @@ pub(super) fn reset(
             )
         })
         .unwrap_or_else(|| " (the admin token file is kept)".into());
-    if report.format() == Format::Json {
-        report.print_json(
-            json!({"event": "reset", "forgotten": forgotten, "state_dir": dir.display().to_string(),
-                                 "token_file_moved_to": moved.map(|p| p.display().to_string())}),
-        );
-    } else if forgotten.is_empty() {
+    // Nothing to forget is exit 2 in every output format: a wrong step name
+    // or state dir must never pass for success in a script.
+    if forgotten.is_empty() && moved.is_none() {
         return Err(Error::Usage(format!(
             "nothing was reset: {} had no checkpoint in {}",
             steps_
@@ -104,6 +101,12 @@ pub(super) fn reset(
                 .join(", "),
             dir.display()
         )));
+    }
+    if report.format() == Format::Json {
+        report.print_json(
+            json!({"event": "reset", "forgotten": forgotten, "state_dir": dir.display().to_string(),
+                                 "token_file_moved_to": moved.map(|p| p.display().to_string())}),
+        );
     } else {
         report.print(&format!(
             "forgot {}{moved_note}; the next run applies {} again",

@@ -1,11 +1,12 @@
 //! Configuration: the TOML file ([`raw`]) turned into a validated [`Config`]
 //! that the rest of the program can trust ("parse, don't validate").
 //!
-//! Every rule of the contract (`shared/spec/interface.md`, "Rules checked
-//! before any request") runs in [`Config::load`]; a violation is a
+//! Every rule of the contract (README "Configuration": all rules are checked
+//! before any request) runs in [`Config::load`]; a violation is a
 //! [`ConfigError`] naming the file, the key and what to do, and nothing has
-//! been sent or written by then. Secrets are resolved here (env vars and
-//! files must exist and be non-empty) and never printed afterwards.
+//! been sent or written by then. Secrets are resolved here and never printed
+//! afterwards; one whose variable or file is absent is recorded in
+//! [`Config::absent`], an error only for a step that still has to send it.
 
 mod check;
 pub mod duration;
@@ -168,7 +169,7 @@ pub struct OrgConfig {
 }
 
 /// `[store]`: the helper command that carries what one node learns to the
-/// others (interface.md, "Running on many nodes").
+/// others (README, "Many nodes").
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     /// argv, no shell; called as `<command...> VERB KEY`.

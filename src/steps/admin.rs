@@ -72,7 +72,7 @@ fn resume_advice(cfg: &Config) -> String {
 }
 
 /// The steps that only a site admin's token can run (the `/api/v2/admin`
-/// endpoints; seed 001).
+/// endpoints; the TFE admin API docs).
 pub fn needs_site_admin(step: StepName) -> bool {
     [
         super::general::NAME,

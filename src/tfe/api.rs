@@ -306,7 +306,7 @@ impl Client {
 
     /// `POST /api/v2/admin/saml-settings/actions/revoke-old-certificate`
     /// (today's docs, go-tfe `RevokeIdpCert`, pytfe `revoke_idp_cert`); on
-    /// 404/405, `PUT` as seed 002 (older installs) has it.
+    /// 404/405, `PUT` as the TFE admin settings API docs (older installs) has it.
     pub fn saml_revoke_old_cert(&self) -> Result<(), TfeError> {
         self.send_either(
             ("POST", "PUT"),

@@ -26,7 +26,19 @@ fn all_exit_0(runs: &[(Run, std::time::Instant)], what: &str) {
 /// every node apply A again on its own).
 #[test]
 fn a_rollback_across_eight_nodes_sends_one_mail_per_change() {
-    let mut f = Fleet::new(None, "60s");
+    rollback(None, "file");
+    let Some(etcd) = crate::fleet::Etcd::start() else {
+        println!("SKIPPED rollback through etcd: etcd/etcdctl not installed");
+        return;
+    };
+    rollback(
+        Some(crate::fleet::Backend::Etcd(etcd.endpoint.clone())),
+        "etcd",
+    );
+}
+
+fn rollback(backend: Option<crate::fleet::Backend>, name: &str) {
+    let mut f = Fleet::new(backend, "60s");
     let nodes: Vec<Node> = (0..8).map(|_| f.node()).collect();
     all_exit_0(&f.run_all(&nodes), "A");
     assert_eq!(f.count("test-mails"), 1);
@@ -45,8 +57,12 @@ fn a_rollback_across_eight_nodes_sends_one_mail_per_change() {
     all_exit_0(&f.run_all(&nodes), "A again");
     let s = f.snapshot();
     assert_eq!(s["settings"]["smtp"]["host"], "smtp.example.com");
-    assert_eq!(f.count("test-mails"), 3, "one mail per applied change");
-    println!("RELIABILITY fleet-rollback nodes=8 changes=3 test-mails=3");
+    assert_eq!(
+        f.count("test-mails"),
+        3,
+        "{name}: one mail per applied change"
+    );
+    println!("RELIABILITY fleet-rollback store={name} nodes=8 changes=3 test-mails=3");
 }
 
 /// The store's `put done-smtp-...` fails, so the node that applied the SMTP
@@ -54,19 +70,36 @@ fn a_rollback_across_eight_nodes_sends_one_mail_per_change() {
 /// find TFE already holding the change, and send nothing: one mail.
 #[test]
 fn a_failing_done_put_sends_no_second_mail() {
-    let mut f = Fleet::new(None, "3s");
+    failing_put(None, "file");
+    let Some(etcd) = crate::fleet::Etcd::start() else {
+        println!("SKIPPED failing put through etcd: etcd/etcdctl not installed");
+        return;
+    };
+    failing_put(
+        Some(crate::fleet::Backend::Etcd(etcd.endpoint.clone())),
+        "etcd",
+    );
+}
+
+fn failing_put(backend: Option<crate::fleet::Backend>, name: &str) {
+    let mut f = Fleet::new(backend.clone(), "3s");
     let nodes: Vec<Node> = (0..8).map(|_| f.node()).collect();
     all_exit_0(&f.run_all(&nodes), "first round");
     assert_eq!(f.count("test-mails"), 1);
     // A helper that refuses to record that the SMTP duty is done.
-    let store = f.dir.path().join("store");
+    let inner = match &backend {
+        Some(crate::fleet::Backend::Etcd(_)) => format!("{:?}", helper("etcd")),
+        _ => format!(
+            "{:?} {:?}",
+            helper("file"),
+            f.dir.path().join("store").display().to_string()
+        ),
+    };
     let wrapper = f.dir.path().join("failing-put");
     std::fs::write(
         &wrapper,
         format!(
-            "#!/bin/sh\ncase \"$1 $2\" in \"put done-smtp-\"*) echo 'put refused' >&2; exit 1 ;; esac\nexec {:?} {:?} \"$@\"\n",
-            helper("file"),
-            store.display().to_string()
+            "#!/bin/sh\ncase \"$1 $2\" in \"put done-smtp-\"*) echo 'put refused' >&2; exit 1 ;; esac\nexec {inner} \"$@\"\n"
         ),
     )
     .unwrap();
@@ -85,13 +118,17 @@ fn a_failing_done_put_sends_no_second_mail() {
     let runs = f.run_all(&nodes);
     let failed = runs.iter().filter(|(r, _)| r.code != 0).count();
     assert!(failed <= 1, "only the node whose put failed may fail");
-    assert_eq!(f.count("test-mails"), 2, "one mail for the one change");
+    assert_eq!(
+        f.count("test-mails"),
+        2,
+        "{name}: one mail for the one change"
+    );
     assert_eq!(
         f.snapshot()["settings"]["smtp"]["host"],
         "smtp-c.example.com"
     );
     println!(
-        "RELIABILITY fleet-failing-done-put nodes=8 test-mails-for-the-change=1 failed-nodes={failed}"
+        "RELIABILITY fleet-failing-done-put store={name} nodes=8 test-mails-for-the-change=1 failed-nodes={failed}"
     );
 }
 
@@ -475,5 +512,80 @@ fn sixty_four_nodes_under_the_rate_limit_all_finish() {
     println!(
         "RELIABILITY fleet-64-rate-limited nodes=64 requests={requests} answers-429={limited} failed=0 seconds={:.1}",
         took.as_secs_f64()
+    );
+}
+
+/// A stale `org-token-ORG` in the store (a token TFE no longer holds, as
+/// after a reinstall) is never taken: the node refuses it, naming the key
+/// and how to replace it, and never exits 0 with a dead file; `--force
+/// org-token` on one node mints a new one and replaces the key, and then
+/// every node works.
+#[test]
+fn a_stale_service_token_in_the_store_is_refused_then_replaced() {
+    let mut f = Fleet::new(None, "60s");
+    let store_dir = f.dir.path().join("store");
+    let ns = f.sim.url().trim_start_matches("http://").replace(':', "_");
+    std::fs::create_dir_all(store_dir.join(&ns)).unwrap();
+    std::fs::write(
+        store_dir.join(&ns).join("org-token-my-org"),
+        "stale-token-value-0123456789",
+    )
+    .unwrap();
+    let nodes: Vec<Node> = (0..2).map(|_| f.node()).collect();
+    let runs = f.run_all(&nodes);
+    for (r, _) in &runs {
+        assert_ne!(
+            r.code,
+            0,
+            "a stale store value must not end green:\n{}",
+            r.both()
+        );
+        assert!(
+            r.stderr.contains("org-token-my-org") && r.stderr.contains("--force org-token"),
+            "{}",
+            r.stderr
+        );
+    }
+    let r = to_run(
+        f.command(&nodes[0])
+            .arg("--force")
+            .arg("org-token")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{}", r.both());
+    let r = to_run(f.command(&nodes[1]).output().unwrap());
+    assert_eq!(r.code, 0, "{}", r.both());
+    let h = Http::new(f.sim.url());
+    for n in &nodes {
+        let t = std::fs::read_to_string(n.org_token()).unwrap();
+        assert_eq!(h.get("/api/v2/organizations/my-org", Some(t.trim())).0, 200);
+    }
+}
+
+/// A stale `admin-token` in the store (a previous install's, as after a
+/// TFE reinstall): the error says the store may be stale and gives the
+/// helper command that replaces the key.
+#[test]
+fn a_stale_admin_token_in_the_store_names_the_key_and_the_command() {
+    let mut f = Fleet::new(None, "60s");
+    let ns = f.sim.url().trim_start_matches("http://").replace(':', "_");
+    let dir = f.dir.path().join("store").join(ns);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("admin-token"),
+        "old-install-admin-token-0123456789",
+    )
+    .unwrap();
+    let n = f.node();
+    let r = to_run(f.spawn(&n).wait_with_output().unwrap());
+    assert_eq!(r.code, 4, "{}", r.both());
+    assert!(
+        r.stderr.contains("admin-token")
+            && r.stderr.contains("previous install")
+            && r.stderr.contains("put admin-token")
+            && r.stderr.contains("TFE_BOOTSTRAP_ADDRESS="),
+        "{}",
+        r.stderr
     );
 }

@@ -875,3 +875,62 @@ fn a_disk_that_fills_during_each_token_mint_keeps_the_token() {
         );
     }
 }
+
+/// The same as a fleet's duty holder: the holder's token file system fills
+/// while TFE answers its organization token POST. The token is kept in the
+/// claimed room and published; once space is freed, every node ends with
+/// the same working token.
+#[test]
+fn a_fleet_holder_whose_disk_fills_during_the_mint_keeps_and_publishes_it() {
+    let fs = match Tmpfs::mount(64) {
+        Ok(fs) => fs,
+        Err(why) => {
+            println!("SKIPPED a_fleet_holder_whose_disk_fills_during_the_mint: {why}");
+            return;
+        }
+    };
+    let mut f = crate::fleet::Fleet::new(None, "60s");
+    let holder = f.node();
+    let on_tmpfs = fs.path().join("org-token");
+    let t = std::fs::read_to_string(&holder.config).unwrap().replace(
+        &holder.org_token().display().to_string(),
+        &on_tmpfs.display().to_string(),
+    );
+    std::fs::write(&holder.config, t).unwrap();
+    f.sim.add_fault(
+        FaultRule::parse("post=/api/v2/organizations/my-org/authentication-token:pause").unwrap(),
+    );
+    let child = f.spawn(&holder);
+    assert!(
+        f.sim.wait_parked(Duration::from_secs(60)).is_some(),
+        "never parked"
+    );
+    fs.fill();
+    f.sim.release();
+    let first = to_run(child.wait_with_output().unwrap());
+    let kept = std::fs::read_to_string(&on_tmpfs).unwrap();
+    assert!(
+        Http::new(f.sim.url())
+            .get("/api/v2/organizations/my-org", Some(kept.trim()))
+            .0
+            == 200,
+        "the holder did not keep the token:\n{}",
+        first.both()
+    );
+    fs.free();
+    let others: Vec<crate::fleet::Node> = (0..3).map(|_| f.node()).collect();
+    for (r, _) in f.run_all(&others) {
+        assert_code(&r, 0);
+    }
+    let r = to_run(f.spawn(&holder).wait_with_output().unwrap());
+    assert_code(&r, 0);
+    for n in &others {
+        assert_eq!(
+            std::fs::read_to_string(n.org_token()).unwrap().trim(),
+            kept.trim()
+        );
+    }
+    println!(
+        "RELIABILITY hostile-fleet-holder-disk-full-during-mint kept=yes published=yes nodes=1+3 exit=0"
+    );
+}

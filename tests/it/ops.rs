@@ -544,3 +544,12 @@ fn literal_secrets_in_a_readable_file_are_warned_about() {
         r.stdout
     );
 }
+
+/// `reset` with nothing to forget is exit 2 in text and in JSON alike.
+#[test]
+fn reset_of_nothing_is_exit_2_in_every_format() {
+    let w = World::new(sim_opts());
+    assert_code(&w.run(&["run"]), 0);
+    assert_code(&w.run(&["reset", "--step", "saml"]), 2);
+    assert_code(&w.run(&["--output", "json", "reset", "--step", "saml"]), 2);
+}
