@@ -4,14 +4,14 @@
 # them into a table under the promises they check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=$(cargo test --locked --test it -- survive:: hostile:: fuzz:: fleet:: secrets:: --nocapture --test-threads 2 2>&1) || {
+out=$(cargo test --locked --test it -- survive:: hostile:: fuzz:: fleet:: fleet_field:: secrets:: --nocapture --test-threads 2 2>&1) || {
   echo "$out" | tail -40; echo "reliability tests failed" >&2; exit 1; }
 {
   echo "# Reliability"
   echo
   echo "What a run promises under hostile conditions, and the figures of the tests that check each promise."
   echo "Produced by \`scripts/reliability.sh\` from a run of \`tests/it/survive.rs\`, \`tests/it/hostile.rs\`,"
-  echo "\`tests/it/fleet.rs\`, \`tests/it/secrets.rs\` and \`tests/it/fuzz.rs\` on $(date -u +%Y-%m-%d) ($(id -u | sed 's/^0$/as root: tmpfs and chown cases ran/;s/^[1-9][0-9]*$/not as root: tmpfs and chown cases skipped/'))."
+  echo "\`tests/it/fleet.rs\`, \`tests/it/fleet_field.rs\`, \`tests/it/secrets.rs\` and \`tests/it/fuzz.rs\` on $(date -u +%Y-%m-%d) ($(id -u | sed 's/^0$/as root: tmpfs and chown cases ran/;s/^[1-9][0-9]*$/not as root: tmpfs and chown cases skipped/'))."
   echo "Re-run it to re-check."
   echo
   echo "## Promises"
@@ -41,8 +41,10 @@ out=$(cargo test --locked --test it -- survive:: hostile:: fuzz:: fleet:: secret
   echo "7. **Bad input is refused cleanly.** Damaged or foreign state, odd secret shapes (\`[\"X\"]\`), zero"
   echo "   durations, random configs and bytes: a clear error naming the key or file, never a panic."
   echo "8. **Many nodes act as one.** With \`[store]\`, N nodes at once or one after another: one admin, one of"
-  echo "   everything, one test mail; mutating requests do not grow with N; a replacement sends nothing; a node killed"
-  echo "   at any point delays the others by at most \`[store] wait\`."
+  echo "   everything, one test mail per applied change (also after a rollback, a failing \`put\`, a takeover);"
+  echo "   mutating requests do not grow with N; a replacement sends nothing; a node killed at any point delays the"
+  echo "   others by at most \`[store] wait\`; two TFEs sharing a store never mix; helpers get no secret; key names"
+  echo "   confirm no guessed secret cheaply; 64 nodes under TFE's rate limit all finish."
   echo "9. **Every token file works at the end.** \`verify-tokens\` reads each token file from disk (never through a"
   echo "   link) and runs again after a failure or when a file changed; no run exits 0 while a token file the config"
   echo "   names is refused. A dead token this node minted is re-minted; one it did not mint fails every run with the"
@@ -106,6 +108,12 @@ out=$(cargo test --locked --test it -- survive:: hostile:: fuzz:: fleet:: secret
   echo "- **secrets-kill-after-mint**: SIGKILL after TFE answered each token POST, before the file; the rerun."
   echo "- **hostile-disk-full-during-mint**: the token files' tmpfs fills while TFE answers each token POST."
   echo "- **fleet-holder-killed-after-mint**: the duty holder dies after the org, team or rotation token POST; 4 nodes converge."
+  echo "- **fleet-rollback** / **fleet-failing-done-put**: 8 nodes, a config A→B→A / a helper whose \`put done-smtp-*\`"
+  echo "  fails, through the file helper and a real etcd: test mails counted against applied changes."
+  echo "- **fleet-two-tfes-one-store**, **fleet-helper-env**, **fleet-key-names-vs-guesses**: two TFEs sharing a store;"
+  echo "  a helper and an IACT command that dump their environment; guesses tried against every key name."
+  echo "- **fleet-64-rate-limited**: 64 nodes at once against \`tfe-sim --rate-limit\` (30 requests per second per user)."
+  echo "- **hostile-fleet-holder-disk-full-during-mint**: a fleet holder's token file system fills during its org token POST."
   echo "- **fleet-given-admin-token-rotated**: a node adopts the rotated admin token and keeps using it after a change."
   echo "- **fuzz-***: 400 generated inputs each (random text as a config; random known keys over a valid config; random"
   echo "  durations; random bytes as state.json): none panics, every rejection is a clean error. Error bodies of"

@@ -115,6 +115,8 @@ pub(super) struct Checker {
     pub(super) absent: std::collections::BTreeMap<String, String>,
     /// The variables `{ env = "NAME" }` secrets come from.
     pub(super) secret_envs: Vec<String>,
+    /// Findings that are not errors (shown by validate and run).
+    pub(super) warnings: Vec<String>,
 }
 
 impl Checker {

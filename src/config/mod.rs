@@ -267,6 +267,7 @@ impl Config {
             problems: vec![],
             absent: Default::default(),
             secret_envs: vec![],
+            warnings: vec![],
         };
         let mut warnings = vec![];
         if file_readable_by_others {
@@ -665,7 +666,7 @@ impl Config {
             organization,
             state_dir,
             store,
-            warnings,
+            warnings: warnings.into_iter().chain(c.warnings).collect(),
             absent: c.absent,
             secret_envs: c.secret_envs,
         };

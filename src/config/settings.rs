@@ -124,6 +124,12 @@ pub(super) fn smtp(c: &mut Checker, s: RawSmtp) -> SettingsConfig {
         }
         c.required("[smtp] sender", s.sender.as_ref(), why);
     }
+    if s.enabled == Some(false) && s.test_email_address.is_some() {
+        c.warnings.push(
+            "[smtp] test_email_address does nothing while enabled = false: TFE sends no test mail with SMTP disabled"
+                .into(),
+        );
+    }
     c.email("[smtp] sender", s.sender.as_ref());
     c.email("[smtp] test_email_address", s.test_email_address.as_ref());
     let mut write_only = Map::new();

@@ -80,7 +80,14 @@ impl Step for Smtp {
             .get("test-email-address")
             .and_then(|v| v.as_str())
         {
-            detail.push_str(&format!("; TFE sent a test mail to {to}"));
+            // TFE sends no test mail while SMTP is disabled: never claim one.
+            if s.attributes.get("enabled") == Some(&serde_json::Value::Bool(false)) {
+                detail.push_str(&format!(
+                    "; no test mail to {to}: SMTP is disabled (enabled = false), so TFE sends none"
+                ));
+            } else {
+                detail.push_str(&format!("; TFE sent a test mail to {to}"));
+            }
         }
         Ok(Applied::changed(detail))
     }

@@ -4,6 +4,7 @@ mod configs;
 mod examples;
 mod extras;
 mod first_contact;
+mod first_users;
 mod fleet;
 mod fleet_field;
 mod fuzz;

@@ -269,8 +269,13 @@ impl Tfe {
         // mail (so a slow relay delays the save: `stall=` acts this way).
         // The client does not rely on the second: after a lost answer it
         // reads back, and fails without resending when TFE holds nothing new.
+        // With SMTP disabled there is nothing to send through: no test mail,
+        // and the PATCH still succeeds (go-tfe
+        // `admin_setting_smtp_integration_test.go` patches `enabled = false`
+        // with a test address against a real TFE and expects success).
         if id == "smtp"
             && let Some(to) = next.remove("test-email-address")
+            && next.get("enabled") == Some(&Value::Bool(true))
         {
             if let Some(code) = self.behaviour.smtp_fail {
                 let detail = match code {
