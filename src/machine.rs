@@ -9,7 +9,7 @@
 //!   │        │            admin checkpoint                  organization ──► agent-pool
 //!   │        └─ IACT kept in memory only                                        │
 //!   └─ first-ready time (start of the IACT API window)                          ▼
-//!                          token-ttl ◄── team-token ◄── org-token ◄──── org-defaults
+//!        token-ttl ◄── agent-token ◄── team-token ◄── org-token ◄──── org-defaults
 //!                                          (it may invalidate older tokens)
 //!                              │
 //!                              └──► verify-tokens (every token file still authenticates)
@@ -51,6 +51,7 @@ pub const ORDER: &[&dyn Step] = &[
     &steps::org_defaults::OrgDefaults,
     &steps::org_token::OrgToken,
     &steps::team_token::TeamToken,
+    &steps::agent_token::AgentToken,
     &steps::token_ttl::TokenTtl,
     &steps::verify_tokens::VerifyTokens,
 ];

@@ -73,6 +73,21 @@ pub struct Facts {
     /// file changed since, or a failed check, makes it run again.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub verified: BTreeMap<String, String>,
+    /// The agent token this node wrote: its id on TFE (never the token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_token: Option<AgentTokenRecord>,
+}
+
+/// An agent token written to a file: where, for which pool, its id.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AgentTokenRecord {
+    pub path: PathBuf,
+    pub pool_id: String,
+    pub token_id: String,
+    /// This node minted it (not taken from `[store]`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub minted_here: bool,
 }
 
 /// A service-account token file this tool wrote.

@@ -83,8 +83,8 @@ pub(super) fn render() -> std::io::Result<Vec<u8>> {
             "Where the admin token is kept when token_file cannot be written; the next run moves it into place.",
         ),
         (
-            "<state dir>/org-token.rescue, <state dir>/team-token.rescue",
-            "The same for the organization and owners team tokens.",
+            "<state dir>/org-token.rescue, <state dir>/team-token.rescue, <state dir>/agent-token.rescue",
+            "The same for the organization, owners team and agent tokens.",
         ),
         (
             "<token_file>.stale-<time>",

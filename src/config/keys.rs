@@ -73,6 +73,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "organization.max_ttl_enabled",
     "organization.service_token.file",
     "organization.owners_team_token.file",
+    "organization.agent_token.file",
+    "organization.agent_token.description",
     "organization.token_ttl.organization",
     "organization.token_ttl.team",
     "organization.token_ttl.user",

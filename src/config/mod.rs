@@ -164,6 +164,9 @@ pub struct OrgConfig {
     pub service_token_file: Option<PathBuf>,
     /// `[organization.owners_team_token] file`: the owners team's token.
     pub owners_team_token_file: Option<PathBuf>,
+    /// `[organization.agent_token]`: an agent token for the default agent
+    /// pool, written to `file`, with `description` (default `tfe-bootstrap`).
+    pub agent_token: Option<AgentTokenConfig>,
     /// `(token-type, max-ttl-ms)` in wire spelling (`audit_trails`).
     pub token_ttl: Option<Vec<(&'static str, u64)>>,
 }
@@ -181,6 +184,13 @@ pub struct StoreConfig {
     pub wait: Duration,
     /// One helper call. Defaults to 30s.
     pub timeout: Duration,
+}
+
+/// `[organization.agent_token]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentTokenConfig {
+    pub file: PathBuf,
+    pub description: String,
 }
 
 /// The validated configuration.
@@ -717,6 +727,7 @@ impl Config {
                 "max_ttl_enabled": o.max_ttl_enabled,
                 "service_token_file": o.service_token_file.as_ref().map(|p| p.display().to_string()),
                 "owners_team_token_file": o.owners_team_token_file.as_ref().map(|p| p.display().to_string()),
+                "agent_token": o.agent_token.as_ref().map(|a| json!({"file": a.file.display().to_string(), "description": a.description})),
                 "token_ttl": o.token_ttl.as_ref().map(|v| v.iter().map(|(t, ms)| (t.to_string(), json!(ms))).collect::<Map<_, _>>()),
             })),
             "state": {"dir": self.state_dir.display().to_string()},

@@ -101,6 +101,33 @@ pub(super) fn organization(c: &mut Checker, o: RawOrganization) -> OrgConfig {
             "must differ from [organization.service_token] file",
         );
     }
+    let agent_token = o.agent_token.as_ref().and_then(|a| {
+        if pool.is_none() {
+            c.fail(
+                "[organization.agent_token]",
+                "needs an agent pool: set [organization] default_agent_pool (a name) or default_agent_pool_id",
+            );
+        }
+        let Some(file) = &a.file else {
+            c.fail(
+                "[organization.agent_token] file",
+                "is required: where to write the agent token (mode 0600)",
+            );
+            return None;
+        };
+        let file = std::path::PathBuf::from(file);
+        if Some(&file) == service_token_file.as_ref() || Some(&file) == owners_team_token_file.as_ref() {
+            c.fail(
+                "[organization.agent_token] file",
+                "must differ from the organization and owners team token files",
+            );
+        }
+        let description = a.description.clone().unwrap_or_else(|| "tfe-bootstrap".into());
+        if description.trim().is_empty() {
+            c.fail("[organization.agent_token] description", "must not be empty");
+        }
+        Some(super::AgentTokenConfig { file, description })
+    });
     let token_ttl = o.token_ttl.as_ref().map(|t| {
         let mut v = vec![];
         for (key, wire, val) in [
@@ -125,6 +152,7 @@ pub(super) fn organization(c: &mut Checker, o: RawOrganization) -> OrgConfig {
         max_ttl_enabled: o.max_ttl_enabled,
         service_token_file,
         owners_team_token_file,
+        agent_token,
         token_ttl,
     }
 }

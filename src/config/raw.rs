@@ -136,6 +136,7 @@ pub struct RawOrganization {
     pub max_ttl_enabled: Option<bool>,
     pub service_token: Option<RawServiceToken>,
     pub owners_team_token: Option<RawServiceToken>,
+    pub agent_token: Option<RawAgentToken>,
     pub token_ttl: Option<RawTokenTtl>,
 }
 
@@ -178,4 +179,12 @@ pub struct RawStore {
     pub env: Option<Vec<String>>,
     pub wait: Option<String>,
     pub timeout: Option<String>,
+}
+
+/// `[organization.agent_token]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAgentToken {
+    pub file: Option<String>,
+    pub description: Option<String>,
 }

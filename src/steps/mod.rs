@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod agent_pool;
+pub mod agent_token;
 pub mod general;
 pub mod iact;
 pub mod org_defaults;

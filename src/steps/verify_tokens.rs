@@ -38,6 +38,7 @@ impl Step for VerifyTokens {
                 cfg.admin.token_file.display().to_string(),
                 o.and_then(|o| o.service_token_file.as_ref()).map(|p| p.display().to_string()),
                 o.and_then(|o| o.owners_team_token_file.as_ref()).map(|p| p.display().to_string()),
+                o.and_then(|o| o.agent_token.as_ref()).map(|a| a.file.display().to_string()),
             ],
         })))
     }
@@ -197,7 +198,60 @@ fn verify(ctx: &mut Ctx<'_>) -> Result<Vec<String>, Error> {
         }
         checked.push(file.display().to_string());
     }
+    if let Some(a) = &o.agent_token {
+        checked.push(check_agent_token(ctx, &a.file)?);
+    }
     Ok(checked)
+}
+
+/// The agent token's file holds a token, and its id is still in the pool
+/// (TFE never shows an agent token again, and the API does not take one as
+/// a bearer token: the pool's list is what can be checked).
+fn check_agent_token(ctx: &mut Ctx<'_>, file: &Path) -> Result<String, Error> {
+    let owner = super::agent_token::NAME;
+    crate::tokens::read(file).map_err(|e| {
+        Error::step(
+            NAME,
+            format!(
+                "{}: {e}; `run --force {owner}` mints a new agent token",
+                file.display()
+            ),
+        )
+    })?;
+    let Some(rec) = ctx
+        .state
+        .facts
+        .agent_token
+        .clone()
+        .filter(|r| r.path == file)
+    else {
+        // Written by hand or an older version: nothing recorded to check.
+        return Ok(format!(
+            "{} (not minted here: its id is unknown)",
+            file.display()
+        ));
+    };
+    let admin = admin_client(ctx, NAME)?.clone();
+    let ids = admin
+        .agent_token_ids(&rec.pool_id)
+        .map_err(|e| api_error(NAME, ctx, e))?;
+    if !ids.contains(&rec.token_id) {
+        return Err(Error::step(
+            NAME,
+            format!(
+                "agent token {} in {} is no longer in pool {} (revoked); `run --force {owner}` mints a new one",
+                rec.token_id,
+                file.display(),
+                rec.pool_id
+            ),
+        ));
+    }
+    Ok(format!(
+        "{} (agent token {} in pool {})",
+        file.display(),
+        rec.token_id,
+        rec.pool_id
+    ))
 }
 
 /// Whether this node minted `owner`'s token for `org` (not taken from

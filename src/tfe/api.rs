@@ -594,6 +594,52 @@ impl Client {
         )
     }
 
+    /// `POST /api/v2/agent-pools/:id/authentication-tokens`: a new agent
+    /// token for the pool, shown this once (API docs "Agent Tokens"; go-tfe
+    /// `agent_token.go`). Returns its id and value. A pool holds many, so
+    /// a retry after a lost answer only leaves an unused token.
+    pub fn create_agent_token(
+        &self,
+        pool_id: &str,
+        description: &str,
+    ) -> Result<(String, String), TfeError> {
+        let path = format!(
+            "/api/v2/agent-pools/{}/authentication-tokens",
+            segment(pool_id)
+        );
+        let body = json!({"data": {"type": "authentication-tokens", "attributes": {"description": description}}});
+        let r = self.send("POST", &path, &[], Body::JsonApi(&body), Replay::Regenerate)?;
+        let v = json_of(&r, "POST", &path)?;
+        let token = attributes(&v, "POST", &path)?
+            .get("token")
+            .and_then(Value::as_str)
+            .inspect(|t| crate::redact::register(t))
+            .map(String::from)
+            .ok_or_else(|| decode_err("POST", &path, "no token in the answer"))?;
+        let id = v["data"]["id"]
+            .as_str()
+            .map(String::from)
+            .ok_or_else(|| decode_err("POST", &path, "no id in the answer"))?;
+        Ok((id, token))
+    }
+
+    /// The ids of the pool's agent tokens (`GET .../authentication-tokens`;
+    /// values are never listed).
+    pub fn agent_token_ids(&self, pool_id: &str) -> Result<Vec<String>, TfeError> {
+        let path = format!(
+            "/api/v2/agent-pools/{}/authentication-tokens",
+            segment(pool_id)
+        );
+        let r = self.send("GET", &path, &[], Body::None, Replay::Safe)?;
+        let v = json_of(&r, "GET", &path)?;
+        Ok(v["data"]
+            .as_array()
+            .ok_or_else(|| decode_err("GET", &path, "data is not a list"))?
+            .iter()
+            .filter_map(|t| t["id"].as_str().map(String::from))
+            .collect())
+    }
+
     /// `GET .../organizations/:org/authentication-token`: whether the
     /// organization has a token, and its lifetime (go-tfe
     /// `organization_token.go` `Read`); `None` on 404.

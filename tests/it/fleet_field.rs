@@ -589,3 +589,35 @@ fn a_stale_admin_token_in_the_store_names_the_key_and_the_command() {
         r.stderr
     );
 }
+
+/// Four nodes with `[organization.agent_token]`: one mints it, the others
+/// take it from the store; every node's file holds the same token, and the
+/// pool has exactly one.
+#[test]
+fn four_nodes_share_one_agent_token() {
+    let mut f = Fleet::new(None, "60s");
+    let nodes: Vec<Node> = (0..4)
+        .map(|_| {
+            let n = f.node();
+            let file = n.root.join("agent-token");
+            let t = std::fs::read_to_string(&n.config).unwrap().replace(
+                "[organization.token_ttl]",
+                &format!(
+                    "[organization.agent_token]\nfile = {:?}\n\n[organization.token_ttl]",
+                    file.display().to_string()
+                ),
+            );
+            std::fs::write(&n.config, t).unwrap();
+            n
+        })
+        .collect();
+    all_exit_0(&f.run_all(&nodes), "agent token");
+    let s = f.snapshot();
+    let tokens = s["agent-tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 1, "minted once: {s}");
+    for n in &nodes {
+        let t = std::fs::read_to_string(n.root.join("agent-token")).unwrap();
+        assert_eq!(t.trim(), tokens[0]["token"].as_str().unwrap());
+    }
+    println!("RELIABILITY fleet-agent-token nodes=4 minted=1 identical=yes");
+}

@@ -471,6 +471,16 @@ impl Http {
         let url = format!("{}{}", self.base, path);
         let auth = token.map(|t| format!("Bearer {t}"));
         let result = match method {
+            "DELETE" => {
+                let mut rb = self.agent.delete(&url);
+                if let Some(a) = &auth {
+                    rb = rb.header("Authorization", a.as_str());
+                }
+                if !ct.is_empty() {
+                    rb = rb.header("Content-Type", ct);
+                }
+                rb.call()
+            }
             "GET" => {
                 let mut rb = self.agent.get(&url);
                 if let Some(a) = &auth {

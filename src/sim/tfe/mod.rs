@@ -75,6 +75,16 @@ pub struct Org {
     pub created: String,
 }
 
+/// An agent token: belongs to one pool, shown once at creation.
+#[derive(Debug, Clone)]
+pub struct AgentToken {
+    pub id: String,
+    pub pool: String,
+    pub description: String,
+    pub value: String,
+    pub created: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Pool {
     pub id: String,
@@ -115,6 +125,7 @@ pub struct Tfe {
     pub twilio: Map<String, Value>,
     pub orgs: Vec<Org>,
     pub pools: Vec<Pool>,
+    pub agent_tokens: Vec<AgentToken>,
     pub teams: Vec<Team>,
     pub test_mails: Vec<String>,
     pub test_sms: Vec<String>,
@@ -249,6 +260,7 @@ impl Tfe {
             test_sms: vec![],
             initial_admin_attempts: 0,
             rate: BTreeMap::new(),
+            agent_tokens: vec![],
             rate_limited_count: 0,
             rng: fastrand::Rng::with_seed(seed ^ 0x7fe5_1a11),
         }
@@ -482,6 +494,14 @@ impl Tfe {
                 let uid = uid.to_string();
                 self.user_token(&uid, req)
             }
+            (_, ["agent-pools", pool, "authentication-tokens"]) => {
+                let pool = pool.to_string();
+                self.agent_tokens_of(&tok, site_admin, &pool, req)
+            }
+            ("DELETE", ["authentication-tokens", id]) => {
+                let id = id.to_string();
+                self.delete_agent_token(&tok, site_admin, &id)
+            }
             (_, ["organizations", org, rest @ ..]) => {
                 let org = org.to_string();
                 let Some(idx) = self.orgs.iter().position(|o| o.name == org) else {
@@ -576,6 +596,7 @@ impl Tfe {
                 "max-ttl-enabled": o.max_ttl_enabled, "token-ttl-policies": o.ttl,
             })).collect::<Vec<_>>(),
             "agent-pools": self.pools.iter().map(|p| json!({"id": p.id, "name": p.name, "organization": p.org})).collect::<Vec<_>>(),
+            "agent-tokens": self.agent_tokens.iter().map(|t| json!({"id": t.id, "pool": t.pool, "description": t.description, "token": t.value})).collect::<Vec<_>>(),
         })
     }
 }

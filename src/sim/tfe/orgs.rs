@@ -367,3 +367,105 @@ impl Tfe {
         })
     }
 }
+
+/// Agent tokens. Sources: TFE API docs "Agent Tokens" (agent-tokens.mdx):
+/// `POST /agent-pools/:id/authentication-tokens` with type
+/// `authentication-tokens` and a `description` creates one and shows its
+/// `token` once; `GET` on the same path lists the pool's tokens without
+/// their values; `DELETE /authentication-tokens/:id` revokes one. go-tfe
+/// `agent_token.go` (`AgentTokenCreateOptions.Description` is required;
+/// `AgentToken` has `id`, `created-at`, `description`, `last-used-at`,
+/// `token`); terraform-provider-tfe `resource_tfe_agent_token.go`. A pool
+/// may hold many tokens. Managing them takes a site admin or an owner of
+/// the pool's organization.
+impl Tfe {
+    fn may_manage_pool(&self, tok: &Token, site_admin: bool, pool: &str) -> Option<String> {
+        let org = self.pools.iter().find(|p| p.id == pool)?.org.clone();
+        let ok = site_admin
+            || match &tok.kind {
+                TokenKind::User(id) => self
+                    .orgs
+                    .iter()
+                    .any(|o| o.name == org && o.owners.contains(id)),
+                TokenKind::Organization(o) | TokenKind::Team(_, o) => *o == org,
+            };
+        ok.then_some(org)
+    }
+
+    fn agent_token_doc(t: &AgentToken, with_value: bool) -> Value {
+        let mut attrs =
+            json!({"created-at": t.created, "description": t.description, "last-used-at": null});
+        if with_value {
+            attrs["token"] = json!(t.value);
+        }
+        json!({"id": t.id, "type": "authentication-tokens", "attributes": attrs})
+    }
+
+    pub(super) fn agent_tokens_of(
+        &mut self,
+        tok: &Token,
+        site_admin: bool,
+        pool: &str,
+        req: &Request,
+    ) -> Response {
+        if self.may_manage_pool(tok, site_admin, pool).is_none() {
+            return not_found();
+        }
+        match req.method.as_str() {
+            "GET" => {
+                let data: Vec<Value> = self
+                    .agent_tokens
+                    .iter()
+                    .filter(|t| t.pool == pool)
+                    .map(|t| Self::agent_token_doc(t, false))
+                    .collect();
+                Response::json(200, &json!({"data": data}))
+            }
+            "POST" => {
+                let attrs = match body_attributes(req, "authentication-tokens") {
+                    Ok(a) => a,
+                    Err(r) => return r,
+                };
+                let Some(description) = attrs
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .filter(|d| !d.is_empty())
+                else {
+                    return invalid("description is required");
+                };
+                let t = AgentToken {
+                    id: format!("at-{}", self.random(16)),
+                    pool: pool.to_string(),
+                    description: description.to_string(),
+                    value: format!("{}.atlasv1.{}", self.random(14), self.random(60)),
+                    created: crate::util::rfc3339(std::time::SystemTime::now()),
+                };
+                let doc = Self::agent_token_doc(&t, true);
+                self.agent_tokens.push(t);
+                Response::json(201, &json!({"data": doc}))
+            }
+            _ => errors(405, "method not allowed", ""),
+        }
+    }
+
+    pub(super) fn delete_agent_token(
+        &mut self,
+        tok: &Token,
+        site_admin: bool,
+        id: &str,
+    ) -> Response {
+        let Some(pool) = self
+            .agent_tokens
+            .iter()
+            .find(|t| t.id == id)
+            .map(|t| t.pool.clone())
+        else {
+            return not_found();
+        };
+        if self.may_manage_pool(tok, site_admin, &pool).is_none() {
+            return not_found();
+        }
+        self.agent_tokens.retain(|t| t.id != id);
+        Response::empty(204)
+    }
+}
