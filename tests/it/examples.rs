@@ -28,7 +28,7 @@ fn validates(text: &str, what: &str) {
         .args(["validate", "--config"])
         .arg(&cfg)
         .env_remove("TFE_BOOTSTRAP_CONFIG")
-        .output()
+        .output_timed()
         .unwrap();
     let r = to_run(out);
     assert_code(&r, 0);
@@ -200,7 +200,7 @@ fn the_systemd_unit_is_hardened() {
     let Ok(out) = std::process::Command::new("systemd-analyze")
         .args(["security", "--offline=true"])
         .arg(repo("scripts/systemd/tfe-bootstrap.service"))
-        .output()
+        .output_timed()
     else {
         println!("SKIPPED the_systemd_unit_is_hardened: systemd-analyze is not installed");
         return;

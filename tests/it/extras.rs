@@ -39,7 +39,7 @@ fn run_saml(w: &World, args: &[&str]) -> Run {
     let r = to_run(
         w.command(args)
             .env("T_SAML_KEY", SAML_KEY)
-            .output()
+            .output_timed()
             .unwrap(),
     );
     w.assert_no_secrets(&r);

@@ -20,7 +20,7 @@ fn reset_and_status_find_the_configured_state_dir() {
                 .env("TFE_BOOTSTRAP_CONFIG", &w.config)
                 .env("T_ADMIN_PASSWORD", ADMIN_PASSWORD)
                 .env("T_SMTP_PASSWORD", SMTP_PASSWORD)
-                .output()
+                .output_timed()
                 .unwrap(),
         )
     };
@@ -45,7 +45,7 @@ fn reset_and_status_find_the_configured_state_dir() {
             .args(["reset", "--all", "--state-dir"])
             .arg(&empty)
             .env_remove("TFE_BOOTSTRAP_CONFIG")
-            .output()
+            .output_timed()
             .unwrap(),
     );
     assert_code(&r, 2);
@@ -187,7 +187,7 @@ fn plan_is_honest() {
 #[test]
 fn init_prints_a_safe_starter_config() {
     let d = tempfile::tempdir().unwrap();
-    let out = Command::new(bin()).arg("init").output().unwrap();
+    let out = Command::new(bin()).arg("init").output_timed().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let settings: String = text
@@ -212,7 +212,7 @@ fn init_prints_a_safe_starter_config() {
             .arg(&f)
             .env("TFE_IACT_TOKEN", "iact-token-for-validate")
             .env("TFE_ADMIN_PASSWORD", "a-password-for-validate")
-            .output()
+            .output_timed()
             .unwrap(),
     );
     assert_code(&r, 0);
@@ -240,7 +240,7 @@ fn wording_of_common_mistakes() {
     let r = to_run(
         w.command(&["validate"])
             .env_remove("T_ADMIN_PASSWORD")
-            .output()
+            .output_timed()
             .unwrap(),
     );
     assert_code(&r, 0);
@@ -253,7 +253,7 @@ fn wording_of_common_mistakes() {
         let r = to_run(
             w.command(args)
                 .env_remove("T_ADMIN_PASSWORD")
-                .output()
+                .output_timed()
                 .unwrap(),
         );
         assert_code(&r, 2);
@@ -267,7 +267,7 @@ fn wording_of_common_mistakes() {
 #[test]
 fn subcommand_help_lists_only_flags_that_mean_something_there() {
     let help = |args: &[&str]| {
-        let out = Command::new(bin()).args(args).output().unwrap();
+        let out = Command::new(bin()).args(args).output_timed().unwrap();
         assert!(out.status.success(), "{args:?}");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
@@ -292,7 +292,7 @@ fn subcommand_help_lists_only_flags_that_mean_something_there() {
     // The global flags are still accepted there (scripts may pass them).
     let out = Command::new(bin())
         .args(["--output", "json", "init"])
-        .output()
+        .output_timed()
         .unwrap();
     assert!(out.status.success());
 }
@@ -337,4 +337,25 @@ fn plan_tells_in_sync_from_will_apply_for_a_step_without_checkpoint() {
         "{}",
         r.stdout
     );
+}
+
+/// The test harness itself: a child that hangs fails its test within the
+/// deadline, naming the process, instead of wedging the suite.
+#[test]
+fn a_hanging_child_fails_its_test_naming_it() {
+    let started = std::time::Instant::now();
+    let caught = std::panic::catch_unwind(|| {
+        let mut c = std::process::Command::new("sleep");
+        c.arg("600");
+        c.output_within(std::time::Duration::from_secs(1))
+    });
+    let msg = caught
+        .err()
+        .and_then(|e| e.downcast_ref::<String>().cloned())
+        .expect("the hang must fail the test");
+    assert!(
+        msg.contains("\"sleep\"") && msg.contains("still running"),
+        "{msg}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
 }

@@ -197,7 +197,7 @@ wait = {:?}
             .into_iter()
             .map(|c| {
                 std::thread::spawn(move || {
-                    let out = c.wait_with_output().unwrap();
+                    let out = c.wait_timed().unwrap();
                     (to_run(out), Instant::now())
                 })
             })
@@ -321,7 +321,7 @@ pub fn fleet_round(backend: Option<Backend>, n: usize) -> (Duration, usize) {
 
     // A replacement: empty state dir, same store, TFE already configured.
     let fresh = f.node();
-    let r = to_run(f.spawn(&fresh).wait_with_output().unwrap());
+    let r = to_run(f.spawn(&fresh).wait_timed().unwrap());
     assert_eq!(r.code, 0, "replacement:\n{}", r.both());
     assert_eq!(
         f.mutating(),
@@ -416,7 +416,7 @@ fn kill_node_at(f: &Fleet, node: &Node, rule: &str) {
     let mut child = f.spawn(node);
     let parked = f.sim.wait_parked(Duration::from_secs(60));
     child.kill().unwrap();
-    let _ = child.wait_with_output();
+    let _ = child.wait_timed();
     f.sim.release();
     assert!(parked.is_some(), "{rule}: the node never got there");
 }
@@ -466,7 +466,7 @@ fn a_node_killed_holding_a_duty_is_taken_over_after_the_wait() {
 fn a_failing_store_is_named_by_verb_and_key() {
     let mut f = Fleet::new(Some(Backend::Dir(PathBuf::from("/proc/no-such-dir"))), "3s");
     let n = f.node();
-    let r = to_run(f.spawn(&n).wait_with_output().unwrap());
+    let r = to_run(f.spawn(&n).wait_timed().unwrap());
     assert_eq!(r.code, 2, "{}", r.both());
     assert!(
         r.stderr.contains("[store] command") && r.stderr.contains("get salt"),
@@ -726,7 +726,7 @@ fn a_hanging_store_helper_is_cut_off_at_its_timeout() {
         &format!("[{:?}]\ntimeout = \"1s\"", hang.display().to_string()),
     );
     std::fs::write(&n.config, text).unwrap();
-    let r = to_run(f.spawn(&n).wait_with_output().unwrap());
+    let r = to_run(f.spawn(&n).wait_timed().unwrap());
     assert_eq!(r.code, 2, "{}", r.both());
     assert!(
         r.stderr.contains("get salt") && r.stderr.contains("[store] timeout (1s)"),
@@ -821,7 +821,7 @@ fn a_node_that_adopts_the_rotated_admin_token_keeps_using_it() {
     let a = given(&mut f);
     let b = given(&mut f);
     let run = |f: &Fleet, n: &Node| {
-        let out = f.command(n).env("T_GIVEN", GIVEN).output().unwrap();
+        let out = f.command(n).env("T_GIVEN", GIVEN).output_timed().unwrap();
         to_run(out)
     };
     let r = run(&f, &a);

@@ -142,7 +142,7 @@ fn a_store_wait_shorter_than_a_request_is_refused() {
         .unwrap()
         .replace("wait = \"60s\"", "wait = \"1s\"");
     std::fs::write(&n.config, t).unwrap();
-    let r = to_run(f.spawn(&n).wait_with_output().unwrap());
+    let r = to_run(f.spawn(&n).wait_timed().unwrap());
     assert_eq!(r.code, 2, "{}", r.both());
     assert!(
         r.stderr.contains("[store] wait") && r.stderr.contains("[tfe] request_deadline"),
@@ -359,7 +359,7 @@ fn helpers_and_the_iact_command_see_no_secret() {
         .command(&n)
         .env("T_VISIBLE", "visible-value")
         .env("T_IACT", IACT)
-        .output()
+        .output_timed()
         .unwrap();
     let r = to_run(out);
     assert_eq!(r.code, 0, "{}", r.both());
@@ -419,7 +419,7 @@ fn store_env_cannot_pass_a_secret_variable() {
             &format!("env = [{env}]"),
         );
         std::fs::write(&n.config, &t).unwrap();
-        let r = to_run(f.command(&n).output().unwrap());
+        let r = to_run(f.command(&n).output_timed().unwrap());
         assert_eq!(r.code, 2, "{}", r.both());
         assert!(
             r.stderr.contains("[store] env") && r.stderr.contains("holds a secret"),
@@ -455,7 +455,7 @@ fn wording_says_each_thing_once() {
         .env("T_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("T_SMTP_PASSWORD", SMTP_PASSWORD)
         .env("T_TWILIO_TOKEN", TWILIO_TOKEN)
-        .output()
+        .output_timed()
         .unwrap();
     let r = to_run(out);
     assert_eq!(r.code, 2, "{}", r.both());
@@ -550,11 +550,11 @@ fn a_stale_service_token_in_the_store_is_refused_then_replaced() {
         f.command(&nodes[0])
             .arg("--force")
             .arg("org-token")
-            .output()
+            .output_timed()
             .unwrap(),
     );
     assert_eq!(r.code, 0, "{}", r.both());
-    let r = to_run(f.command(&nodes[1]).output().unwrap());
+    let r = to_run(f.command(&nodes[1]).output_timed().unwrap());
     assert_eq!(r.code, 0, "{}", r.both());
     let h = Http::new(f.sim.url());
     for n in &nodes {
@@ -578,7 +578,7 @@ fn a_stale_admin_token_in_the_store_names_the_key_and_the_command() {
     )
     .unwrap();
     let n = f.node();
-    let r = to_run(f.spawn(&n).wait_with_output().unwrap());
+    let r = to_run(f.spawn(&n).wait_timed().unwrap());
     assert_eq!(r.code, 4, "{}", r.both());
     assert!(
         r.stderr.contains("admin-token")

@@ -45,7 +45,12 @@ fn hcp_config(url: &str, state: &Path, dir: &Path) -> String {
 }
 
 fn run_with(w: &World, token: &str, args: &[&str]) -> Run {
-    let r = to_run(w.command(args).env("TFE_TOKEN", token).output().unwrap());
+    let r = to_run(
+        w.command(args)
+            .env("TFE_TOKEN", token)
+            .output_timed()
+            .unwrap(),
+    );
     w.assert_no_secrets(&r);
     assert!(!r.both().contains(token), "the token leaked");
     r

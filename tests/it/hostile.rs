@@ -113,7 +113,7 @@ impl Tmpfs {
                 "tmpfs",
             ])
             .arg(dir.path())
-            .output()
+            .output_timed()
             .map_err(|e| format!("mount: {e}"))?;
         if !out.status.success() {
             return Err(format!(
@@ -269,18 +269,7 @@ fn an_unwritable_token_file_after_the_post_rescues_the_token() {
 /// Runs `cmd` to its end, or kills it at `deadline` and fails the test: a
 /// hang is a finding, not a slow test.
 fn run_within(mut cmd: std::process::Command, deadline: Duration) -> Run {
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let finished = wait_until(deadline, || matches!(child.try_wait(), Ok(Some(_))));
-    if !finished {
-        let _ = child.kill();
-    }
-    let r = to_run(child.wait_with_output().unwrap());
-    assert!(finished, "still running after {deadline:?}:\n{}", r.both());
-    r
+    to_run(cmd.output_within(deadline).unwrap())
 }
 
 /// Planted files in the state dir: a `lock` symlink to a victim is refused
@@ -715,7 +704,7 @@ fn oversized_inputs_are_refused_by_name() {
         std::process::Command::new(bin())
             .args(["validate", "--config"])
             .arg(&huge)
-            .output()
+            .output_timed()
             .unwrap(),
     );
     assert_code(&r, 2);
@@ -907,7 +896,7 @@ fn a_fleet_holder_whose_disk_fills_during_the_mint_keeps_and_publishes_it() {
     );
     fs.fill();
     f.sim.release();
-    let first = to_run(child.wait_with_output().unwrap());
+    let first = to_run(child.wait_timed().unwrap());
     let kept = std::fs::read_to_string(&on_tmpfs).unwrap();
     assert!(
         Http::new(f.sim.url())
@@ -922,7 +911,7 @@ fn a_fleet_holder_whose_disk_fills_during_the_mint_keeps_and_publishes_it() {
     for (r, _) in f.run_all(&others) {
         assert_code(&r, 0);
     }
-    let r = to_run(f.spawn(&holder).wait_with_output().unwrap());
+    let r = to_run(f.spawn(&holder).wait_timed().unwrap());
     assert_code(&r, 0);
     for n in &others {
         assert_eq!(

@@ -287,7 +287,7 @@ fn terminal_session_shows_a_spinner_and_a_clean_summary() {
         .env("T_SMTP_PASSWORD", SMTP_PASSWORD)
         .env_remove("NO_COLOR")
         .stdin(std::process::Stdio::null())
-        .output()
+        .output_timed()
         .expect("script(1) from util-linux runs the binary under a pty");
     let screen = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{screen}");
@@ -318,7 +318,7 @@ fn terminal_session_shows_a_spinner_and_a_clean_summary() {
         .env("T_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("T_SMTP_PASSWORD", SMTP_PASSWORD)
         .stdin(std::process::Stdio::null())
-        .output()
+        .output_timed()
         .unwrap();
     let screen = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -360,7 +360,7 @@ fn cloud_init_example_config_runs_against_the_sim() {
             .env("TFE_IACT_TOKEN", IACT)
             .env("TFE_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("SMTP_PASSWORD", SMTP_PASSWORD)
-            .output()
+            .output_timed()
             .unwrap(),
     );
     w.assert_no_secrets(&r);
@@ -408,7 +408,7 @@ fn systemd_unit_command_is_safe_on_every_boot() {
             .args(&args)
             .env("T_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("T_SMTP_PASSWORD", SMTP_PASSWORD)
-            .output()
+            .output_timed()
             .unwrap();
         to_run(out)
     };
@@ -425,7 +425,7 @@ fn completions_and_man_page_come_from_the_cli_definitions() {
     for shell in ["bash", "zsh", "fish"] {
         let out = std::process::Command::new(bin())
             .args(["completions", shell])
-            .output()
+            .output_timed()
             .unwrap();
         assert_eq!(out.status.code(), Some(0));
         let text = String::from_utf8_lossy(&out.stdout);
@@ -446,7 +446,7 @@ fn completions_and_man_page_come_from_the_cli_definitions() {
     }
     let out = std::process::Command::new(bin())
         .arg("man")
-        .output()
+        .output_timed()
         .unwrap();
     let man = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -475,7 +475,7 @@ fn completions_and_man_page_come_from_the_cli_definitions() {
     );
     let help = std::process::Command::new(bin())
         .args(["run", "--help"])
-        .output()
+        .output_timed()
         .unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(

@@ -388,7 +388,7 @@ fn the_example_config_is_safe_to_copy_and_runs_end_to_end() {
             .command(args)
             .env("TFE_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("TFE_IACT_TOKEN", IACT)
-            .output()
+            .output_timed()
             .unwrap();
         let r = to_run(out);
         w.assert_no_secrets(&r);

@@ -203,7 +203,7 @@ fn a_changed_secret_reapplies_its_step() {
     let out = w
         .command(&["run"])
         .env("T_SMTP_PASSWORD", "another-smtp-Pa55")
-        .output()
+        .output_timed()
         .unwrap();
     assert_code(&to_run(out), 0);
     let new: Vec<_> = w.mutating().into_iter().skip(before).collect();
@@ -344,7 +344,7 @@ fn every_validation_rule_exits_2_naming_the_key_before_any_request() {
     let r = to_run(
         w.command(&["run"])
             .env_remove("T_SMTP_PASSWORD")
-            .output()
+            .output_timed()
             .unwrap(),
     );
     assert_code(&r, 2);
@@ -356,7 +356,7 @@ fn every_validation_rule_exits_2_naming_the_key_before_any_request() {
     let r = to_run(
         w.command(&["run"])
             .env("T_ADMIN_PASSWORD", "short")
-            .output()
+            .output_timed()
             .unwrap(),
     );
     assert_code(&r, 2);
@@ -589,7 +589,7 @@ fn existing_users_exit_4_with_advice_then_resume_with_admin_token() {
     let r = to_run(
         w.command(&["run"])
             .env("T_EXISTING", "existing-site-admin-tok")
-            .output()
+            .output_timed()
             .unwrap(),
     );
     assert_code(&r, 0);

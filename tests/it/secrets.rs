@@ -52,7 +52,7 @@ fn run_with_password(w: &World, args: &[&str], password: &str) -> Run {
     let out = w
         .command(args)
         .env("T_ADMIN_PASSWORD", password)
-        .output()
+        .output_timed()
         .expect("run tfe-bootstrap");
     to_run(out)
 }
@@ -122,7 +122,7 @@ fn a_client_clock_hours_fast_mints_tokens_tfe_accepts() {
     let w = World::new(sim_opts()).with_service_tokens();
     let mut cmd = w.command(&["run"]);
     with_clock(&mut cmd, &lib, "+3h");
-    let r = to_run(cmd.output().unwrap());
+    let r = to_run(cmd.output_timed().unwrap());
     w.assert_no_secrets(&r);
     assert_code(&r, 0);
     let files = w.assert_token_files_work();
@@ -138,7 +138,7 @@ fn a_client_clock_days_slow_still_gets_full_lifetimes() {
     let w = World::new(sim_opts()).with_service_tokens();
     let mut cmd = w.command(&["run"]);
     with_clock(&mut cmd, &lib, "-29d");
-    let r = to_run(cmd.output().unwrap());
+    let r = to_run(cmd.output_timed().unwrap());
     w.assert_no_secrets(&r);
     assert_code(&r, 0);
     w.assert_token_files_work();
@@ -354,7 +354,7 @@ fn run_without(w: &World, args: &[&str], gone: &[&str]) -> Run {
     for v in gone {
         c.env_remove(v);
     }
-    let r = to_run(c.output().unwrap());
+    let r = to_run(c.output_timed().unwrap());
     w.assert_no_secrets(&r);
     r
 }
@@ -451,7 +451,7 @@ fn an_echoed_hostile_smtp_password_never_leaks() {
         let out = w
             .command(args)
             .env("T_SMTP_PASSWORD", HOSTILE)
-            .output()
+            .output_timed()
             .unwrap();
         let r = to_run(out);
         assert_code(&r, 1);

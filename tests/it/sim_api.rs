@@ -731,7 +731,7 @@ fn sim_state_endpoint_and_faults_endpoint() {
 fn tfe_sim_binary_prints_its_url_and_documents_its_flags() {
     let help = std::process::Command::new(sim_bin())
         .arg("--help")
-        .output()
+        .output_timed()
         .unwrap();
     let text = String::from_utf8_lossy(&help.stdout);
     for flag in [
@@ -768,7 +768,7 @@ fn tfe_sim_binary_prints_its_url_and_documents_its_flags() {
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let out = std::process::Command::new(sim_bin())
         .args(["iact", "--url", &url])
-        .output()
+        .output_timed()
         .unwrap();
     let _ = child.kill();
     let _ = child.wait();
@@ -778,7 +778,7 @@ fn tfe_sim_binary_prints_its_url_and_documents_its_flags() {
     );
     let bad = std::process::Command::new(sim_bin())
         .args(["--listen", "0.0.0.0:0"])
-        .output()
+        .output_timed()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2), "only loopback");
 }

@@ -87,7 +87,12 @@ fn crash_at_every_request_boundary_then_resume() {
                         "token = { env = \"T_TOK\" }",
                     );
                 w.write_config(&t);
-                let r2 = to_run(w.command(&["run"]).env("T_TOK", &tok).output().unwrap());
+                let r2 = to_run(
+                    w.command(&["run"])
+                        .env("T_TOK", &tok)
+                        .output_timed()
+                        .unwrap(),
+                );
                 assert_code(&r2, 0);
                 survived += 1;
                 continue;

@@ -173,7 +173,10 @@ impl World {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        let out = self.command(args).output().expect("run tfe-bootstrap");
+        let out = self
+            .command(args)
+            .output_timed()
+            .expect("run tfe-bootstrap");
         let r = to_run(out);
         self.assert_no_secrets(&r);
         r
@@ -193,7 +196,7 @@ impl World {
         let parked = self.sim.wait_parked(Duration::from_secs(30));
         // SIGKILL, then collect what the killed run had printed and audit it too.
         child.kill().unwrap(); // std sends SIGKILL on Unix
-        let out = child.wait_with_output().unwrap();
+        let out = child.wait_timed().unwrap();
         self.sim.release();
         assert!(
             parked.is_some(),
@@ -220,7 +223,7 @@ impl World {
         );
         during();
         self.sim.release();
-        let r = to_run(child.wait_with_output().unwrap());
+        let r = to_run(child.wait_timed().unwrap());
         self.assert_no_secrets(&r);
         r
     }
@@ -541,4 +544,88 @@ pub fn cloud_init_toml(yaml: &str) -> String {
         .map(|l| l.strip_prefix("      ").unwrap_or(l.trim()))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// How long any child process of a test may run before the test fails,
+/// naming it: far beyond any healthy run on a loaded 2-core machine, far
+/// short of CI's limit, so one hang cannot wedge the whole suite.
+pub const CHILD_DEADLINE: Duration = Duration::from_secs(300);
+
+/// `Command::output` and `Child::wait_with_output` with a deadline: the
+/// pipes are drained on threads (a chatty child never blocks on a full
+/// pipe), the child is killed at the deadline, and the test fails naming
+/// the process and showing what it printed.
+pub trait Within {
+    fn output_within(&mut self, deadline: Duration) -> std::io::Result<Output>;
+    /// [`Within::output_within`] with [`CHILD_DEADLINE`].
+    fn output_timed(&mut self) -> std::io::Result<Output> {
+        self.output_within(CHILD_DEADLINE)
+    }
+}
+
+impl Within for Command {
+    fn output_within(&mut self, deadline: Duration) -> std::io::Result<Output> {
+        let what = format!("{:?}", self);
+        let child = self.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+        Ok(wait_child(child, deadline, &what))
+    }
+}
+
+/// Waits for `child` (stdout and stderr piped) within `deadline`.
+pub fn wait_child(mut child: std::process::Child, deadline: Duration, what: &str) -> Output {
+    use std::io::Read;
+    let drain = |p: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = vec![];
+            if let Some(mut p) = p {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let finished = wait_until(deadline, || matches!(child.try_wait(), Ok(Some(_))));
+    if !finished {
+        let _ = child.kill();
+    }
+    let status = child.wait().expect("wait for the child");
+    let (stdout, stderr) = (
+        out.join().unwrap_or_default(),
+        err.join().unwrap_or_default(),
+    );
+    assert!(
+        finished,
+        "{what} was still running after {deadline:?}: killed.\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&stdout),
+        String::from_utf8_lossy(&stderr)
+    );
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// `Child::wait_with_output` with [`CHILD_DEADLINE`] (stdout and stderr
+/// must be piped).
+pub trait ChildWithin {
+    fn wait_timed(self) -> std::io::Result<Output>;
+}
+
+impl ChildWithin for std::process::Child {
+    fn wait_timed(self) -> std::io::Result<Output> {
+        let what = format!("process {}", self.id());
+        Ok(wait_child(self, CHILD_DEADLINE, &what))
+    }
 }
