@@ -106,7 +106,9 @@ pub(super) fn render() -> std::io::Result<Vec<u8>> {
         ),
         (
             "TFE_BOOTSTRAP_ADDRESS",
-            "Set for the [store] command: the TFE address, to namespace its keys.",
+            "Set for the [store] command: the TFE address, to namespace its keys. The [store] and [iact] commands \
+             get only PATH, HOME, LANG, LC_ALL, LC_CTYPE, TZ, TMPDIR, USER, LOGNAME, this variable and what \
+             [store] env / [iact] env name; never a variable a secret of the config comes from.",
         ),
         (
             "XDG_STATE_HOME",

@@ -505,19 +505,11 @@ impl Etcd {
     /// Starts etcd when it is installed (Debian `etcd-server`,
     /// `etcd-client`); `None` otherwise.
     pub fn start() -> Option<Etcd> {
-        let installed = |b: &str| {
-            Command::new(b)
-                .arg("--version")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok()
-        };
-        if !installed("etcd") || !installed("etcdctl") {
-            assert!(
-                std::env::var_os("TFE_BOOTSTRAP_REQUIRE_ETCD").is_none(),
-                "TFE_BOOTSTRAP_REQUIRE_ETCD is set but etcd/etcdctl are not installed"
-            );
+        if !tools_present(
+            &["etcd", "etcdctl"],
+            "TFE_BOOTSTRAP_REQUIRE_ETCD",
+            "apt-get install etcd-server etcd-client",
+        ) {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -862,19 +854,11 @@ impl Moto {
     /// Starts `moto_server` when it and `aws` are on PATH; `None` otherwise
     /// (a failure instead with `TFE_BOOTSTRAP_REQUIRE_SSM=1`, as in CI).
     pub fn start() -> Option<Moto> {
-        let found = |b: &str| {
-            Command::new(b)
-                .arg("--version")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok()
-        };
-        if !found("aws") || !found("moto_server") {
-            assert!(
-                std::env::var_os("TFE_BOOTSTRAP_REQUIRE_SSM").is_none(),
-                "TFE_BOOTSTRAP_REQUIRE_SSM is set but aws / moto_server are not on PATH (pip install awscli 'moto[server]')"
-            );
+        if !tools_present(
+            &["aws", "moto_server"],
+            "TFE_BOOTSTRAP_REQUIRE_SSM",
+            "pip install awscli 'moto[server]'",
+        ) {
             return None;
         }
         let port = free_port();

@@ -26,12 +26,18 @@ fn all_exit_0(runs: &[(Run, std::time::Instant)], what: &str) {
 /// every node apply A again on its own).
 #[test]
 fn a_rollback_across_eight_nodes_sends_one_mail_per_change() {
-    rollback(None, "file");
+    through_file_and_etcd("rollback", rollback);
+}
+
+/// Runs `case` through the file helper, then through a real etcd (skipped,
+/// saying so, when etcd is not installed and CI does not require it).
+fn through_file_and_etcd(what: &str, case: fn(Option<crate::fleet::Backend>, &str)) {
+    case(None, "file");
     let Some(etcd) = crate::fleet::Etcd::start() else {
-        println!("SKIPPED rollback through etcd: etcd/etcdctl not installed");
+        println!("SKIPPED {what} through etcd: etcd/etcdctl not installed");
         return;
     };
-    rollback(
+    case(
         Some(crate::fleet::Backend::Etcd(etcd.endpoint.clone())),
         "etcd",
     );
@@ -70,15 +76,7 @@ fn rollback(backend: Option<crate::fleet::Backend>, name: &str) {
 /// find TFE already holding the change, and send nothing: one mail.
 #[test]
 fn a_failing_done_put_sends_no_second_mail() {
-    failing_put(None, "file");
-    let Some(etcd) = crate::fleet::Etcd::start() else {
-        println!("SKIPPED failing put through etcd: etcd/etcdctl not installed");
-        return;
-    };
-    failing_put(
-        Some(crate::fleet::Backend::Etcd(etcd.endpoint.clone())),
-        "etcd",
-    );
+    through_file_and_etcd("failing put", failing_put);
 }
 
 fn failing_put(backend: Option<crate::fleet::Backend>, name: &str) {

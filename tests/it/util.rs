@@ -629,3 +629,24 @@ impl ChildWithin for std::process::Child {
         Ok(wait_child(self, CHILD_DEADLINE, &what))
     }
 }
+
+/// Whether every program in `tools` runs (`--version`). When one does not
+/// and the variable `require` is set (CI sets it), the test fails saying
+/// how to install them, instead of skipping quietly.
+pub fn tools_present(tools: &[&str], require: &str, install: &str) -> bool {
+    let runs = |b: &&str| {
+        Command::new(b)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+    };
+    let ok = tools.iter().all(runs);
+    assert!(
+        ok || std::env::var_os(require).is_none(),
+        "{require} is set but {} are not all installed ({install})",
+        tools.join(", ")
+    );
+    ok
+}
