@@ -235,15 +235,7 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
             .ok()
             .flatten()
             .unwrap_or_else(|| State::new(&cfg.tfe.address));
-        let blocked: Vec<String> = assess(cfg, &peek, sel)
-            .into_iter()
-            .filter_map(|(_, a)| match a {
-                Assessment::NeedsSecret(m) => Some(m),
-                _ => None,
-            })
-            .collect();
-        if !blocked.is_empty() {
-            let e = Error::Usage(blocked.join("\n"));
+        if let Some(e) = needs_secret(&assess(cfg, &peek, sel)) {
             finish(report, &[0; 4], Some(&e));
             return Err(e);
         }
@@ -288,15 +280,8 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
             message: &w,
         });
     }
-    let blocked: Vec<&str> = plan
-        .iter()
-        .filter_map(|(_, a)| match a {
-            Assessment::NeedsSecret(m) => Some(m.as_str()),
-            _ => None,
-        })
-        .collect();
-    if !blocked.is_empty() {
-        let e = Error::Usage(blocked.join("\n"));
+    // Checked again under the lock: another run may have moved on since.
+    if let Some(e) = needs_secret(&plan) {
         finish(report, &counts, Some(&e));
         return Err(e);
     }
@@ -412,6 +397,18 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
     }
     finish(report, &counts, None);
     Ok(())
+}
+
+/// The usage error naming every absent secret a pending step must send.
+fn needs_secret(plan: &[(&'static dyn Step, Assessment)]) -> Option<Error> {
+    let blocked: Vec<&str> = plan
+        .iter()
+        .filter_map(|(_, a)| match a {
+            Assessment::NeedsSecret(m) => Some(m.as_str()),
+            _ => None,
+        })
+        .collect();
+    (!blocked.is_empty()).then(|| Error::Usage(blocked.join("\n")))
 }
 
 /// One warning per absent secret of a step that is done: its value cannot
