@@ -9,7 +9,8 @@ use crate::error::{Error, exit};
 use crate::output::Reporter;
 use crate::steps;
 
-/// `saml revoke-old-cert`: one POST with the admin token (PUT on older installs).
+/// `saml revoke-old-cert`: reads the SAML settings, then one POST with the
+/// admin token (PUT on older installs) when there is a previous certificate.
 pub(super) fn revoke_old_cert(cli: &Cli, report: &Arc<Reporter>) -> Result<u8, Error> {
     let cfg = load(cli)?;
     let base = client(&cfg, report)?;
@@ -17,6 +18,18 @@ pub(super) fn revoke_old_cert(cli: &Cli, report: &Arc<Reporter>) -> Result<u8, E
     let rotated = crate::machine::load_state(&cfg.state_dir, Some(&cfg.tfe.address))?
         .is_some_and(|s| s.facts.admin_token_expires_unix.is_some());
     let (admin, _) = steps::load_admin_client(&cfg, &base, step, rotated, report.as_ref())?;
+    // Read first: with no previous certificate (`old-idp-cert`, SAML
+    // settings API docs) there is nothing to revoke, and nothing is sent.
+    let saml = admin
+        .settings(crate::tfe::api::SettingsKind::Saml)
+        .map_err(|e| Error::step(step, format!("reading the SAML settings: {e}")))?;
+    if saml
+        .get("old-idp-cert")
+        .is_none_or(|v| v.is_null() || v.as_str() == Some(""))
+    {
+        report.print("no previous SAML IdP certificate on TFE: nothing to revoke, nothing sent");
+        return Ok(exit::OK);
+    }
     admin
         .saml_revoke_old_cert()
         .map_err(|e| Error::step(step, format!("revoking the old IdP certificate: {e}")))?;

@@ -78,3 +78,16 @@ fn an_agent_token_for_the_pool_is_minted_once() {
         r.stderr
     );
 }
+
+/// `saml revoke-old-cert` with no previous IdP certificate on TFE reads
+/// first, says there is nothing to revoke, and sends no POST.
+#[test]
+fn revoking_with_no_previous_certificate_sends_nothing() {
+    let w = World::new(sim_opts());
+    assert_code(&w.run(&["run"]), 0);
+    let before = w.mutating().len();
+    let r = w.run(&["saml", "revoke-old-cert"]);
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("nothing to revoke"), "{}", r.stdout);
+    assert_eq!(w.mutating().len(), before, "no POST");
+}
