@@ -220,6 +220,21 @@ fn endpoints_world(version: &str) -> World {
     w
 }
 
+/// Gives TFE a previous SAML IdP certificate (two certificate changes with
+/// the admin token), so `saml revoke-old-cert` has something to revoke.
+fn plant_old_cert(w: &World) {
+    let admin = w.token_at(&w.token_file());
+    for cert in [
+        "-----BEGIN CERTIFICATE-----\nMIIBold\n-----END CERTIFICATE-----",
+        "-----BEGIN CERTIFICATE-----\nMIIBnew\n-----END CERTIFICATE-----",
+    ] {
+        let body = serde_json::json!({"data": {"type": "saml-settings", "attributes": {"idp-cert": cert}}});
+        let (st, v) =
+            Http::new(w.sim.url()).api("PATCH", "/api/v2/admin/saml-settings", &admin, &body);
+        assert_eq!(st, 200, "{v}");
+    }
+}
+
 fn methods_to(w: &World, path: &str) -> Vec<(String, u16)> {
     w.requests()
         .into_iter()
@@ -248,6 +263,7 @@ fn todays_tfe_gets_post_and_customization_settings() {
         methods_to(&w, "/api/v2/admin/twilio-settings/verify"),
         [("POST".to_string(), 200)]
     );
+    plant_old_cert(&w);
     assert_code(&w.run(&["saml", "revoke-old-cert"]), 0);
     assert_eq!(
         methods_to(
@@ -277,6 +293,7 @@ fn an_older_install_gets_put_patch_and_general_settings() {
         methods_to(&w, "/api/v2/admin/twilio-settings/verify"),
         [("POST".to_string(), 404), ("PATCH".to_string(), 200)]
     );
+    plant_old_cert(&w);
     assert_code(&w.run(&["saml", "revoke-old-cert"]), 0);
     assert_eq!(
         methods_to(
