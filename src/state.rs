@@ -73,6 +73,9 @@ pub struct Facts {
     /// file changed since, or a failed check, makes it run again.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub verified: BTreeMap<String, String>,
+    /// The TFE version the install last reported (`X-TFE-Current-Version`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tfe_version: Option<String>,
     /// The agent token this node wrote: its id on TFE (never the token).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_token: Option<AgentTokenRecord>,

@@ -170,6 +170,26 @@ pub(super) fn remote(cfg: &Config, client: &Client) -> Vec<Check> {
         format!("{host}:{port} accepts connections"),
     ));
     let probe = client.with_timeout(cfg.tfe.request_timeout.min(Duration::from_secs(10)));
+    // Which app answers (TFP-AppName on the ping), against [tfe] platform.
+    if let Ok(resp) = probe.ping()
+        && let Some(app) = resp.app_name.as_deref()
+    {
+        let hcp = app.contains("HCP Terraform") || app.contains("Terraform Cloud");
+        let want_hcp = cfg.tfe.platform == crate::config::Platform::Hcp;
+        if hcp != want_hcp {
+            out.push(Check::fail(
+                "platform",
+                exit::USAGE,
+                format!(
+                    "{} answers as {app} (TFP-AppName), but [tfe] platform is {}: set [tfe] platform = \"{}\"",
+                    cfg.tfe.address,
+                    if want_hcp { "hcp" } else { "enterprise" },
+                    if hcp { "hcp" } else { "enterprise" }
+                ),
+            ));
+            return out;
+        }
+    }
     match probe.ready_probe(cfg.tfe.platform) {
         Ok(_) => out.push(Check::pass("tfe", "TFE answers ready".into())),
         Err(TfeError::Tls { detail }) => out.push(Check::fail(

@@ -75,11 +75,24 @@ pub(super) fn status(cli: &Cli, report: &Reporter) -> Result<u8, Error> {
     if json_out {
         report.print_json(json!({"event": "status", "state_dir": dir.display().to_string(),
             "tfe_address": state.tfe_address, "steps": rows,
-            "facts": {"agent_pool_id": f.agent_pool_id, "admin_token_expires": expires, "token_files": token_files}}));
+            "facts": {"agent_pool_id": f.agent_pool_id, "admin_token_expires": expires, "token_files": token_files,
+                      "tfe_version": f.tfe_version,
+                      "agent_token": f.agent_token.as_ref().map(|a| json!({"path": a.path.display().to_string(), "pool_id": a.pool_id, "token_id": a.token_id}))}}));
         return Ok(exit::OK);
+    }
+    if let Some(v) = &f.tfe_version {
+        report.print(&format!("  TFE version (X-TFE-Current-Version): {v}"));
     }
     if let Some(id) = &f.agent_pool_id {
         report.print(&format!("  default agent pool id: {id}"));
+    }
+    if let Some(a) = &f.agent_token {
+        report.print(&format!(
+            "  agent token file: {} (token {} in pool {})",
+            a.path.display(),
+            a.token_id,
+            a.pool_id
+        ));
     }
     if let Some(e) = &expires {
         report.print(&format!(

@@ -55,16 +55,27 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         let left = deadline
             .saturating_duration_since(Instant::now())
             .max(Duration::from_millis(200));
-        let poller = ctx
+        let mut poller = ctx
             .client
             .with_timeout(left.min(ctx.cfg.tfe.request_timeout));
+        // HCP Terraform's ping with the token, as go-tfe always sends it: a
+        // refused token is then said at once, not waited on.
+        if ctx.cfg.tfe.platform == Platform::Hcp
+            && let Some(t) = &ctx.cfg.admin.token
+        {
+            poller = poller.with_token(t.clone());
+        }
         let result = if legacy {
             poller.health_check()
         } else {
             poller.ready_probe(ctx.cfg.tfe.platform)
         };
         let last = match result {
-            Ok(_) => {
+            Ok(resp) => {
+                platform_matches(ctx, resp.app_name.as_deref())?;
+                if let Some(v) = &resp.tfe_version {
+                    ctx.state.facts.tfe_version = Some(v.clone());
+                }
                 ctx.state.facts.first_ready_unix.get_or_insert(unix_now());
                 let via = if legacy {
                     " (legacy /_health_check)"
@@ -90,6 +101,23 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
                     legacy = true;
                     attempt -= 1;
                     continue;
+                }
+                // Neither health endpoint: HCP Terraform has none. Its ping
+                // says which app answers (`TFP-AppName`).
+                Some(404) if legacy => {
+                    if let Ok(resp) = poller.ping() {
+                        platform_matches(ctx, resp.app_name.as_deref())?;
+                    }
+                    "TFE answered 404 (still starting)".to_string()
+                }
+                Some(401) if ctx.cfg.tfe.platform == Platform::Hcp => {
+                    return Err(Error::env(
+                        NAME,
+                        format!(
+                            "{} refused [admin] token (401) on GET /api/v2/ping: set a working user or team token there",
+                            ctx.cfg.tfe.address
+                        ),
+                    ));
                 }
                 Some(410) if legacy => {
                     legacy = false;
@@ -132,6 +160,29 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
             return Err(Error::step(NAME, "stopped while waiting for TFE"));
         }
         interval = (interval * 2).min(ctx.cfg.wait.max_interval);
+    }
+}
+
+/// The app that answered (`TFP-AppName`) against `[tfe] platform`: HCP
+/// Terraform answering an enterprise config, or Terraform Enterprise an
+/// HCP config, is a config error said at once (exit 2), not a wait.
+fn platform_matches(ctx: &Ctx<'_>, app: Option<&str>) -> Result<(), Error> {
+    let Some(app) = app else { return Ok(()) };
+    let hcp = app.contains("HCP Terraform") || app.contains("Terraform Cloud");
+    let mismatch = match ctx.cfg.tfe.platform {
+        Platform::Enterprise => hcp.then_some("platform = \"hcp\""),
+        Platform::Hcp => (!hcp && app.contains("Terraform Enterprise"))
+            .then_some("platform = \"enterprise\" (the default)"),
+    };
+    match mismatch {
+        None => Ok(()),
+        Some(fix) => Err(Error::env(
+            NAME,
+            format!(
+                "{} answers as {app} (TFP-AppName), but [tfe] platform says otherwise: set [tfe] {fix}, or point [tfe] address at the other platform",
+                ctx.cfg.tfe.address
+            ),
+        )),
     }
 }
 

@@ -95,6 +95,11 @@ pub struct Response {
     pub status: u16,
     pub body: String,
     pub rate_limit_reset: Option<Duration>,
+    /// `TFP-AppName`: "Terraform Enterprise" or "HCP Terraform" (go-tfe
+    /// `tfe.go` tells the two apart by it).
+    pub app_name: Option<String>,
+    /// `X-TFE-Current-Version` (Terraform Enterprise only).
+    pub tfe_version: Option<String>,
 }
 
 impl Response {
@@ -477,6 +482,7 @@ impl Client {
         {
             *clock = Some(tfe as i64 - crate::util::unix_now() as i64);
         }
+        let (app_name, tfe_version) = (header("tfp-appname"), header("x-tfe-current-version"));
         let reset = header("retry-after")
             .and_then(|v| v.trim().parse::<f64>().ok())
             .or_else(|| header("x-ratelimit-reset").and_then(|v| v.trim().parse::<f64>().ok()))
@@ -500,6 +506,8 @@ impl Client {
             status,
             body,
             rate_limit_reset: reset,
+            app_name,
+            tfe_version,
         })
     }
 }

@@ -319,3 +319,45 @@ fn hcp_defaults_to_app_terraform_io() {
         r.stderr
     );
 }
+
+/// An enterprise config against HCP Terraform, and an HCP config against
+/// Terraform Enterprise: `run` and `validate --preflight` each say which
+/// platform answered and exit 2 within seconds, not at `[wait] timeout`.
+#[test]
+fn a_platform_mismatch_fails_fast_naming_the_platform() {
+    // Enterprise config, HCP answering.
+    let hcp = World::new(SimOptions {
+        hcp: true,
+        ..sim_opts()
+    });
+    for args in [&["run"][..], &["validate", "--preflight"]] {
+        let r = to_run(
+            hcp.command(args)
+                .output_within(std::time::Duration::from_secs(10))
+                .unwrap(),
+        );
+        assert_code(&r, 2);
+        assert!(
+            r.both().contains("HCP Terraform") && r.both().contains("platform"),
+            "{}",
+            r.both()
+        );
+    }
+    // HCP config, Terraform Enterprise answering.
+    let tfe = World::new(sim_opts());
+    tfe.write_config(&hcp_config(tfe.sim.url(), &tfe.state_dir(), tfe.dir.path()));
+    for args in [&["run"][..], &["validate", "--preflight"]] {
+        let r = to_run(
+            tfe.command(args)
+                .env("TFE_TOKEN", STRANGER)
+                .output_within(std::time::Duration::from_secs(10))
+                .unwrap(),
+        );
+        assert_code(&r, 2);
+        assert!(
+            r.both().contains("Terraform Enterprise") && r.both().contains("platform"),
+            "{}",
+            r.both()
+        );
+    }
+}
