@@ -43,7 +43,6 @@ pub struct Claim {
     file: PathBuf,
     primary: Reservation,
     rescue: Reservation,
-    rescue_path: PathBuf,
 }
 
 /// Which of the two places could not be claimed.
@@ -75,7 +74,6 @@ impl Claim {
                 file: file.to_path_buf(),
                 primary,
                 rescue: r,
-                rescue_path: rescue.to_path_buf(),
             }),
             Err(e) => {
                 primary.discard();
@@ -106,10 +104,6 @@ impl Claim {
     pub fn discard(self) {
         self.primary.discard();
         self.rescue.discard();
-    }
-
-    pub fn rescue_path(&self) -> &Path {
-        &self.rescue_path
     }
 }
 

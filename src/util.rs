@@ -304,30 +304,6 @@ pub fn read_private(path: &Path) -> io::Result<(String, Option<String>)> {
     Ok((read_text_capped(file, path, cap::TOKEN_FILE)?, warning))
 }
 
-/// HMAC-SHA256 (RFC 2104).
-pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let (mut ipad, mut opad) = ([0x36u8; 64], [0x5cu8; 64]);
-    for i in 0..64 {
-        ipad[i] ^= k[i];
-        opad[i] ^= k[i];
-    }
-    let inner = Sha256::new()
-        .chain_update(ipad)
-        .chain_update(msg)
-        .finalize();
-    Sha256::new()
-        .chain_update(opad)
-        .chain_update(inner)
-        .finalize()
-        .into()
-}
-
 /// PBKDF2-HMAC-SHA256 (RFC 8018), one 32-byte block: slow on purpose, for
 /// values derived from a secret that others may see. The HMAC key's inner
 /// and outer pads are absorbed once, so each round costs two compressions.

@@ -72,7 +72,7 @@ fn resume_advice(cfg: &Config) -> String {
 }
 
 /// The steps that only a site admin's token can run (the `/api/v2/admin`
-/// endpoints; the TFE admin API docs).
+/// endpoints; the PTFE "Settings API" page, admin-settings-api.txt).
 pub fn needs_site_admin(step: StepName) -> bool {
     [
         super::general::NAME,

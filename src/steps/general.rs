@@ -3,7 +3,7 @@
 //! it lives in `/api/v2/admin/customization-settings` (go-tfe
 //! `AdminCustomizationSetting`; `AdminGeneralSetting` has no such field).
 //! Older installs have no customization endpoint (404) and keep it in
-//! general-settings (the TFE admin settings API docs); the step decides from TFE's answer, and
+//! general-settings (the older PTFE "Settings API" page, admin-settings-api.txt); the step decides from TFE's answer, and
 //! every key is confirmed in TFE's reply.
 
 use serde_json::{Map, Value};

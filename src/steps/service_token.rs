@@ -1,7 +1,7 @@
 //! What the service-account token steps (`org-token`, `team-token`) and
 //! `token-ttl` share: mint once and keep the file, within the token type's
 //! TTL policy. Regenerating a service-account token invalidates the previous
-//! one (TFE docs "Service accounts"), so an existing file is never re-minted silently; the one
+//! one (the "Service Accounts" page, source document service-accounts.txt), so an existing file is never re-minted silently; the one
 //! exception is a token that a max-TTL policy this run enforces would refuse:
 //! it is dead either way, so it is re-minted within the policy and the file
 //! replaced atomically.
@@ -366,7 +366,7 @@ pub(super) fn mint_once(
     }
     if !ctx.forced && !lost_here && !ctx.took_over {
         // A token on TFE that this node does not hold is in use somewhere:
-        // minting again would invalidate it (TFE docs "Service accounts").
+        // minting again would invalidate it (the "Service Accounts" page, source document service-accounts.txt).
         let client = admin_client(ctx, step)?.clone();
         if let Some(meta) = account
             .meta(&client, org)

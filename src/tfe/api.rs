@@ -306,7 +306,7 @@ impl Client {
 
     /// `POST /api/v2/admin/saml-settings/actions/revoke-old-certificate`
     /// (today's docs, go-tfe `RevokeIdpCert`, pytfe `revoke_idp_cert`); on
-    /// 404/405, `PUT` as the TFE admin settings API docs (older installs) has it.
+    /// 404/405, `PUT` as the older PTFE "Settings API" page (admin-settings-api.txt) has it.
     pub fn saml_revoke_old_cert(&self) -> Result<(), TfeError> {
         self.send_either(
             ("POST", "PUT"),
@@ -607,7 +607,9 @@ impl Client {
             "/api/v2/agent-pools/{}/authentication-tokens",
             segment(pool_id)
         );
-        let body = json!({"data": {"type": "authentication-tokens", "attributes": {"description": description}}});
+        // go-tfe `agent_token.go`: the request type is `agent-tokens`.
+        let body =
+            json!({"data": {"type": "agent-tokens", "attributes": {"description": description}}});
         let r = self.send("POST", &path, &[], Body::JsonApi(&body), Replay::Regenerate)?;
         let v = json_of(&r, "POST", &path)?;
         let token = attributes(&v, "POST", &path)?

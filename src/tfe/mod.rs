@@ -237,11 +237,6 @@ impl Client {
         crate::util::unix_now().saturating_add_signed(offset)
     }
 
-    /// How far TFE's clock is ahead of this host's (negative: behind), once known.
-    pub fn clock_offset(&self) -> Option<i64> {
-        self.clock.lock().ok().and_then(|o| *o)
-    }
-
     pub fn with_token(mut self, token: Secret) -> Client {
         self.token = Some(token);
         self

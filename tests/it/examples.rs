@@ -197,14 +197,19 @@ fn the_systemd_unit_is_hardened() {
     let unit = read("scripts/systemd/tfe-bootstrap.service");
     assert!(unit.contains("EnvironmentFile=-/etc/tfe-bootstrap/env"));
     assert!(unit.contains("CapabilityBoundingSet=\n"));
-    let Ok(out) = std::process::Command::new("systemd-analyze")
+    if !tools_present(
+        &["systemd-analyze"],
+        "TFE_BOOTSTRAP_REQUIRE_SYSTEMD",
+        "apt-get install systemd",
+    ) {
+        println!("SKIPPED the_systemd_unit_is_hardened: systemd-analyze is not installed");
+        return;
+    }
+    let out = std::process::Command::new("systemd-analyze")
         .args(["security", "--offline=true"])
         .arg(repo("scripts/systemd/tfe-bootstrap.service"))
         .output_timed()
-    else {
-        println!("SKIPPED the_systemd_unit_is_hardened: systemd-analyze is not installed");
-        return;
-    };
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let score: f64 = text
         .lines()

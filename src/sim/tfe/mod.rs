@@ -315,7 +315,7 @@ impl Tfe {
     }
 
     /// An install older than the 1.x numbering (monthly releases such as
-    /// `v202309-1`, the Replicated / early FDO era): it has the forms the TFE admin settings API docs
+    /// `v202309-1`, the Replicated / early FDO era): it has the forms the older PTFE "Settings API" page (source document admin-settings-api.txt)
     /// documents (PUT to revoke the old SAML certificate, PATCH to verify
     /// Twilio as go-tfe sends it, `support-email-address` in general settings)
     /// and no customization-settings endpoint. `--tfe-version 2.0.1` (the

@@ -369,8 +369,8 @@ impl Tfe {
 }
 
 /// Agent tokens. Sources: TFE API docs "Agent Tokens" (agent-tokens.mdx):
-/// `POST /agent-pools/:id/authentication-tokens` with type
-/// `authentication-tokens` and a `description` creates one and shows its
+/// `POST /agent-pools/:id/authentication-tokens` with type `agent-tokens`
+/// and a `description` creates one and shows its
 /// `token` once; `GET` on the same path lists the pool's tokens without
 /// their values; `DELETE /authentication-tokens/:id` revokes one. go-tfe
 /// `agent_token.go` (`AgentTokenCreateOptions.Description` is required;
@@ -422,7 +422,14 @@ impl Tfe {
                 Response::json(200, &json!({"data": data}))
             }
             "POST" => {
-                let attrs = match body_attributes(req, "authentication-tokens") {
+                // The request's type is `agent-tokens` (go-tfe
+                // `agent_token.go`: `AgentTokenCreateOptions.Type` is
+                // `primary,agent-tokens`; the API docs' example payload
+                // too), the answer's `authentication-tokens`. Not knowing
+                // how strict TFE is about it, both are accepted.
+                let attrs = match body_attributes(req, "agent-tokens")
+                    .or_else(|_| body_attributes(req, "authentication-tokens"))
+                {
                     Ok(a) => a,
                     Err(r) => return r,
                 };

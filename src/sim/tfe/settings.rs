@@ -54,7 +54,7 @@ pub(super) const GENERAL: &[Attr] = &[
     ("fair-run-queuing-enabled", Ty::Bool, false, false),
 ];
 
-/// General settings on a legacy install (the TFE admin settings API docs, the older settings page):
+/// General settings on a legacy install (the older PTFE "Settings API" page, source document admin-settings-api.txt):
 /// `support-email-address` is a general setting there.
 pub(super) const GENERAL_LEGACY: &[Attr] = &[
     ("limit-user-organization-creation", Ty::Bool, true, false),

@@ -50,7 +50,7 @@ fn token_doc(t: &Token, value: &str, description: Value) -> Value {
 }
 
 /// A token's metadata, never its value (TFE shows a value once, at
-/// creation: TFE docs "Service accounts").
+/// creation: the "Service Accounts" page, source document service-accounts.txt).
 fn meta_response(t: &Token) -> Response {
     let mut doc = token_doc(t, "", Value::Null);
     doc["data"]["attributes"]["token"] = Value::Null;
@@ -72,7 +72,7 @@ impl Tfe {
     }
 
     /// `POST /api/v2/organizations/:org/authentication-token`: replaces the
-    /// organization's token (TFE docs "Service accounts": one valid token at a time).
+    /// organization's token (the "Service Accounts" page, source document service-accounts.txt: one valid token at a time).
     ///
     /// Body type: the organization-tokens docs and pytfe send
     /// `authentication-token`; go-tfe (`organization_token.go`,
@@ -92,7 +92,7 @@ impl Tfe {
 
     /// `GET /api/v2/organizations/:org/authentication-token`: the token's
     /// metadata, never its value (go-tfe `organization_token.go` `Read`; TFE
-    /// shows a token's value once, at creation: TFE docs "Service accounts"). 404 when none.
+    /// shows a token's value once, at creation: the "Service Accounts" page, source document service-accounts.txt). 404 when none.
     pub(super) fn read_org_token(&self, org: &str) -> Response {
         match self
             .tokens
