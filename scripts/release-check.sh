@@ -85,6 +85,9 @@ etc_before=$(ls -A /etc/tfe-bootstrap 2>/dev/null | sort || true)
 tfe-bootstrap --version | grep -q "x86_64-unknown-linux-musl" || fail "installed --version: $(tfe-bootstrap --version)"
 man -w tfe-bootstrap >/dev/null || fail "man -w tfe-bootstrap"
 [ -f /usr/lib/systemd/system/tfe-bootstrap.service ] || fail "no unit"
+[ -f /usr/lib/systemd/system/tfe-bootstrap-renew.timer ] || fail "no renew timer"
+grep -q '^ExecStart=/usr/bin/tfe-bootstrap renew ' /usr/lib/systemd/system/tfe-bootstrap-renew.service \
+  || fail "the packaged renew unit does not run /usr/bin/tfe-bootstrap renew"
 grep -q '^ExecStart=/usr/bin/tfe-bootstrap ' /usr/lib/systemd/system/tfe-bootstrap.service || fail "the packaged unit does not run /usr/bin/tfe-bootstrap"
 [ -x /usr/lib/tfe-bootstrap/store/etcd ] || fail "no store helpers"
 [ "$(ls -A /etc/tfe-bootstrap 2>/dev/null | sort || true)" = "$etc_before" ] || fail "the package wrote to /etc/tfe-bootstrap"

@@ -90,6 +90,16 @@ pub enum Command {
     },
     /// Print the checkpoints: each step, done or not, when, and whether its config changed since.
     Status,
+    /// Replace every token the run wrote (admin token_file, organization,
+    /// owners team) whose remaining life is under `[renew] before` (a third
+    /// of its lifetime by default); revoke replaced tokens once their
+    /// `[renew] grace` has passed. Sends nothing when nothing is due: for a
+    /// daily systemd timer or cron. Exit codes as `run`.
+    Renew {
+        /// Say what would be renewed or revoked, and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print a commented starter config to stdout: the least a first boot
     /// needs, nothing that can lock anyone out
     /// (`tfe-bootstrap init > /etc/tfe-bootstrap/config.toml`).

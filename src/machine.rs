@@ -328,6 +328,9 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
                                 detail: Some(applied.detail.clone()),
                             };
                             ctx.state.steps.insert(name.as_str().into(), cp);
+                            if let Some(o) = ctx.client.clock_offset() {
+                                ctx.state.facts.tfe_clock_offset = Some(o);
+                            }
                             if let Err(e) = store.save(&ctx.state) {
                                 let e = Error::step(
                                     name,
@@ -625,7 +628,7 @@ fn converged(step: &'static dyn Step, ctx: &mut Ctx<'_>) -> Option<String> {
     Some(d)
 }
 
-fn count(counts: &mut [usize; 4], o: Outcome) {
+pub(crate) fn count(counts: &mut [usize; 4], o: Outcome) {
     let i = match o {
         Outcome::Applied => 0,
         Outcome::Unchanged => 1,
@@ -635,13 +638,79 @@ fn count(counts: &mut [usize; 4], o: Outcome) {
     counts[i] += 1;
 }
 
-fn finish(report: &Reporter, counts: &[usize; 4], err: Option<&Error>) {
+pub(crate) fn finish(report: &Reporter, counts: &[usize; 4], err: Option<&Error>) {
     let msg = err.map(|e| e.to_string());
     report.emit(Event::Finished {
         exit_code: err.map(Error::exit_code).unwrap_or(0),
         error: msg.as_deref(),
         counts: *counts,
     });
+}
+
+/// `tfe-bootstrap renew`: under the state lock, renews every token the
+/// state records whose renewal is due ([`steps::renew`]), reporting one
+/// line per token. `Ok(false)`: there is no state yet (nothing written,
+/// nothing to renew).
+pub fn renew(
+    cfg: &Config,
+    client: Client,
+    report: &Reporter,
+    dry_run: bool,
+) -> Result<bool, Error> {
+    let store = DirStore::new(&cfg.state_dir);
+    let _lock = store.lock()?;
+    let Some(state) = store.load()? else {
+        return Ok(false);
+    };
+    store.check_owner(&state, &cfg.tfe.address)?;
+    let fleet = cfg
+        .store
+        .as_ref()
+        .map(|s| Store::new(s, &cfg.tfe.address, &cfg.secret_envs));
+    let mut ctx = Ctx {
+        cfg,
+        client,
+        admin: None,
+        admin_role: None,
+        state,
+        store: &store,
+        fleet: fleet.as_ref(),
+        progress: report,
+        iact: None,
+        forced: false,
+        new_install: false,
+        took_over: false,
+    };
+    let started = Instant::now();
+    let mut counts = [0usize; 4];
+    match steps::renew::renew(&mut ctx, dry_run) {
+        Ok(done) => {
+            for r in done {
+                count(&mut counts, r.applied.outcome);
+                report.emit(Event::StepFinished {
+                    step: r.step,
+                    outcome: r.applied.outcome,
+                    elapsed: started.elapsed(),
+                    detail: &r.applied.detail,
+                });
+            }
+            finish(report, &counts, None);
+            Ok(true)
+        }
+        Err(e) => {
+            if let Error::Step { step, message, .. } = &e {
+                count(&mut counts, Outcome::Failed);
+                report.emit(Event::StepFinished {
+                    step: *step,
+                    outcome: Outcome::Failed,
+                    elapsed: started.elapsed(),
+                    detail: message,
+                });
+            }
+            finish(report, &counts, Some(&e));
+            Err(e)
+        }
+    }
 }
 
 /// Loads the state for read-only commands (no lock taken; never written).

@@ -53,6 +53,12 @@ pub struct Facts {
     /// tool minted it (rotation); unknown for the initial admin's token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_token_expires_unix: Option<u64>,
+    /// When this tool minted the admin token in token_file, and its id on
+    /// TFE (so `renew` can revoke it once a replacement is in place).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token_minted_unix: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token_id: Option<String>,
     /// Where each service-account token step last wrote its token, and for
     /// which organization (step name → record). Never the token itself.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -79,6 +85,13 @@ pub struct Facts {
     /// The agent token this node wrote: its id on TFE (never the token).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_token: Option<AgentTokenRecord>,
+    /// Replaced tokens `renew` revokes once their grace has passed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retiring: Vec<Retiring>,
+    /// TFE's clock minus this host's (seconds), as last seen in a `Date`
+    /// header: `renew` judges expiries by TFE's clock without a request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tfe_clock_offset: Option<i64>,
 }
 
 /// An agent token written to a file: where, for which pool, its id.
@@ -110,6 +123,29 @@ pub struct TokenFile {
     /// stops working, this node may mint a replacement.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub minted_here: bool,
+    /// Its id on TFE, when it is a described team token `renew` minted
+    /// (one of many the team may hold, revoked by id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<String>,
+}
+
+/// A replaced token waiting to be revoked by `renew`: never before its
+/// replacement is in every node's file (`[renew] grace` after it was
+/// published).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Retiring {
+    /// Which token (a step name: `admin`, `team-token`, ...), for messages.
+    pub what: String,
+    /// `DELETE /authentication-tokens/ID` when set ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<String>,
+    /// ... else the legacy token of this team (`DELETE
+    /// /teams/ID/authentication-token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_team_id: Option<String>,
+    /// Not before this (Unix seconds).
+    pub not_before_unix: u64,
 }
 
 /// The whole state file.

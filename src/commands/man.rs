@@ -63,6 +63,19 @@ pub(super) fn render() -> std::io::Result<Vec<u8>> {
     for step in ORDER {
         writeln!(w, ".IP \\(bu 2\n{}", roff(step.name().as_str()))?;
     }
+    writeln!(w, ".SH RENEWAL")?;
+    writeln!(
+        w,
+        "\\fBrenew\\fR replaces each token the run wrote (the admin token_file, the organization and owners team \
+         tokens) once less than [renew] before is left of it (default: a third of its lifetime), within the token \
+         type's TTL policy: the new token is written atomically, checked against TFE and published to [store] \
+         before the replaced one is revoked, and with [store] only after [renew] grace (default 2d; 0s without \
+         [store]). The organization token cannot wait: TFE holds one, so whatever reads its file must read it \
+         again. Agent tokens carry no expiry and are never due. Nothing is sent when nothing is due; \
+         \\fB\\-\\-dry\\-run\\fR says what would be done. In a fleet one node renews each token and the others \
+         take it from [store]. tfe\\-bootstrap\\-renew.timer runs it daily; \\fBstatus\\fR shows each token's \
+         expiry and when it is renewed."
+    )?;
     writeln!(w, ".SH FILES")?;
     for (path, what) in [
         (
@@ -85,6 +98,10 @@ pub(super) fn render() -> std::io::Result<Vec<u8>> {
         (
             "<state dir>/org-token.rescue, <state dir>/team-token.rescue, <state dir>/agent-token.rescue",
             "The same for the organization, owners team and agent tokens.",
+        ),
+        (
+            "/usr/lib/systemd/system/tfe\\-bootstrap\\-renew.service, tfe\\-bootstrap\\-renew.timer",
+            "The daily renewal (packages; scripts/systemd in the source).",
         ),
         (
             "<token_file>.stale-<time>",

@@ -6,6 +6,7 @@
 mod man;
 mod plan;
 mod preflight;
+mod renew;
 mod reset;
 mod saml;
 mod status;
@@ -43,6 +44,7 @@ pub fn main(cli: Cli) -> u8 {
         Command::Plan { detailed_exitcode } => plan::plan(&cli, &report, *detailed_exitcode),
         Command::Validate { preflight } => validate::validate(&cli, &report, *preflight),
         Command::Status => status::status(&cli, &report),
+        Command::Renew { dry_run } => renew::renew(&cli, &report, *dry_run),
         Command::Reset { step, all } => reset::reset(&cli, &report, step, *all),
         Command::Saml(SamlCommand::RevokeOldCert) => saml::revoke_old_cert(&cli, &report),
         Command::Completions { shell } => {
@@ -62,7 +64,8 @@ pub fn main(cli: Cli) -> u8 {
         Err(e) => {
             // `run` reports its own failure through the event stream.
             let reported = matches!(e, Error::Step { .. } | Error::Interrupted { .. });
-            if !matches!(cli.command, Command::Run { .. }) || !reported {
+            let streams = matches!(cli.command, Command::Run { .. } | Command::Renew { .. });
+            if !streams || !reported {
                 report.emit(Event::Finished {
                     exit_code: e.exit_code(),
                     error: Some(&e.to_string()),

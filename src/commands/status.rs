@@ -72,9 +72,22 @@ pub(super) fn status(cli: &Cli, report: &Reporter) -> Result<u8, Error> {
         .iter()
         .map(|(step, t)| json!({"step": step, "path": t.path.display().to_string(), "organization": t.organization}))
         .collect();
+    // Each token the config writes: when it expires, when renew replaces it.
+    let held = cfg
+        .as_ref()
+        .map(|c| crate::steps::renew::held(c, &state))
+        .unwrap_or_default();
+    let tokens: Vec<Value> = held
+        .iter()
+        .map(|h| {
+            json!({"step": h.step.as_str(), "path": h.file.display().to_string(),
+                   "expires": h.expires.map(crate::util::rfc3339_unix),
+                   "renew_from": h.renew_at.map(crate::util::rfc3339_unix)})
+        })
+        .collect();
     if json_out {
         report.print_json(json!({"event": "status", "state_dir": dir.display().to_string(),
-            "tfe_address": state.tfe_address, "steps": rows,
+            "tfe_address": state.tfe_address, "steps": rows, "tokens": tokens,
             "facts": {"agent_pool_id": f.agent_pool_id, "admin_token_expires": expires, "token_files": token_files,
                       "tfe_version": f.tfe_version,
                       "agent_token": f.agent_token.as_ref().map(|a| json!({"path": a.path.display().to_string(), "pool_id": a.pool_id, "token_id": a.token_id}))}}));
@@ -94,9 +107,25 @@ pub(super) fn status(cli: &Cli, report: &Reporter) -> Result<u8, Error> {
             a.pool_id
         ));
     }
-    if let Some(e) = &expires {
+    for h in &held {
+        let when = match (h.expires, h.renew_at) {
+            (Some(e), Some(r)) => format!(
+                "expires {}{}; `tfe-bootstrap renew` replaces it from {}",
+                crate::util::rfc3339_unix(e),
+                h.note,
+                crate::util::rfc3339_unix(r)
+            ),
+            _ => format!("does not expire{}", h.note),
+        };
         report.print(&format!(
-            "  admin token (rotated by tfe-bootstrap) expires {e}: rotate or replace it before then"
+            "  {} token {}: {when}",
+            h.step.as_str(),
+            h.file.display()
+        ));
+    }
+    if let (Some(e), None) = (&expires, &cfg) {
+        report.print(&format!(
+            "  admin token (rotated by tfe-bootstrap) expires {e}: `tfe-bootstrap renew --config FILE` replaces it before then"
         ));
     }
     for t in &token_files {

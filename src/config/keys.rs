@@ -84,4 +84,6 @@ pub const KNOWN_KEYS: &[&str] = &[
     "store.env",
     "store.wait",
     "store.timeout",
+    "renew.before",
+    "renew.grace",
 ];

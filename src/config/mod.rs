@@ -186,6 +186,30 @@ pub struct StoreConfig {
     pub timeout: Duration,
 }
 
+/// `[renew]`: when `tfe-bootstrap renew` replaces a token, and when it
+/// revokes the one it replaced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RenewConfig {
+    /// Renew once a token has less than this left; `None`: a third of the
+    /// token's lifetime.
+    pub before: Option<Duration>,
+    /// How long a replaced token stays valid after its replacement was
+    /// written (and published): `None` is at once without `[store]`, two
+    /// days with one (every node's daily renew takes the new token first).
+    pub grace: Option<Duration>,
+}
+
+/// With `[store]`, the grace a replaced token keeps when `[renew] grace`
+/// is not set: two daily timer runs.
+pub const FLEET_RENEW_GRACE: Duration = Duration::from_secs(2 * 86_400);
+
+impl RenewConfig {
+    /// Renew once less than this is left of a token that lives `lifetime`.
+    pub fn before_for(&self, lifetime: Duration) -> Duration {
+        self.before.unwrap_or(lifetime / 3)
+    }
+}
+
 /// `[organization.agent_token]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentTokenConfig {
@@ -210,6 +234,7 @@ pub struct Config {
     pub organization: Option<OrgConfig>,
     pub state_dir: PathBuf,
     pub store: Option<StoreConfig>,
+    pub renew: RenewConfig,
     /// Non-fatal findings (e.g. a literal secret in a world-readable file).
     pub warnings: Vec<String>,
     /// Secrets whose source is absent (config key → why, e.g. "refers to
@@ -616,6 +641,29 @@ impl Config {
             }
         });
 
+        // [renew]: `before` must be positive; `grace` may be zero (revoke
+        // the replaced token at once).
+        let renew = raw
+            .renew
+            .as_ref()
+            .map(|r| RenewConfig {
+                before: r
+                    .before
+                    .as_ref()
+                    .map(|_| c.duration("[renew] before", r.before.as_ref(), "1d")),
+                grace: r
+                    .grace
+                    .as_ref()
+                    .and_then(|g| match duration::parse_duration(g) {
+                        Ok(d) => Some(d),
+                        Err(e) => {
+                            c.fail("[renew] grace", e);
+                            None
+                        }
+                    }),
+            })
+            .unwrap_or_default();
+
         // Child processes never get a secret's variable (see helper::Env).
         for (key, list) in [
             ("[store] env", store.as_ref().map(|s| &s.env)),
@@ -676,6 +724,7 @@ impl Config {
             organization,
             state_dir,
             store,
+            renew,
             warnings: warnings.into_iter().chain(c.warnings).collect(),
             absent: c.absent,
             secret_envs: c.secret_envs,

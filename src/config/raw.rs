@@ -22,6 +22,15 @@ pub struct RawConfig {
     pub organization: Option<RawOrganization>,
     pub state: Option<RawState>,
     pub store: Option<RawStore>,
+    pub renew: Option<RawRenew>,
+}
+
+/// `[renew]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRenew {
+    pub before: Option<String>,
+    pub grace: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

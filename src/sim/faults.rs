@@ -88,7 +88,7 @@ impl FaultRule {
     pub fn parse(s: &str) -> Result<FaultRule, String> {
         let usage = || {
             format!(
-                "bad fault {s:?}: expected KIND=ARG:ACTION[*COUNT] with KIND seq|mutating|path|get|post|patch|put \
+                "bad fault {s:?}: expected KIND=ARG:ACTION[*COUNT] with KIND seq|mutating|path|get|post|patch|put|delete \
                  and ACTION a status code, 429=SECS, drop, stall=DUR, pause, pause-drop, pause-after, ignore=ATTRIBUTE, echo=STATUS or echo-text=STATUS[+PAD]"
             )
         };
@@ -101,7 +101,7 @@ impl FaultRule {
                 method: None,
                 path: arg.to_string(),
             },
-            "get" | "post" | "patch" | "put" => Matcher::Path {
+            "get" | "post" | "patch" | "put" | "delete" => Matcher::Path {
                 method: Some(kind.to_ascii_uppercase()),
                 path: arg.to_string(),
             },

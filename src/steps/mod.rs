@@ -16,6 +16,7 @@ pub mod iact;
 pub mod org_defaults;
 pub mod org_token;
 pub mod organization;
+pub mod renew;
 pub mod saml;
 mod service_token;
 mod settings;

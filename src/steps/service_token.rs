@@ -54,24 +54,17 @@ impl Account {
             Account::OwnersTeam => format!("team-token-{org}"),
         }
     }
-    fn owners_team(c: &Client, org: &str) -> Result<String, TfeError> {
-        c.find_team(org, "owners")?.ok_or_else(|| TfeError::Decode {
-            method: "GET",
-            path: format!("/api/v2/organizations/{org}/teams"),
-            detail: "the organization has no owners team".into(),
-        })
-    }
     fn mint(self, c: &Client, org: &str, expired_at: Option<&str>) -> Result<String, TfeError> {
         match self {
             Account::Organization => c.create_org_token(org, expired_at),
-            Account::OwnersTeam => c.create_team_token(&Self::owners_team(c, org)?, expired_at),
+            Account::OwnersTeam => c.create_team_token(&c.owners_team(org)?, expired_at),
         }
     }
     /// The token TFE holds for it now (its value is never shown again).
     fn meta(self, c: &Client, org: &str) -> Result<Option<TokenMeta>, TfeError> {
         match self {
             Account::Organization => c.org_token_meta(org),
-            Account::OwnersTeam => c.team_token_meta(&Self::owners_team(c, org)?),
+            Account::OwnersTeam => c.team_token_meta(&c.owners_team(org)?),
         }
     }
 }
@@ -188,6 +181,7 @@ pub(super) fn mint_to(
         minted_unix: Some(now),
         expires_unix: Some(expires.unwrap_or(now + TFE_DEFAULT_TOKEN_LIFETIME_MS / 1000)),
         minted_here: true,
+        token_id: None,
     })
 }
 
@@ -524,6 +518,7 @@ fn take_published(
             minted_unix: meta.and_then(|m| m.created_unix),
             expires_unix: meta.and_then(|m| m.expires_unix),
             minted_here: false,
+            token_id: None,
         },
     );
     Ok(Some(Applied::unchanged(format!(

@@ -93,10 +93,10 @@ fn rotate_admin_token(ctx: &mut Ctx<'_>, ttl_ms: u64) -> Result<String, Error> {
     // A user may hold many tokens: the client retries a lost answer (a
     // 500, 502, 504 or a cut connection), which invalidates nothing and only
     // leaves an unused token that expires within the policy.
-    let token = match client.create_user_token(
+    let minted = match client.create_user_token(
         &me.id,
         "tfe-bootstrap (rotated within the organization's token TTL)",
-        &expires,
+        Some(&expires),
     ) {
         Ok(t) => t,
         Err(e) => {
@@ -104,6 +104,7 @@ fn rotate_admin_token(ctx: &mut Ctx<'_>, ttl_ms: u64) -> Result<String, Error> {
             return Err(api_error(NAME, ctx, e));
         }
     };
+    let token = minted.token;
     claim.keep(&token).map_err(|e| {
         let why = match e {
             KeepError::Rescued(err, at) => {
@@ -125,6 +126,8 @@ fn rotate_admin_token(ctx: &mut Ctx<'_>, ttl_ms: u64) -> Result<String, Error> {
     })?;
     super::admin::publish(ctx, &token, NAME, true)?;
     ctx.state.facts.admin_token_expires_unix = Some(expires_unix);
+    ctx.state.facts.admin_token_minted_unix = Some(client.tfe_now());
+    ctx.state.facts.admin_token_id = minted.id;
     ctx.admin = Some(
         ctx.client
             .clone()

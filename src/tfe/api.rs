@@ -514,14 +514,72 @@ impl Client {
         &self,
         user_id: &str,
         description: &str,
-        expired_at: &str,
-    ) -> Result<String, TfeError> {
+        expired_at: Option<&str>,
+    ) -> Result<Minted, TfeError> {
         let path = format!("/api/v2/users/{}/authentication-tokens", segment(user_id));
-        self.mint_token(
+        let mut attrs = expiry_attrs(expired_at);
+        attrs["description"] = json!(description);
+        self.mint(&path, "authentication-tokens", attrs)
+    }
+
+    /// `POST /api/v2/teams/:id/authentication-tokens` (plural): a described
+    /// team token, one of many a team may hold, so the team's other tokens
+    /// stay valid (pytfe `team_tokens.py` `create_with_options`; go-tfe
+    /// `team_token.go`). Installs that predate it answer 404.
+    pub fn create_described_team_token(
+        &self,
+        team_id: &str,
+        description: &str,
+        expired_at: Option<&str>,
+    ) -> Result<Minted, TfeError> {
+        let path = format!("/api/v2/teams/{}/authentication-tokens", segment(team_id));
+        let mut attrs = expiry_attrs(expired_at);
+        attrs["description"] = json!(description);
+        // Not replayed after a lost answer: the same description would be
+        // refused as taken; the caller's token still works, and a rerun
+        // mints with a new description.
+        self.mint_with(
             &path,
             "authentication-tokens",
-            json!({"description": description, "expired-at": expired_at}),
+            attrs,
+            Replay::IfNotProcessed,
         )
+    }
+
+    /// `DELETE /api/v2/authentication-tokens/:id`: revokes a user, agent or
+    /// described team token by id (go-tfe `user_token.go`, `agent_token.go`;
+    /// pytfe `team_tokens.py` `delete_by_id`). `Ok(false)`: it was already
+    /// gone (404).
+    pub fn delete_token(&self, id: &str) -> Result<bool, TfeError> {
+        self.delete(&format!("/api/v2/authentication-tokens/{}", segment(id)))
+    }
+
+    /// `DELETE /api/v2/teams/:id/authentication-token`: revokes the team's
+    /// legacy (undescribed) token (go-tfe `team_token.go` `Delete`).
+    /// `Ok(false)`: it had none.
+    pub fn delete_legacy_team_token(&self, team_id: &str) -> Result<bool, TfeError> {
+        self.delete(&format!(
+            "/api/v2/teams/{}/authentication-token",
+            segment(team_id)
+        ))
+    }
+
+    fn delete(&self, path: &str) -> Result<bool, TfeError> {
+        match self.send("DELETE", path, &[], Body::None, Replay::Idempotent) {
+            Ok(_) => Ok(true),
+            Err(e) if e.status() == Some(404) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The id of the owners team of `org`.
+    pub fn owners_team(&self, org: &str) -> Result<String, TfeError> {
+        self.find_team(org, "owners")?
+            .ok_or_else(|| TfeError::Decode {
+                method: "GET",
+                path: format!("/api/v2/organizations/{org}/teams"),
+                detail: "the organization has no owners team".into(),
+            })
     }
 
     /// The id of the team named `name` (`GET .../teams?filter[names]=`).
@@ -568,15 +626,34 @@ impl Client {
     /// POSTs a document of `type_` with `attributes` to `path` and returns
     /// the `token` of the answer (shown this once by TFE).
     fn mint_token(&self, path: &str, type_: &str, attributes_: Value) -> Result<String, TfeError> {
+        self.mint(path, type_, attributes_).map(|m| m.token)
+    }
+
+    /// The same, with the new token's id.
+    fn mint(&self, path: &str, type_: &str, attributes_: Value) -> Result<Minted, TfeError> {
+        self.mint_with(path, type_, attributes_, Replay::Regenerate)
+    }
+
+    fn mint_with(
+        &self,
+        path: &str,
+        type_: &str,
+        attributes_: Value,
+        replay: Replay,
+    ) -> Result<Minted, TfeError> {
         let body = json!({"data": {"type": type_, "attributes": attributes_}});
-        let r = self.send("POST", path, &[], Body::JsonApi(&body), Replay::Regenerate)?;
+        let r = self.send("POST", path, &[], Body::JsonApi(&body), replay)?;
         let v = json_of(&r, "POST", path)?;
-        attributes(&v, "POST", path)?
+        let token = attributes(&v, "POST", path)?
             .get("token")
             .and_then(Value::as_str)
             .inspect(|t| crate::redact::register(t))
             .map(String::from)
-            .ok_or_else(|| decode_err("POST", path, "no token in the answer"))
+            .ok_or_else(|| decode_err("POST", path, "no token in the answer"))?;
+        Ok(Minted {
+            id: v["data"]["id"].as_str().map(String::from),
+            token,
+        })
     }
 
     /// `POST .../authentication-token`: mints the organization token
@@ -678,6 +755,14 @@ impl Client {
             Err(e) => Err(e),
         }
     }
+}
+
+/// A token just minted: its value (shown this once) and its id, when the
+/// answer carries one.
+#[derive(Debug, Clone)]
+pub struct Minted {
+    pub id: Option<String>,
+    pub token: String,
 }
 
 /// A service token's metadata (TFE never shows its value again).

@@ -237,6 +237,13 @@ impl Client {
         crate::util::unix_now().saturating_add_signed(offset)
     }
 
+    /// TFE's clock minus this host's, in seconds, once TFE has answered
+    /// with a `Date` (kept in the state so `renew` can judge expiries by
+    /// TFE's clock without sending a request).
+    pub fn clock_offset(&self) -> Option<i64> {
+        self.clock.lock().ok().and_then(|o| *o)
+    }
+
     pub fn with_token(mut self, token: Secret) -> Client {
         self.token = Some(token);
         self
@@ -442,11 +449,20 @@ impl Client {
         }
         let result = match (method, body) {
             ("GET", _) => common!(self.agent.get(&url)).call(),
+            // go-tfe sends its JSON:API content type on every request.
+            ("DELETE", _) => common!(self.agent.delete(&url))
+                .header("Content-Type", "application/vnd.api+json")
+                .call(),
             (m, b) => {
                 let rb = match m {
                     "POST" => self.agent.post(&url),
                     "PUT" => self.agent.put(&url),
-                    _ => self.agent.patch(&url),
+                    "PATCH" => self.agent.patch(&url),
+                    other => {
+                        return Err(Failure::NotSent(format!(
+                            "internal: no such HTTP method {other}"
+                        )));
+                    }
                 };
                 let rb = common!(rb);
                 match b {

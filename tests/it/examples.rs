@@ -189,6 +189,27 @@ fn the_cloud_init_examples_write_every_file_they_name() {
     }
 }
 
+/// The renew unit runs `renew` with the run unit's hardening, line for
+/// line, and its timer fires daily with a randomized delay.
+#[test]
+fn the_renew_units_share_the_run_units_hardening() {
+    let hardening = |text: &str| {
+        let from = text.find("# Root, without capabilities").unwrap();
+        let to = text.find("[Install]").unwrap_or(text.len());
+        text[from..to].trim().to_string()
+    };
+    let run = read("scripts/systemd/tfe-bootstrap.service");
+    let renew = read("scripts/systemd/tfe-bootstrap-renew.service");
+    assert_eq!(hardening(&run), hardening(&renew));
+    assert!(renew.contains(
+        "ExecStart=/usr/local/bin/tfe-bootstrap renew --config /etc/tfe-bootstrap/config.toml"
+    ));
+    let timer = read("scripts/systemd/tfe-bootstrap-renew.timer");
+    for must in ["OnCalendar=daily", "RandomizedDelaySec=", "Persistent=true"] {
+        assert!(timer.contains(must), "timer lacks {must}");
+    }
+}
+
 /// The unit's exposure as `systemd-analyze security` scores it stays at
 /// what README reports (1.7 "OK"; at most 2.0), and it still runs the
 /// binary the way the contract says.
@@ -205,19 +226,26 @@ fn the_systemd_unit_is_hardened() {
         println!("SKIPPED the_systemd_unit_is_hardened: systemd-analyze is not installed");
         return;
     }
-    let out = std::process::Command::new("systemd-analyze")
-        .args(["security", "--offline=true"])
-        .arg(repo("scripts/systemd/tfe-bootstrap.service"))
-        .output_timed()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let score: f64 = text
-        .lines()
-        .find_map(|l| l.split("tfe-bootstrap.service: ").nth(1))
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no overall exposure in:\n{text}"));
-    assert!(score <= 2.0, "exposure {score}:\n{text}");
+    let exposure = |unit: &str| -> f64 {
+        let out = std::process::Command::new("systemd-analyze")
+            .args(["security", "--offline=true"])
+            .arg(repo(&format!("scripts/systemd/{unit}")))
+            .output_timed()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines()
+            .find_map(|l| l.split(&format!("{unit}: ")).nth(1))
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no overall exposure for {unit} in:\n{text}"))
+    };
+    let score = exposure("tfe-bootstrap.service");
+    assert!(score <= 2.0, "exposure {score}");
+    let renew = exposure("tfe-bootstrap-renew.service");
+    assert!(
+        renew <= score,
+        "the renew unit's exposure {renew} exceeds {score}"
+    );
     assert!(
         read("README.md").contains(&format!("exposure {score:.1}")),
         "README reports another exposure than {score:.1}"

@@ -163,8 +163,13 @@ wait = {:?}
     }
 
     pub fn command(&self, n: &Node) -> Command {
+        self.command_for(n, "run")
+    }
+
+    /// The command line for `verb` (`run`, `renew`, ...) on node `n`.
+    pub fn command_for(&self, n: &Node, verb: &str) -> Command {
         let mut c = Command::new(bin());
-        c.args(["run", "--config"])
+        c.args([verb, "--config"])
             .arg(&n.config)
             .env("T_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("T_SMTP_PASSWORD", SMTP_PASSWORD)

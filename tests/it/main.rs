@@ -13,6 +13,7 @@ mod hostile;
 mod layout;
 mod ops;
 mod real_tfe;
+mod renew;
 mod run;
 mod secrets;
 mod sim_api;

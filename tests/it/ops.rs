@@ -201,11 +201,14 @@ fn status_reset_skip_only_and_force() {
         r.stdout
     );
 
-    // Facts the run learned show too: the rotated admin token's expiry and the pool id.
+    // Facts the run learned show too: the rotated admin token's expiry,
+    // when renew replaces it, and the pool id.
     let r = w.run(&["status"]);
     assert!(
-        r.stdout
-            .contains("admin token (rotated by tfe-bootstrap) expires"),
+        r.stdout.contains(&format!(
+            "admin token {}: expires ",
+            w.token_file().display()
+        )) && r.stdout.contains("`tfe-bootstrap renew` replaces it from"),
         "{}",
         r.stdout
     );

@@ -185,10 +185,15 @@ impl World {
     /// Starts `run` with a fault `rule` that parks a request, SIGKILLs the
     /// client once the request is parked, then lets the simulator go on.
     pub fn kill_at(&self, rule: &str) {
+        self.kill_during(&["run"], rule)
+    }
+
+    /// [`World::kill_at`] for any command line.
+    pub fn kill_during(&self, args: &[&str], rule: &str) {
         self.sim
             .add_fault(tfe_bootstrap::sim::faults::FaultRule::parse(rule).unwrap());
         let mut child = self
-            .command(&["run"])
+            .command(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -209,10 +214,15 @@ impl World {
     /// parked, calls `during`, lets the request go on, and returns the
     /// audited run.
     pub fn run_while_parked(&self, rule: &str, during: impl FnOnce()) -> Run {
+        self.parked_during(&["run"], rule, during)
+    }
+
+    /// [`World::run_while_parked`] for any command line.
+    pub fn parked_during(&self, args: &[&str], rule: &str, during: impl FnOnce()) -> Run {
         self.sim
             .add_fault(tfe_bootstrap::sim::faults::FaultRule::parse(rule).unwrap());
         let child = self
-            .command(&["run"])
+            .command(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -280,8 +290,22 @@ impl World {
                 files.push(p);
             }
         }
+        let agents = self.snapshot()["agent-tokens"].clone();
         for f in &files {
             let t = self.token_at(f);
+            if f.ends_with("agent-token") {
+                let held = agents
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a["token"] == t.as_str());
+                assert!(
+                    held,
+                    "the agent token in {} is not in its pool",
+                    f.display()
+                );
+                continue;
+            }
             assert!(
                 self.authenticates(&t),
                 "the token in {} does not authenticate",

@@ -61,6 +61,9 @@ pub struct Token {
     pub kind: TokenKind,
     pub created_ms: u64,
     pub expires_ms: u64,
+    /// A described team token (one of many a team may hold); `None` for
+    /// every other token and for a team's one legacy token.
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -284,6 +287,7 @@ impl Tfe {
             kind,
             created_ms: created,
             expires_ms: created + TOKEN_LIFETIME_MS,
+            description: None,
         });
         value
     }
@@ -307,6 +311,7 @@ impl Tfe {
                     kind: TokenKind::User(id),
                     created_ms: created,
                     expires_ms: created + TOKEN_LIFETIME_MS,
+                    description: None,
                 });
                 value
             }
@@ -417,7 +422,9 @@ impl Tfe {
         if let Some(resp) = self.rate_limited(&tok) {
             return resp;
         }
-        if req.is_mutating() {
+        // The content type describes a request document: a DELETE without a
+        // body (pytfe's `delete_by_id` sends none) has nothing to describe.
+        if req.is_mutating() && !(req.method == "DELETE" && req.body.is_empty()) {
             let ct = req.header("content-type").unwrap_or("");
             if !ct.starts_with("application/vnd.api+json") {
                 return errors(
@@ -498,9 +505,21 @@ impl Tfe {
                 let pool = pool.to_string();
                 self.agent_tokens_of(&tok, site_admin, &pool, req)
             }
+            ("POST", ["teams", tid, "authentication-tokens"]) => {
+                let tid = tid.to_string();
+                self.described_team_token(&tid, &tok, site_admin, req)
+            }
+            ("DELETE", ["teams", tid, "authentication-token"]) => {
+                let tid = tid.to_string();
+                self.delete_team_token(&tid, &tok, site_admin)
+            }
             ("DELETE", ["authentication-tokens", id]) => {
                 let id = id.to_string();
-                self.delete_agent_token(&tok, site_admin, &id)
+                if self.agent_tokens.iter().any(|t| t.id == id) {
+                    self.delete_agent_token(&tok, site_admin, &id)
+                } else {
+                    self.delete_token_by_id(&tok, user.as_ref(), site_admin, &id)
+                }
             }
             (_, ["organizations", org, rest @ ..]) => {
                 let org = org.to_string();
@@ -581,7 +600,7 @@ impl Tfe {
         json!({
             "ready": self.is_ready(),
             "users": self.users.iter().map(|u| json!({"id": u.id, "username": u.username, "email": u.email, "site-admin": u.site_admin})).collect::<Vec<_>>(),
-            "tokens": self.tokens.iter().map(|t| json!({"token": t.value, "lifetime-ms": t.expires_ms.saturating_sub(t.created_ms), "expires-unix": t.expires_ms / 1000, "kind": match &t.kind {
+            "tokens": self.tokens.iter().map(|t| json!({"token": t.value, "id": t.id, "description": t.description, "lifetime-ms": t.expires_ms.saturating_sub(t.created_ms), "expires-unix": t.expires_ms / 1000, "kind": match &t.kind {
                 TokenKind::User(u) => json!({"user": u}), TokenKind::Organization(o) => json!({"organization": o}),
                 TokenKind::Team(t, o) => json!({"team": t, "organization": o})}})).collect::<Vec<_>>(),
             "initial-admin-attempts": self.initial_admin_attempts,
