@@ -22,7 +22,7 @@ for _ in $(seq 1 200); do [ -s "$work/url" ] && break; sleep 0.05; done
 url=$(head -1 "$work/url")
 
 sed -e "s#http://127.0.0.1:18800#$url#" -e 's/^user = "2y"/user = "30d"/' \
-  -e 's/^api_rate_limit = 60/api_rate_limit = 60\nsupport_email_address = "help@example.com"/' \
+  -e 's/^\[organization\]$/[customization]\nsupport_email_address = "help@example.com"\nlogin_help = "Ask #platform"\nfooter = "Internal use only"\nerror = "Something broke: ask #platform"\nnew_user = "Welcome"\n\n[organization]\ncollaborator_auth_policy = "two_factor_mandatory"\nsession_timeout = "8h"\nsession_remember = "7d"/' \
   -e "s#^\[organization.token_ttl\]#[organization.service_token]\nfile = \"$work/org-token\"\n\n[organization.token_ttl]#" \
   config/demo.toml >"$work/config.toml"
 TFE_ADMIN_PASSWORD=pytfe-check-password SMTP_PASSWORD=pytfe-check-smtp \

@@ -1,7 +1,7 @@
 """Cross-check tfe-sim's wire format with HashiCorp's official Python SDK.
 
 Reads back, with pytfe, what tfe-bootstrap configured: SMTP settings, the
-support address in customization settings, organization default settings and
+customization settings, the organization's security and default settings and
 token TTL policies; then, with the organization token tfe-bootstrap minted,
 reads the organization and its token's expiry. Runs after max-TTL
 enforcement, so every token it uses must have survived it. Exits non-zero on
@@ -48,8 +48,20 @@ if not hcp:
     # pytfe 1.5.0 has no customization-settings resource: read it through
     # pytfe's own transport (its auth, headers and error handling).
     custom = client._transport.request("GET", "/api/v2/admin/customization-settings").json()
-    expect("customization support-email-address",
-           custom["data"]["attributes"].get("support-email-address"), "help@example.com")
+    for key, want in [("support-email-address", "help@example.com"), ("login-help", "Ask #platform"),
+                      ("footer", "Internal use only"), ("error", "Something broke: ask #platform"),
+                      ("new-user", "Welcome")]:
+        expect(f"customization {key}", custom["data"]["attributes"].get(key), want)
+
+    # The organization's security settings ([organization] collaborator_auth_policy,
+    # session_timeout = "8h", session_remember = "7d": minutes on the wire).
+    # pytfe 1.5.0's Organization model has these fields but no aliases for
+    # their hyphenated wire names, so organizations.read() leaves them None
+    # against any server: read them through its transport instead.
+    o = client._transport.request("GET", "/api/v2/organizations/my-org").json()["data"]["attributes"]
+    expect("org collaborator-auth-policy", o.get("collaborator-auth-policy"), "two_factor_mandatory")
+    expect("org session-timeout", o.get("session-timeout"), 8 * 60)
+    expect("org session-remember", o.get("session-remember"), 7 * 24 * 60)
 
 defaults = client.organizations.read_default_settings("my-org")
 expect("org default_execution_mode", defaults.default_execution_mode, "agent")

@@ -3,8 +3,8 @@
 //! wants and does lives in its own file under `steps/`.
 //!
 //! ```text
-//!  wait ──► iact ──► admin ──► general ──► smtp ──► saml ──► twilio
-//!   │        │         │                                        │
+//!  wait ──► iact ──► admin ──► general ──► customization ──► smtp ──► saml ──► twilio
+//!   │        │         │                                                          │
 //!   │        │         └─ token_file written (0600) before the   ▼
 //!   │        │            admin checkpoint                  organization ──► agent-pool
 //!   │        └─ IACT kept in memory only                                        │
@@ -43,6 +43,7 @@ pub const ORDER: &[&dyn Step] = &[
     &steps::iact::Iact,
     &steps::admin::Admin,
     &steps::general::General,
+    &steps::customization::Customization,
     &steps::smtp::Smtp,
     &steps::saml::Saml,
     &steps::twilio::Twilio,

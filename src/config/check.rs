@@ -123,6 +123,10 @@ impl Checker {
     pub(super) fn fail(&mut self, key: &str, msg: impl fmt::Display) {
         self.problems.push(format!("{key}: {msg}"));
     }
+    /// A finding that does not stop the config (`validate` and `run` print it).
+    pub(super) fn warn(&mut self, msg: impl Into<String>) {
+        self.warnings.push(msg.into());
+    }
     pub(super) fn duration(&mut self, key: &str, v: Option<&String>, default: &str) -> Duration {
         let text = v.map(String::as_str).unwrap_or(default);
         match parse_duration(text) {

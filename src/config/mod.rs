@@ -161,6 +161,10 @@ pub struct OrgConfig {
     pub default_execution_mode: Option<String>,
     pub default_agent_pool: Option<PoolRef>,
     pub max_ttl_enabled: Option<bool>,
+    /// Security settings of the organization, in TFE's wire spelling and
+    /// units (`collaborator-auth-policy`; `session-timeout` and
+    /// `session-remember` in minutes: organizations API docs).
+    pub security: Map<String, Value>,
     pub service_token_file: Option<PathBuf>,
     /// `[organization.owners_team_token] file`: the owners team's token.
     pub owners_team_token_file: Option<PathBuf>,
@@ -226,6 +230,7 @@ pub struct Config {
     pub iact: IactConfig,
     pub admin: AdminConfig,
     pub general: Option<SettingsConfig>,
+    pub customization: Option<SettingsConfig>,
     pub smtp: Option<SettingsConfig>,
     pub saml: Option<SettingsConfig>,
     pub twilio: Option<SettingsConfig>,
@@ -565,8 +570,17 @@ impl Config {
             _ => {}
         }
 
-        // [general]
-        let general = raw.general.map(|g| settings::general(&mut c, g));
+        // [general], [customization]
+        let old_email = raw
+            .general
+            .as_ref()
+            .and_then(|g| g.support_email_address.clone());
+        let customization =
+            settings::customization(&mut c, raw.customization.as_ref(), old_email.as_ref());
+        let general = raw
+            .general
+            .map(|g| settings::general(&mut c, g))
+            .filter(|g| !g.attributes.is_empty());
 
         // [smtp]
         let smtp = raw.smtp.map(|s| settings::smtp(&mut c, s));
@@ -717,6 +731,7 @@ impl Config {
             iact,
             admin,
             general,
+            customization,
             smtp,
             saml,
             twilio,
@@ -767,6 +782,7 @@ impl Config {
                       "token": secret(&self.admin.token), "token_file": self.admin.token_file.display().to_string(),
                       "rotate_token": self.admin.rotate_token},
             "general": settings(&self.general),
+            "customization": settings(&self.customization),
             "smtp": settings(&self.smtp),
             "saml": settings(&self.saml),
             "twilio": settings(&self.twilio),

@@ -144,9 +144,44 @@ pub(super) fn organization(c: &mut Checker, o: RawOrganization) -> OrgConfig {
         }
         v
     });
+    // Organizations API docs ("Update an Organization"): collaborator-auth-policy
+    // is `password` or `two_factor_mandatory`; session-timeout and
+    // session-remember are minutes (go-tfe `Organization.SessionTimeout`,
+    // `SessionRemember`, ints).
+    let mut security = serde_json::Map::new();
+    if let Some(p) = &o.collaborator_auth_policy {
+        if ["password", "two_factor_mandatory"].contains(&p.as_str()) {
+            security.insert("collaborator-auth-policy".into(), p.clone().into());
+        } else {
+            c.fail(
+                "[organization] collaborator_auth_policy",
+                format!("{p:?} must be \"password\" or \"two_factor_mandatory\""),
+            );
+        }
+    }
+    for (key, wire, val) in [
+        ("session_timeout", "session-timeout", &o.session_timeout),
+        ("session_remember", "session-remember", &o.session_remember),
+    ] {
+        let Some(text) = val else { continue };
+        let full = format!("[organization] {key}");
+        let d = c.duration(&full, Some(text), "1m");
+        if d.is_zero() {
+            continue;
+        }
+        if !d.as_secs().is_multiple_of(60) {
+            c.fail(
+                &full,
+                format!("{text:?} is not a whole number of minutes (TFE keeps minutes)"),
+            );
+            continue;
+        }
+        security.insert(wire.into(), (d.as_secs() / 60).into());
+    }
     OrgConfig {
         name,
         email,
+        security,
         default_execution_mode: o.default_execution_mode.clone(),
         default_agent_pool: pool,
         max_ttl_enabled: o.max_ttl_enabled,

@@ -16,6 +16,7 @@ pub struct RawConfig {
     pub iact: Option<RawIact>,
     pub admin: Option<RawAdmin>,
     pub general: Option<RawGeneral>,
+    pub customization: Option<RawCustomization>,
     pub smtp: Option<RawSmtp>,
     pub saml: Option<RawSaml>,
     pub twilio: Option<RawTwilio>,
@@ -23,6 +24,17 @@ pub struct RawConfig {
     pub state: Option<RawState>,
     pub store: Option<RawStore>,
     pub renew: Option<RawRenew>,
+}
+
+/// `[customization]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCustomization {
+    pub support_email_address: Option<String>,
+    pub login_help: Option<String>,
+    pub footer: Option<String>,
+    pub error: Option<String>,
+    pub new_user: Option<String>,
 }
 
 /// `[renew]`
@@ -143,6 +155,9 @@ pub struct RawOrganization {
     pub default_agent_pool: Option<String>,
     pub default_agent_pool_id: Option<String>,
     pub max_ttl_enabled: Option<bool>,
+    pub collaborator_auth_policy: Option<String>,
+    pub session_timeout: Option<String>,
+    pub session_remember: Option<String>,
     pub service_token: Option<RawServiceToken>,
     pub owners_team_token: Option<RawServiceToken>,
     pub agent_token: Option<RawAgentToken>,

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::check::Checker;
-use super::raw::{RawGeneral, RawSaml, RawSmtp, RawTwilio};
+use super::raw::{RawCustomization, RawGeneral, RawSaml, RawSmtp, RawTwilio};
 use super::secret::SecretSource;
 use super::{SettingsConfig, did_you_mean};
 
@@ -19,10 +19,6 @@ pub(super) fn general(c: &mut Checker, g: RawGeneral) -> SettingsConfig {
     put(
         "limit-user-organization-creation",
         g.limit_user_organization_creation.map(Value::from),
-    );
-    put(
-        "support-email-address",
-        g.support_email_address.clone().map(Value::from),
     );
     put(
         "api-rate-limiting-enabled",
@@ -57,7 +53,7 @@ pub(super) fn general(c: &mut Checker, g: RawGeneral) -> SettingsConfig {
         "[general] support_email_address",
         g.support_email_address.as_ref(),
     );
-    if m.is_empty() {
+    if m.is_empty() && g.support_email_address.is_none() {
         c.fail(
             "[general]",
             "is empty: set at least one key or remove the table",
@@ -67,6 +63,62 @@ pub(super) fn general(c: &mut Checker, g: RawGeneral) -> SettingsConfig {
         attributes: m,
         ..Default::default()
     }
+}
+
+/// `[customization]` (customization-settings: support e-mail, login help,
+/// footer, error and new-user messages; settings API docs, go-tfe
+/// `AdminCustomizationSetting`), with `[general] support_email_address`
+/// (deprecated: today's TFE keeps it here) moved in.
+pub(super) fn customization(
+    c: &mut Checker,
+    raw: Option<&RawCustomization>,
+    old_email: Option<&String>,
+) -> Option<SettingsConfig> {
+    let mut m = Map::new();
+    if let Some(r) = raw {
+        for (k, v) in [
+            ("support-email-address", &r.support_email_address),
+            ("login-help", &r.login_help),
+            ("footer", &r.footer),
+            ("error", &r.error),
+            ("new-user", &r.new_user),
+        ] {
+            if let Some(v) = v {
+                m.insert(k.into(), Value::from(v.clone()));
+            }
+        }
+        c.email(
+            "[customization] support_email_address",
+            r.support_email_address.as_ref(),
+        );
+        if m.is_empty() {
+            c.fail(
+                "[customization]",
+                "is empty: set at least one key or remove the table",
+            );
+        }
+    }
+    if let Some(e) = old_email {
+        match m.get("support-email-address") {
+            Some(v) if v.as_str() != Some(e.as_str()) => c.fail(
+                "[general] support_email_address",
+                "differs from [customization] support_email_address: keep only the one in [customization]",
+            ),
+            Some(_) => c.warn(
+                "[general] support_email_address is deprecated and repeats [customization] support_email_address: remove it from [general]",
+            ),
+            None => {
+                c.warn(
+                    "[general] support_email_address is deprecated: move it to [customization] (TFE keeps it in customization-settings); it is applied there",
+                );
+                m.insert("support-email-address".into(), Value::from(e.clone()));
+            }
+        }
+    }
+    (!m.is_empty()).then(|| SettingsConfig {
+        attributes: m,
+        ..Default::default()
+    })
 }
 
 pub(super) fn smtp(c: &mut Checker, s: RawSmtp) -> SettingsConfig {

@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod agent_pool;
 pub mod agent_token;
+pub mod customization;
 pub mod general;
 pub mod iact;
 pub mod org_defaults;

@@ -1,8 +1,10 @@
 //! `organization`: ensure the organization exists (read, create if
 //! missing; after an ambiguous failure read again first, so a lost answer
-//! never makes a second one) and that its e-mail is the configured one.
+//! never makes a second one) and that its e-mail and security settings
+//! (`collaborator_auth_policy`, `session_timeout`, `session_remember`) are
+//! the configured ones, each confirmed from TFE's answer.
 
-use serde_json::{Map, json};
+use serde_json::{Map, Value, json};
 
 use super::{admin_client, api_error, ensure, no_org, org_cfg};
 use crate::config::Config;
@@ -19,7 +21,11 @@ impl Step for Organization {
     }
     fn desired(&self, cfg: &Config) -> Result<Desired, String> {
         let o = cfg.organization.as_ref().ok_or_else(no_org)?;
-        Ok(Desired::plain(json!({"name": o.name, "email": o.email})))
+        let mut d = json!({"name": o.name, "email": o.email});
+        if !o.security.is_empty() {
+            d["security"] = Value::Object(o.security.clone());
+        }
+        Ok(Desired::plain(d))
     }
     fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, String> {
         let Some(o) = &cx.cfg.organization else {
@@ -28,7 +34,17 @@ impl Step for Organization {
         Ok(
             match cx.admin.organization(&o.name).map_err(|e| e.to_string())? {
                 None => vec![Drift::new("organization", json!(null), json!(o.name))],
-                Some(live) => vec![Drift::new("email", json!(live.email), json!(o.email))],
+                Some(live) => {
+                    std::iter::once(Drift::new("email", json!(live.email), json!(o.email)))
+                        .chain(o.security.iter().map(|(k, want)| {
+                            Drift::new(
+                                k,
+                                live.attributes.get(k).cloned().unwrap_or(Value::Null),
+                                want.clone(),
+                            )
+                        }))
+                        .collect()
+                }
             },
         )
     }
@@ -60,26 +76,29 @@ impl Step for Organization {
             ),
             _ => api_error(NAME, ctx, e),
         })?;
-        if created {
-            return Ok(Applied::changed(format!(
-                "created organization {:?}",
-                o.name
-            )));
-        }
-        if org.email != o.email {
-            let mut attrs = Map::new();
+        // What differs: the e-mail (an existing organization) and the
+        // security settings (a new one has TFE's defaults).
+        let mut attrs = Map::new();
+        if !created && org.email != o.email {
             attrs.insert("email".into(), json!(o.email));
-            client
-                .patch_organization(&o.name, attrs, None)
-                .map_err(|e| api_error(NAME, ctx, e))?;
-            return Ok(Applied::changed(format!(
-                "organization {:?} exists; email set to {}",
-                o.name, o.email
-            )));
         }
-        Ok(Applied::changed(format!(
-            "organization {:?} exists",
-            o.name
-        )))
+        for (k, want) in &o.security {
+            if org.attributes.get(k) != Some(want) {
+                attrs.insert(k.clone(), want.clone());
+            }
+        }
+        let what = if created {
+            format!("created organization {:?}", o.name)
+        } else {
+            format!("organization {:?} exists", o.name)
+        };
+        if attrs.is_empty() {
+            return Ok(Applied::changed(what));
+        }
+        let keys: Vec<String> = attrs.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+        client
+            .patch_organization(&o.name, attrs, None)
+            .map_err(|e| api_error(NAME, ctx, e))?;
+        Ok(Applied::changed(format!("{what}; set {}", keys.join(", "))))
     }
 }

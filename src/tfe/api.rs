@@ -100,6 +100,8 @@ pub struct Organization {
     pub default_execution_mode: String,
     pub default_agent_pool_id: Option<String>,
     pub max_ttl_enabled: Option<bool>,
+    /// Every attribute as TFE answered it.
+    pub attributes: Map<String, Value>,
 }
 
 fn decode_err(method: &'static str, path: &str, detail: impl Into<String>) -> TfeError {
@@ -333,6 +335,7 @@ impl Client {
                 .as_str()
                 .map(String::from),
             max_ttl_enabled: a.get("max-ttl-enabled").and_then(Value::as_bool),
+            attributes: a.clone(),
         })
     }
 

@@ -359,3 +359,43 @@ fn a_hanging_child_fails_its_test_naming_it() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(60));
 }
+
+/// First contact: the config `init` prints, with only what an operator
+/// must fill in (TFE's address, the subnet line uncommented), passes
+/// `validate --preflight` against a TFE that answers, and `run` finishes
+/// with it. `TFE_IACT_TOKEN` is not set: with `source = "auto"` the token
+/// source falls through to the HTTP API, as the starter's comment says.
+#[test]
+fn the_init_config_passes_preflight_and_runs_as_printed() {
+    let w = World::new(sim_opts());
+    let out = Command::new(bin()).arg("init").output_timed().unwrap();
+    let text = String::from_utf8(out.stdout)
+        .unwrap()
+        .replace(
+            "address = \"https://tfe.example.com\"",
+            &format!("address = \"{}\"\nallow_insecure_http = true", w.sim.url()),
+        )
+        .replace(
+            "# subnets = [\"10.0.0.0/16\"]",
+            "subnets = [\"127.0.0.0/8\"]",
+        );
+    w.write_config(&text);
+    let state = w.state_dir();
+    let state = state.to_str().unwrap();
+    let cmd = |args: &[&str]| {
+        let mut c = w.command(args);
+        c.args(["--state-dir", state])
+            .env_remove("TFE_IACT_TOKEN")
+            .env("TFE_ADMIN_PASSWORD", ADMIN_PASSWORD);
+        let r = to_run(c.output_timed().unwrap());
+        w.assert_no_secrets(&r);
+        r
+    };
+    let r = cmd(&["validate", "--preflight"]);
+    assert_code(&r, 0);
+    assert!(w.mutating().is_empty(), "preflight changes nothing");
+    let r = cmd(&["run"]);
+    assert_code(&r, 0);
+    assert_eq!(w.snapshot()["users"].as_array().unwrap().len(), 1);
+    assert!(w.authenticates(&w.token_at(&w.token_file())));
+}

@@ -91,3 +91,87 @@ fn revoking_with_no_previous_certificate_sends_nothing() {
     assert!(r.stdout.contains("nothing to revoke"), "{}", r.stdout);
     assert_eq!(w.mutating().len(), before, "no POST");
 }
+
+/// `[customization]` and the organization's security settings, as an
+/// operator sets them on day one: TFE holds each one afterwards (read back
+/// from the simulator), a rerun sends nothing, and a change sends one PATCH.
+#[test]
+fn customization_and_org_security_settings_are_applied_and_confirmed() {
+    let w = World::new(sim_opts());
+    w.edit_config(
+        "[organization]\n",
+        "[customization]\nsupport_email_address = \"help@example.com\"\nlogin_help = \"Ask #platform\"\nfooter = \"Internal\"\nerror = \"Ask #platform\"\nnew_user = \"Welcome\"\n\n[organization]\ncollaborator_auth_policy = \"two_factor_mandatory\"\nsession_timeout = \"8h\"\nsession_remember = \"7d\"\n",
+    );
+    let r = w.run(&["run"]);
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("customization"), "{}", r.stdout);
+    let s = w.snapshot();
+    let c = &s["settings"]["customization"];
+    assert_eq!(c["support-email-address"], "help@example.com");
+    assert_eq!(c["login-help"], "Ask #platform");
+    assert_eq!(c["footer"], "Internal");
+    assert_eq!(c["error"], "Ask #platform");
+    assert_eq!(c["new-user"], "Welcome");
+    let admin = w.token_at(&w.token_file());
+    let (_, org) = Http::new(w.sim.url()).get("/api/v2/organizations/my-org", Some(&admin));
+    let a = &org["data"]["attributes"];
+    assert_eq!(a["collaborator-auth-policy"], "two_factor_mandatory");
+    assert_eq!(a["session-timeout"], 480);
+    assert_eq!(a["session-remember"], 10080);
+
+    let before = w.requests().len();
+    assert_code(&w.run(&["run"]), 0);
+    assert_eq!(w.requests().len(), before, "a rerun sends no request");
+
+    let m = w.mutating().len();
+    w.edit_config("session_timeout = \"8h\"", "session_timeout = \"12h\"");
+    assert_code(&w.run(&["run"]), 0);
+    let writes: Vec<String> = w.mutating()[m..]
+        .iter()
+        .map(|e| format!("{} {}", e.method, e.path))
+        .collect();
+    assert_eq!(writes, ["PATCH /api/v2/organizations/my-org"], "{writes:?}");
+    let (_, org) = Http::new(w.sim.url()).get("/api/v2/organizations/my-org", Some(&admin));
+    assert_eq!(org["data"]["attributes"]["session-timeout"], 720);
+}
+
+/// `[general] support_email_address` still works, with a warning that it
+/// moved; a session timeout TFE cannot hold (not whole minutes) and an
+/// unknown policy are refused before anything is sent.
+#[test]
+fn the_old_support_email_key_warns_and_bad_security_values_are_refused() {
+    let w = World::new(sim_opts());
+    w.edit_config(
+        "api_rate_limit = 60\n",
+        "api_rate_limit = 60\nsupport_email_address = \"help@example.com\"\n",
+    );
+    let r = w.run(&["validate"]);
+    assert_code(&r, 0);
+    assert!(
+        r.both()
+            .contains("[general] support_email_address is deprecated: move it to [customization]"),
+        "{}",
+        r.both()
+    );
+    assert_code(&w.run(&["run"]), 0);
+    assert_eq!(
+        w.snapshot()["settings"]["customization"]["support-email-address"],
+        "help@example.com"
+    );
+
+    let w = World::new(sim_opts());
+    w.edit_config(
+        "[organization]\n",
+        "[organization]\nsession_timeout = \"90s\"\ncollaborator_auth_policy = \"sms\"\n",
+    );
+    let r = w.run(&["run"]);
+    assert_code(&r, 2);
+    assert!(
+        r.stderr.contains("[organization] session_timeout")
+            && r.stderr.contains("whole number of minutes")
+            && r.stderr.contains("[organization] collaborator_auth_policy"),
+        "{}",
+        r.stderr
+    );
+    assert!(w.requests().is_empty(), "nothing sent");
+}

@@ -158,6 +158,7 @@ fn the_exact_pool_on_page_two_of_a_substring_search_is_found() {
             default_execution_mode: "remote".into(),
             default_agent_pool: None,
             max_ttl_enabled: false,
+            security: Default::default(),
             owners: vec![],
             ttl: BTreeMap::new(),
             created: "2026-01-01T00:00:00Z".into(),

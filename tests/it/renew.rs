@@ -53,7 +53,9 @@ fn renew_replaces_every_due_token_and_a_second_renew_sends_nothing() {
     // status says when each token expires and when renew replaces it.
     let st = w.run(&["status"]);
     assert_eq!(
-        st.stdout.matches("`tfe-bootstrap renew` replaces it from").count(),
+        st.stdout
+            .matches("`tfe-bootstrap renew` replaces it from")
+            .count(),
         3,
         "{}",
         st.stdout

@@ -73,6 +73,9 @@ pub struct Org {
     pub default_execution_mode: String,
     pub default_agent_pool: Option<String>,
     pub max_ttl_enabled: bool,
+    /// `collaborator-auth-policy`, `session-timeout`, `session-remember`
+    /// (organizations API docs; go-tfe `Organization`).
+    pub security: Map<String, Value>,
     pub owners: Vec<String>,
     pub ttl: BTreeMap<String, u64>,
     pub created: String,

@@ -1,0 +1,89 @@
+//! `customization`: the customization settings, exactly the keys
+//! `[customization]` sets (support e-mail, login help, footer, error and
+//! new-user messages), in `/api/v2/admin/customization-settings` (go-tfe
+//! `admin_setting_customization.go` `AdminCustomizationSetting`; TFE 2.0.x
+//! settings docs). Installs older than that endpoint (404) kept the support
+//! e-mail in general-settings (the older PTFE "Settings API" page,
+//! admin-settings-api.txt) and had no messages: the support e-mail goes
+//! there, and a message is refused with what to do. Every key is confirmed
+//! in TFE's reply.
+
+use serde_json::{Map, Value};
+
+use super::{admin_client, api_error, settings};
+use crate::config::Config;
+use crate::error::Error;
+use crate::step::{Applied, Ctx, Desired, Drift, LiveCtx, Step, StepName};
+use crate::tfe::api::SettingsKind;
+
+pub const NAME: StepName = StepName::new("customization");
+
+/// The one customization key older installs kept in general-settings.
+const SUPPORT_EMAIL: &str = "support-email-address";
+
+pub struct Customization;
+
+impl Step for Customization {
+    fn name(&self) -> StepName {
+        NAME
+    }
+    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
+        settings::desired(cfg.customization.as_ref(), "customization", None)
+    }
+    fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, String> {
+        let Some(c) = &cx.cfg.customization else {
+            return Ok(vec![]);
+        };
+        let live = match cx.admin.settings(SettingsKind::Customization) {
+            Ok(m) => m,
+            Err(e) if e.status() == Some(404) => cx
+                .admin
+                .settings(SettingsKind::General)
+                .map_err(|e| e.to_string())?,
+            Err(e) => return Err(e.to_string()),
+        };
+        Ok(c.attributes
+            .iter()
+            .map(|(k, want)| {
+                Drift::new(k, live.get(k).cloned().unwrap_or(Value::Null), want.clone())
+            })
+            .collect())
+    }
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+        let c = settings::section(ctx.cfg.customization.as_ref(), NAME)?;
+        let client = admin_client(ctx, NAME)?.clone();
+        let keys: Vec<&str> = c.attributes.keys().map(String::as_str).collect();
+        match client.patch_settings(SettingsKind::Customization, &c.attributes) {
+            Ok(()) => Ok(Applied::changed(format!(
+                "PATCH customization-settings ({})",
+                keys.join(", ")
+            ))),
+            Err(e) if e.status() == Some(404) => {
+                let others: Vec<&str> = keys
+                    .iter()
+                    .copied()
+                    .filter(|k| *k != SUPPORT_EMAIL)
+                    .collect();
+                if !others.is_empty() {
+                    return Err(Error::step(
+                        NAME,
+                        format!(
+                            "this TFE has no customization settings (404 on /api/v2/admin/customization-settings: \
+                             an install older than v202003-1), so {} cannot be set: remove them from [customization]",
+                            others.join(", ")
+                        ),
+                    ));
+                }
+                let mut attrs = Map::new();
+                attrs.insert(SUPPORT_EMAIL.into(), c.attributes[SUPPORT_EMAIL].clone());
+                client
+                    .patch_settings(SettingsKind::General, &attrs)
+                    .map_err(|e| api_error(NAME, ctx, e))?;
+                Ok(Applied::changed(format!(
+                    "PATCH general-settings ({SUPPORT_EMAIL}: this install has no customization settings)"
+                )))
+            }
+            Err(e) => Err(api_error(NAME, ctx, e)),
+        }
+    }
+}
