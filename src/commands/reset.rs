@@ -108,11 +108,43 @@ pub(super) fn reset(
                                  "token_file_moved_to": moved.map(|p| p.display().to_string())}),
         );
     } else {
-        report.print(&format!(
-            "forgot {}{moved_note}; the next run applies {} again",
-            forgotten.join(", "),
-            if all { "every step" } else { "them" }
-        ));
+        report.print(&format!("forgot {}{moved_note}", forgotten.join(", ")));
+        if all {
+            report.print(&format!("  next run: {}", next_run(None)));
+        } else {
+            for s in steps_
+                .iter()
+                .filter(|s| forgotten.iter().any(|f| f == s.as_str()))
+            {
+                report.print(&format!(
+                    "  {:<13} next run: {}",
+                    s.as_str(),
+                    next_run(Some(*s))
+                ));
+            }
+        }
     }
     Ok(exit::OK)
+}
+
+/// What the next run really does with a forgotten step: most read TFE
+/// first and send nothing when it already holds what they want.
+fn next_run(step: Option<StepName>) -> &'static str {
+    let Some(step) = step else {
+        return "every step runs; each reads TFE first and sends nothing where TFE already holds what it wants                 (write-only values are not re-sent: `run --force STEP` re-sends them); the admin token file is used";
+    };
+    match step.as_str() {
+        "wait" => "waits for TFE to answer ready again",
+        "iact" => "obtains the IACT only if the admin step still needs one",
+        "admin" => {
+            "uses the saved admin token if token_file still holds one, else creates the admin with the IACT"
+        }
+        "org-token" | "team-token" | "agent-token" => {
+            "keeps the token file when it exists (no request); `run --force STEP` mints a new token"
+        }
+        "verify-tokens" => "checks every token file against TFE again",
+        _ => {
+            "reads TFE first and sends nothing if TFE already holds the readable settings (write-only values such as              passwords are not re-sent then: `run --force STEP` re-sends them)"
+        }
+    }
 }

@@ -175,3 +175,32 @@ fn the_old_support_email_key_warns_and_bad_security_values_are_refused() {
     );
     assert!(w.requests().is_empty(), "nothing sent");
 }
+
+/// `reset --step X` says what the next run will do, and the next run does
+/// exactly that: smtp reads TFE first and sends nothing (no second mail);
+/// org-token keeps its file.
+#[test]
+fn reset_says_what_the_next_run_really_does() {
+    let w = World::new(sim_opts()).with_service_tokens();
+    assert_code(&w.run(&["run"]), 0);
+    let r = w.run(&["reset", "--step", "smtp,org-token"]);
+    assert_code(&r, 0);
+    assert!(
+        r.stdout
+            .contains("smtp          next run: reads TFE first and sends nothing"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("org-token     next run: keeps the token file when it exists"),
+        "{}",
+        r.stdout
+    );
+    let token = w.token_at(&w.dir.path().join("org-token"));
+    let m = w.mutating().len();
+    assert_code(&w.run(&["run"]), 0);
+    assert_eq!(w.mutating().len(), m, "the next run sent a change");
+    assert_eq!(w.snapshot()["test-mails"].as_array().unwrap().len(), 1);
+    assert_eq!(w.token_at(&w.dir.path().join("org-token")), token);
+}
