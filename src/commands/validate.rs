@@ -83,8 +83,9 @@ pub(super) fn validate(
             report.print(&format!("  secrets: {l}"));
         }
     }
-    // With --preflight the checks are the point; the summary is `validate`'s.
-    if report.format() != Format::Json && !with_preflight {
+    // The summary in the config's own key names and units, with
+    // --preflight too (its checks follow).
+    if report.format() != Format::Json {
         let mut lines = vec![];
         flatten("", &summary, &mut lines);
         for l in lines {

@@ -764,7 +764,12 @@ impl Config {
                         m.insert(k.into(), format!("<{n} bytes>").into());
                     }
                 }
-                Value::Object(m)
+                // The config's own key names, not TFE's wire spelling.
+                Value::Object(
+                    m.into_iter()
+                        .map(|(k, v)| (k.replace('-', "_"), v))
+                        .collect(),
+                )
             })
         };
         let secret = |s: &Option<Secret>| s.as_ref().map(|s| s.to_string());
@@ -793,11 +798,16 @@ impl Config {
                 "service_token_file": o.service_token_file.as_ref().map(|p| p.display().to_string()),
                 "owners_team_token_file": o.owners_team_token_file.as_ref().map(|p| p.display().to_string()),
                 "agent_token": o.agent_token.as_ref().map(|a| json!({"file": a.file.display().to_string(), "description": a.description})),
-                "token_ttl": o.token_ttl.as_ref().map(|v| v.iter().map(|(t, ms)| (t.to_string(), json!(ms))).collect::<Map<_, _>>()),
+                "collaborator_auth_policy": o.security.get("collaborator-auth-policy"),
+                "session_timeout": o.security.get("session-timeout").and_then(Value::as_u64).map(|m| duration::format_duration(Duration::from_secs(m * 60))),
+                "session_remember": o.security.get("session-remember").and_then(Value::as_u64).map(|m| duration::format_duration(Duration::from_secs(m * 60))),
+                "token_ttl": o.token_ttl.as_ref().map(|v| v.iter().map(|(t, ms)| (t.to_string(), json!(duration::format_duration(Duration::from_millis(*ms))))).collect::<Map<_, _>>()),
             })),
             "state": {"dir": self.state_dir.display().to_string()},
             "store": self.store.as_ref().map(|s| json!({"command": s.command,
                 "wait": duration::format_duration(s.wait), "timeout": duration::format_duration(s.timeout)})),
+            "renew": {"before": self.renew.before.map(duration::format_duration).unwrap_or_else(|| "a third of each token's lifetime".into()),
+                      "grace": self.renew.grace.map(duration::format_duration)},
         })
     }
 }

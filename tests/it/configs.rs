@@ -5,6 +5,8 @@ use std::path::Path;
 
 use tfe_bootstrap::config::raw::RawConfig;
 
+use crate::util::*;
+
 /// The keys the parser accepts in `table`, read from the parser itself: an
 /// unknown key makes serde list the expected ones. `None` when `table` is
 /// not a table (a scalar key, say).
@@ -107,4 +109,50 @@ fn every_file_in_config_parses() {
         }
     }
     assert!(n >= 3, "example, minimal and demo configs");
+}
+
+/// `validate` summarizes the config in its own key names (snake_case, as
+/// the operator wrote them) and units (durations as durations), with
+/// `--preflight` too: every line names a key the parser accepts.
+#[test]
+fn the_validate_summary_speaks_the_configs_language() {
+    let w = World::new(sim_opts());
+    let t = w.config_text()
+        + TWILIO_SECTION
+        + "\n[customization]\nlogin_help = \"Ask #platform\"\n\n[renew]\nbefore = \"5d\"\n";
+    w.write_config(&t.replace(
+        "[organization]\n",
+        "[organization]\nsession_timeout = \"8h\"\n",
+    ));
+    for args in [&["validate"][..], &["validate", "--preflight"][..]] {
+        let r = w.run(args);
+        assert_code(&r, 0);
+        let keys: Vec<&str> = r
+            .stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("  ")?.split_once(" = ").map(|(k, _)| k))
+            .filter(|k| !k.starts_with("secrets"))
+            .collect();
+        assert!(keys.len() > 30, "{args:?}: {}", r.stdout);
+        for k in &keys {
+            assert!(
+                tfe_bootstrap::config::KNOWN_KEYS.contains(k),
+                "{args:?}: the summary says {k}, which is no config key\n{}",
+                r.stdout
+            );
+        }
+        for line in [
+            "organization.token_ttl.user = \"30d\"",
+            "organization.session_timeout = \"8h\"",
+            "customization.login_help = \"Ask #platform\"",
+            "renew.before = \"5d\"",
+            "general.limit_user_organization_creation = true",
+        ] {
+            assert!(
+                r.stdout.contains(line),
+                "{args:?} lacks {line}:\n{}",
+                r.stdout
+            );
+        }
+    }
 }
