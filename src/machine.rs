@@ -255,20 +255,7 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
         .store
         .as_ref()
         .map(|s| Store::new(s, &cfg.tfe.address, &cfg.secret_envs));
-    let mut ctx = Ctx {
-        cfg,
-        client,
-        admin: None,
-        admin_role: None,
-        state,
-        store: &store,
-        fleet: fleet.as_ref(),
-        progress: report,
-        iact: None,
-        forced: false,
-        new_install: false,
-        took_over: false,
-    };
+    let mut ctx = Ctx::new(cfg, client, state, &store, fleet.as_ref(), report);
     for w in &cfg.warnings {
         report.emit(Event::Warning {
             step: None,
@@ -668,20 +655,7 @@ pub fn renew(
         .store
         .as_ref()
         .map(|s| Store::new(s, &cfg.tfe.address, &cfg.secret_envs));
-    let mut ctx = Ctx {
-        cfg,
-        client,
-        admin: None,
-        admin_role: None,
-        state,
-        store: &store,
-        fleet: fleet.as_ref(),
-        progress: report,
-        iact: None,
-        forced: false,
-        new_install: false,
-        took_over: false,
-    };
+    let mut ctx = Ctx::new(cfg, client, state, &store, fleet.as_ref(), report);
     let started = Instant::now();
     let mut counts = [0usize; 4];
     match steps::renew::renew(&mut ctx, dry_run) {

@@ -242,7 +242,32 @@ pub struct Ctx<'a> {
     pub took_over: bool,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// A context before any step ran: no admin client yet, nothing forced.
+    pub fn new(
+        cfg: &'a Config,
+        client: Client,
+        state: State,
+        store: &'a dyn CheckpointStore,
+        fleet: Option<&'a crate::fleet::Store>,
+        progress: &'a dyn Progress,
+    ) -> Ctx<'a> {
+        Ctx {
+            cfg,
+            client,
+            admin: None,
+            admin_role: None,
+            state,
+            store,
+            fleet,
+            progress,
+            iact: None,
+            forced: false,
+            new_install: false,
+            took_over: false,
+        }
+    }
+
     pub fn warn(&self, step: StepName, message: &str) {
         self.progress.warning(Some(step), message);
     }

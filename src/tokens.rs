@@ -107,6 +107,23 @@ impl Claim {
     }
 }
 
+impl Claim {
+    /// Keeps a replacement whose predecessor still works (a rotated or
+    /// renewed user token, a described team token): when the file cannot
+    /// be written, the file keeps the working token and the rescued copy
+    /// is dropped (the unused new one expires within its policy). The
+    /// error says why the file could not be written.
+    pub fn keep_or_drop(self, token: &str) -> Result<(), io::Error> {
+        self.keep(token).map_err(|e| match e {
+            KeepError::Rescued(err, at) => {
+                let _ = std::fs::remove_file(&at);
+                err
+            }
+            KeepError::Lost(err, _) => err,
+        })
+    }
+}
+
 /// A rescued token waiting at `rescue` (not an empty or zero-filled claim
 /// left by a crash).
 pub fn rescued(rescue: &Path) -> Option<String> {

@@ -29,7 +29,7 @@ use crate::error::Error;
 use crate::fleet::Turn;
 use crate::state::{Retiring, State, TokenFile};
 use crate::step::{Applied, Ctx, StepName};
-use crate::tokens::{Claim, ClaimError, KeepError};
+use crate::tokens::{Claim, ClaimError};
 use crate::util::{rfc3339_unix, unix_now, write_atomic};
 
 /// A token this config writes, as the state knows it.
@@ -211,7 +211,10 @@ pub fn renew(ctx: &mut Ctx<'_>, dry_run: bool) -> Result<Vec<Renewed>, Error> {
     Ok(out)
 }
 
-fn save(ctx: &Ctx<'_>, step: StepName) -> Result<(), Error> {
+fn save(ctx: &mut Ctx<'_>, step: StepName) -> Result<(), Error> {
+    if let Some(o) = ctx.client.clock_offset() {
+        ctx.state.facts.tfe_clock_offset = Some(o);
+    }
     ctx.store.save(&ctx.state).map_err(|e| {
         Error::step(
             step,
@@ -480,17 +483,17 @@ fn claim(ctx: &Ctx<'_>, h: &Held, rescue: &std::path::Path) -> Result<Claim, Err
     })
 }
 
-/// Keeps a replacement whose predecessor still works: a failure leaves the
-/// file as it was (the unused new token expires within its policy).
-fn keep_beside(h: &Held, claim: Claim, token: &str) -> Result<(), Error> {
-    claim.keep(token).map_err(|e| {
-        let why = match e {
-            KeepError::Rescued(err, at) => {
-                let _ = std::fs::remove_file(&at);
-                err
-            }
-            KeepError::Lost(err, _) => err,
-        };
+/// Keeps a replacement whose predecessor still works ([`Claim::keep_or_drop`])
+/// and returns a client that uses it, with when it was minted and when it
+/// expires (TFE's default lifetime when no policy set `expires`).
+fn keep_beside(
+    ctx: &Ctx<'_>,
+    h: &Held,
+    claim: Claim,
+    token: &str,
+    expires: Option<u64>,
+) -> Result<(u64, u64, crate::tfe::Client), Error> {
+    claim.keep_or_drop(token).map_err(|why| {
         Error::step(
             h.step,
             format!(
@@ -499,7 +502,17 @@ fn keep_beside(h: &Held, claim: Claim, token: &str) -> Result<(), Error> {
                 h.file.display()
             ),
         )
-    })
+    })?;
+    let now = ctx.client.tfe_now();
+    let fresh = ctx.client.clone().with_token(Secret::new(
+        token,
+        format!("renewed token in {}", h.file.display()),
+    ));
+    Ok((
+        now,
+        expires.unwrap_or(now + TFE_DEFAULT_TOKEN_LIFETIME_MS / 1000),
+        fresh,
+    ))
 }
 
 /// Puts `old` back into the file after its replacement failed the check.
@@ -562,13 +575,7 @@ fn renew_admin(ctx: &mut Ctx<'_>, h: &Held) -> Result<Applied, Error> {
             return Err(api_error(step, ctx, e));
         }
     };
-    keep_beside(h, claim, &minted.token)?;
-    let now = client.tfe_now();
-    let expires = expires.unwrap_or(now + TFE_DEFAULT_TOKEN_LIFETIME_MS / 1000);
-    let fresh = ctx
-        .client
-        .clone()
-        .with_token(Secret::new(minted.token.as_str(), "renewed admin token"));
+    let (now, expires, fresh) = keep_beside(ctx, h, claim, &minted.token, expires)?;
     if !fresh.account().is_ok_and(|a| a.site_admin) {
         return Err(restore(
             h,
@@ -637,13 +644,7 @@ fn renew_team(ctx: &mut Ctx<'_>, h: &Held) -> Result<Applied, Error> {
             return Err(api_error(step, ctx, e));
         }
     };
-    keep_beside(h, claim, &minted.token)?;
-    let now = client.tfe_now();
-    let expires = expires.unwrap_or(now + TFE_DEFAULT_TOKEN_LIFETIME_MS / 1000);
-    let fresh = ctx
-        .client
-        .clone()
-        .with_token(Secret::new(minted.token.as_str(), "renewed team token"));
+    let (now, expires, fresh) = keep_beside(ctx, h, claim, &minted.token, expires)?;
     if !matches!(fresh.organization(&org), Ok(Some(_))) {
         return Err(restore(
             h,

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::config::secret::Secret;
 use crate::error::Error;
 use crate::step::{Applied, Ctx, Desired, Drift, LiveCtx, Step, StepName};
-use crate::tokens::{Claim, ClaimError, KeepError};
+use crate::tokens::{Claim, ClaimError};
 use crate::util::rfc3339_unix;
 
 pub const NAME: StepName = StepName::new("token-ttl");
@@ -105,16 +105,8 @@ fn rotate_admin_token(ctx: &mut Ctx<'_>, ttl_ms: u64) -> Result<String, Error> {
         }
     };
     let token = minted.token;
-    claim.keep(&token).map_err(|e| {
-        let why = match e {
-            KeepError::Rescued(err, at) => {
-                // The previous token still works (a user holds many); the
-                // rescued one is not used.
-                let _ = std::fs::remove_file(&at);
-                err
-            }
-            KeepError::Lost(err, _) => err,
-        };
+    // The previous token still works (a user holds many).
+    claim.keep_or_drop(&token).map_err(|why| {
         Error::step(
             NAME,
             format!(

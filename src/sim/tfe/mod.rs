@@ -425,8 +425,12 @@ impl Tfe {
         if let Some(resp) = self.rate_limited(&tok) {
             return resp;
         }
-        // The content type describes a request document: a DELETE without a
-        // body (pytfe's `delete_by_id` sends none) has nothing to describe.
+        // The content type describes a request document (JSON:API: it is
+        // required on requests that send one); a DELETE without a body, as
+        // go-tfe and pytfe send it, has nothing to describe. Whether TFE
+        // refuses one without the header is not in our sources: the client
+        // sends it anyway (go-tfe sets it on every request), so it works
+        // against either behaviour.
         if req.is_mutating() && !(req.method == "DELETE" && req.body.is_empty()) {
             let ct = req.header("content-type").unwrap_or("");
             if !ct.starts_with("application/vnd.api+json") {

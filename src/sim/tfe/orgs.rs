@@ -180,7 +180,10 @@ impl Tfe {
                     }
                 },
                 // The same page: minutes, integers (go-tfe `SessionTimeout`,
-                // `SessionRemember` are ints).
+                // `SessionRemember` are ints; terraform-cloud-mcp's
+                // `update_organization`, written from that page: "session
+                // timeout after inactivity in minutes", "total expiration
+                // time in minutes"). Bounds are not in our sources.
                 "session-timeout" | "session-remember" => match v.as_u64() {
                     Some(n) if n > 0 => {
                         next.security.insert(k.clone(), json!(n));

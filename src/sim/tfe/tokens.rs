@@ -211,6 +211,10 @@ impl Tfe {
         else {
             return invalid("description is required");
         };
+        // pytfe says the description is unique; the 422 and its wording are
+        // this simulator's (how TFE refuses a duplicate is not in our
+        // sources). The client never repeats one: each renewal's carries the
+        // time and a random nonce, and a lost answer is not replayed.
         if self.tokens.iter().any(|t| {
             matches!(&t.kind, TokenKind::Team(id, _) if *id == team.id)
                 && t.description.as_deref() == Some(description)
