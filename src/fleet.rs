@@ -20,10 +20,12 @@
 //! without saying so, it is done twice (one more test mail, at most).
 //!
 //! Keys (every helper scopes them by `TFE_BOOTSTRAP_ADDRESS`): `admin-token`,
-//! `org-token-ORG`, `team-token-ORG` (ORG escaped injectively), `salt`
-//! (random), `duty-admin`/`done-admin`, and `duty-STEP-FP`/`done-STEP-FP`
-//! (FP: [`crate::step::Desired::duty_fingerprint`], where secrets enter only
-//! through PBKDF2), with `-LIVE` after a rollback and `-rN` after a takeover.
+//! `org-token-ORG`, `team-token-ORG` (ORG escaped injectively) with their
+//! `-expiry` companions, `salt` (random), `duty-admin`/`done-admin`,
+//! `duty-STEP-FP`/`done-STEP-FP` (FP: [`crate::step::Desired::duty_fingerprint`],
+//! where secrets enter only through PBKDF2), with `-LIVE` after a rollback
+//! and `-rN` after a takeover, and `applied-STEP`, whose value is the FP of
+//! the config TFE last took for that step ([`Store::set_applied`]).
 //! The helper's environment is minimal ([`crate::helper::Env`]).
 
 use std::cell::OnceCell;
@@ -200,6 +202,18 @@ impl Store {
         Ok(self.salt.get_or_init(|| salt.trim().to_string()))
     }
 
+    /// Takes duty `name` when it is free, without waiting: `Some(Mine)`
+    /// when this node took it, `Some(Done)` when it is done, `None` when
+    /// another node holds it (then [`Store::claim`] waits for it).
+    pub fn try_claim(&self, name: &str) -> Result<Option<Turn>, String> {
+        if self.get(&format!("done-{name}"))?.as_deref() == Some("done") {
+            return Ok(Some(Turn::Done));
+        }
+        Ok(self
+            .create(&format!("duty-{name}"), &node_id())?
+            .then(|| Turn::Mine(name.to_string())))
+    }
+
     /// Decides who does duty `name` (a step and its config fingerprint).
     /// Returns at once when the work is done or this node wins; otherwise
     /// waits up to `[store] wait` for the holder, then takes the duty over.
@@ -243,6 +257,23 @@ impl Store {
             }
         }
         Ok(Turn::TakenOver(format!("{name}-r{MAX_GENERATIONS}")))
+    }
+
+    /// The fingerprint of the config the fleet last applied for `step`
+    /// (key `applied-STEP`), if any node recorded one.
+    pub fn applied(&self, step: &str) -> Result<Option<String>, String> {
+        Ok(self
+            .get(&format!("applied-{step}"))?
+            .map(|v| v.trim().to_string()))
+    }
+
+    /// Records that TFE now holds `step` as the config with fingerprint
+    /// `fp` says (`put applied-STEP`): a node that later meets the same
+    /// fingerprint trusts it without reading TFE, as a node trusts its own
+    /// checkpoint. Put before the duty's `done-` key, so a node that sees
+    /// `done` finds it.
+    pub fn set_applied(&self, step: &str, fp: &str) -> Result<(), String> {
+        self.put(&format!("applied-{step}"), fp)
     }
 
     /// Whether the duty this node last took over had been reported failed

@@ -335,6 +335,9 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
                         if changed && applied.outcome == Outcome::Applied {
                             detail.push_str(" (config changed)");
                         }
+                        if applied.outcome == Outcome::Applied {
+                            ctx.checked.clear();
+                        }
                         count(&mut counts, applied.outcome);
                         report.emit(Event::StepFinished {
                             step: name,
@@ -426,34 +429,68 @@ pub fn unchecked_secrets(cfg: &Config, plan: &[(&'static dyn Step, Assessment)])
 /// TFE: when every readable key already matches it is unchanged and sends
 /// nothing (a replacement node, or work another node did). With `[store]`,
 /// the nodes running at once decide through a duty who applies it; the
-/// others wait, then confirm from live state.
+/// others wait, then take the fleet's word (`applied-STEP`, which names the
+/// config TFE last took for the step) or, where that word is older than
+/// their config, confirm from live state.
 fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result<Applied, Error> {
     let name = step.name();
-    let shared = step.schedule() == Schedule::OnChange && !ctx.forced;
-    if shared
-        && fresh
-        && !ctx.new_install
-        && let Some(d) = converged(step, ctx)
-    {
-        return Ok(Applied::unchanged(d));
-    }
+    let on_change = step.schedule() == Schedule::OnChange;
+    let shared = on_change && !ctx.forced;
     let Some(fleet) = ctx.fleet.filter(|_| shared) else {
-        return step.apply(ctx);
+        if shared
+            && fresh
+            && !ctx.new_install
+            && let Some(d) = converged(step, ctx)
+        {
+            return Ok(Applied::unchanged(d));
+        }
+        let applied = step.apply(ctx)?;
+        // `--force` on a node of a fleet: the fleet's record follows what
+        // TFE holds now.
+        if let Some(fleet) = ctx.fleet.filter(|_| on_change && !step.writes_node_files()) {
+            let fp = duty_fingerprint(step, ctx, fleet)?;
+            fleet.set_applied(name.as_str(), &fp).map_err(|e| {
+                Error::step(
+                    name,
+                    format!("applied, but the other nodes could not be told: {e}; fix the store and rerun"),
+                )
+            })?;
+        }
+        return Ok(applied);
     };
     let store_err = |e: String| Error::step(name, e);
-    let salt = fleet.salt().map_err(store_err)?.to_string();
-    let fp = step
-        .shared(ctx.cfg)
-        .map_err(|why| Error::step(name, why))?
-        .duty_fingerprint(&salt);
+    let fp = duty_fingerprint(step, ctx, fleet)?;
     let duty = format!("{name}-{}", &fp[..16]);
+    // A step that writes this node's own file runs here whatever the
+    // fleet did; the others end at the fleet's word when it names this
+    // very config, as a node's own checkpoint would.
+    let local = step.writes_node_files();
+    let trusted = || -> Result<bool, Error> {
+        Ok(!local && fleet.applied(name.as_str()).map_err(store_err)?.as_deref() == Some(&*fp))
+    };
+    let by_word = || {
+        Applied::unchanged(format!(
+            "the fleet applied this config ([store] key applied-{name}); nothing sent"
+        ))
+    };
+    if trusted()? {
+        return followed(step, ctx, by_word());
+    }
     let turn = fleet.claim(&duty).map_err(store_err)?;
     let turn_kind = match &turn {
         Turn::TakenOver(_) => TurnKind::TakenOver,
         _ => TurnKind::Other,
     };
     let key = match turn {
+        // The token another node minted (or this node's own to mint,
+        // when nobody published one): the step knows.
+        Turn::Done if local => return step.apply(ctx),
         Turn::Done => {
+            if trusted()? {
+                return followed(step, ctx, by_word());
+            }
+            // The done key is older than the fleet's word (the config was
+            // rolled back A→B→A), or nobody recorded the word: TFE says.
             // The node that applied it may also have rotated the admin
             // token under a TTL policy: refused, take the published one.
             let confirmed = converged(step, ctx).or_else(|| {
@@ -462,41 +499,74 @@ fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result
                     .flatten()
             });
             if let Some(d) = confirmed {
-                return Ok(Applied::unchanged(format!("another node applied it: {d}")));
+                let _ = fleet.set_applied(name.as_str(), &fp);
+                return followed(
+                    step,
+                    ctx,
+                    Applied::unchanged(format!("another node applied it: {d}")),
+                );
             }
-            // The done key is older than what TFE holds now (the config was
-            // rolled back A→B→A), or there is nothing readable to confirm:
-            // a new duty, named after TFE's live values, so that still one
-            // node applies it for the whole fleet.
+            // TFE holds something else: a new duty, named after TFE's live
+            // values, so that still one node applies it for the whole fleet.
             let again = format!("{duty}-{}", live_mark(step, ctx));
             match fleet.claim(&again).map_err(store_err)? {
                 Turn::Done => {
-                    if let Some(d) = converged(step, ctx) {
-                        return Ok(Applied::unchanged(format!("another node applied it: {d}")));
+                    if trusted()? {
+                        return followed(step, ctx, by_word());
                     }
-                    return step.apply(ctx);
+                    if let Some(d) = converged(step, ctx) {
+                        return followed(
+                            step,
+                            ctx,
+                            Applied::unchanged(format!("another node applied it: {d}")),
+                        );
+                    }
+                    let applied = step.apply(ctx)?;
+                    fleet.set_applied(name.as_str(), &fp).map_err(store_err)?;
+                    return Ok(applied);
                 }
                 // Between this node's read and its claim another node may
                 // have applied it (under a duty named after the older live
                 // values): read once more before sending.
                 Turn::Mine(k) => match converged(step, ctx) {
                     Some(d) => {
+                        let _ = fleet.set_applied(name.as_str(), &fp);
                         let _ = fleet.finish(&k, true);
-                        return Ok(Applied::unchanged(format!("another node applied it: {d}")));
+                        return followed(
+                            step,
+                            ctx,
+                            Applied::unchanged(format!("another node applied it: {d}")),
+                        );
                     }
                     None => k,
                 },
                 Turn::TakenOver(k) => {
-                    if let Some(a) = took_over(step, ctx, fleet, &k) {
+                    if let Some(a) = took_over(step, ctx, fleet, &k, &fp) {
                         return Ok(a);
                     }
                     k
                 }
             }
         }
-        Turn::Mine(key) => key,
+        // A node new to this TFE (no checkpoint) that holds the duty reads
+        // TFE first: it may already hold the config (set by hand, or by
+        // nodes that ran before the store was configured).
+        Turn::Mine(key) => {
+            if !local
+                && fresh
+                && !ctx.new_install
+                && let Some(d) = converged(step, ctx)
+            {
+                let told = fleet
+                    .set_applied(name.as_str(), &fp)
+                    .and(fleet.finish(&key, true));
+                told.map_err(store_err)?;
+                return Ok(Applied::unchanged(d));
+            }
+            key
+        }
         Turn::TakenOver(key) => {
-            if let Some(a) = took_over(step, ctx, fleet, &key) {
+            if let Some(a) = took_over(step, ctx, fleet, &key, &fp) {
                 return Ok(a);
             }
             key
@@ -505,15 +575,48 @@ fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result
     ctx.took_over = matches!(turn_kind, TurnKind::TakenOver);
     let result = step.apply(ctx);
     ctx.took_over = false;
+    // The word first, then `done`: a node that sees `done` finds the word.
+    let word = match (&result, local) {
+        (Ok(_), false) => fleet.set_applied(name.as_str(), &fp),
+        _ => Ok(()),
+    };
     let finished = fleet.finish(&key, result.is_ok());
     let applied = result?;
-    finished.map_err(|e| {
+    word.and(finished).map_err(|e| {
         Error::step(
             name,
             format!("applied, but the other nodes could not be told: {e}; they take over after [store] wait"),
         )
     })?;
     Ok(applied)
+}
+
+/// `applied`, after [`Step::follow`] took whatever the applying node
+/// changed that this node uses too.
+fn followed(
+    step: &'static dyn Step,
+    ctx: &mut Ctx<'_>,
+    applied: Applied,
+) -> Result<Applied, Error> {
+    Ok(match step.follow(ctx)? {
+        Some(more) => Applied::unchanged(format!("{}; {more}", applied.detail)),
+        None => applied,
+    })
+}
+
+/// The fingerprint that names `step`'s duty and its `applied-STEP` word:
+/// its shared config, secrets only through PBKDF2 under the fleet's salt.
+fn duty_fingerprint(
+    step: &'static dyn Step,
+    ctx: &Ctx<'_>,
+    fleet: &Store,
+) -> Result<String, Error> {
+    let name = step.name();
+    let salt = fleet.salt().map_err(|e| Error::step(name, e))?.to_string();
+    Ok(step
+        .shared(ctx.cfg)
+        .map_err(|why| Error::step(name, why))?
+        .duty_fingerprint(&salt))
 }
 
 /// A duty whose holder went silent or failed. TFE is read back first: when
@@ -525,9 +628,13 @@ fn took_over(
     ctx: &mut Ctx<'_>,
     fleet: &Store,
     key: &str,
+    fp: &str,
 ) -> Option<Applied> {
     let name = step.name();
-    if let Some(d) = converged(step, ctx) {
+    if !step.writes_node_files()
+        && let Some(d) = converged(step, ctx)
+    {
+        let _ = fleet.set_applied(name.as_str(), fp);
         let _ = fleet.finish(key, true);
         return Some(Applied::unchanged(format!(
             "the node that took this step did not report it, but TFE holds it: {d}"

@@ -213,6 +213,25 @@ pub enum Role {
     Other(String),
 }
 
+/// Tokens that read the organization in this run, since the last step
+/// that changed anything (their SHA-256 only, never the tokens): the last
+/// check, `verify-tokens`, does not ask TFE about them again. The machine
+/// forgets them whenever a step applies a change.
+#[derive(Debug, Default)]
+pub struct Checked(std::collections::HashSet<String>);
+
+impl Checked {
+    pub fn insert(&mut self, token: &str) {
+        self.0.insert(sha256_hex(&[token.trim().as_bytes()]));
+    }
+    pub fn contains(&self, token: &str) -> bool {
+        self.0.contains(&sha256_hex(&[token.trim().as_bytes()]))
+    }
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
 /// Everything a step may use while it applies.
 pub struct Ctx<'a> {
     pub cfg: &'a Config,
@@ -240,6 +259,11 @@ pub struct Ctx<'a> {
     /// that went silent: whatever that holder minted and did not publish is
     /// held by nobody.
     pub took_over: bool,
+    /// See [`Checked`].
+    pub checked: Checked,
+    /// The `[store]` duty to create the admin, when the `iact` step took
+    /// it for this node (the admin step then holds it).
+    pub admin_duty: Option<String>,
 }
 
 impl<'a> Ctx<'a> {
@@ -265,6 +289,8 @@ impl<'a> Ctx<'a> {
             forced: false,
             new_install: false,
             took_over: false,
+            checked: Checked::default(),
+            admin_duty: None,
         }
     }
 
@@ -293,6 +319,13 @@ pub trait Step: Sync {
         self.desired(cfg)
     }
 
+    /// Whether applying it writes a file on this node (a token file): then
+    /// every node runs it, even when the fleet already applied its shared
+    /// part, since TFE holding the config does not put the file here.
+    fn writes_node_files(&self) -> bool {
+        false
+    }
+
     /// The config keys of the secrets it sends when it applies under `cfg`
     /// (`[smtp] password`, ...). When one is absent (see
     /// [`Config::absent`]), a step already done counts as unchanged, and a
@@ -309,4 +342,12 @@ pub trait Step: Sync {
 
     /// Applies it.
     fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error>;
+
+    /// What this node does when another node of the fleet applied it:
+    /// nothing by default (TFE holds it). A step whose applying node
+    /// changed something every node uses (`token-ttl` rotates the admin
+    /// token) takes that here. A line for the step's detail, if any.
+    fn follow(&self, _ctx: &mut Ctx<'_>) -> Result<Option<String>, Error> {
+        Ok(None)
+    }
 }

@@ -390,45 +390,18 @@ pub fn publish(ctx: &Ctx<'_>, token: &str, step: StepName, replace: bool) -> Res
 /// for its account or its organization) and `[store]` holds another one (a node rotated it under a TTL policy),
 /// takes that one. Whether it did, so the step can be tried again.
 pub fn refresh_from_store(ctx: &mut Ctx<'_>) -> bool {
-    let (Some(fleet), Some(admin)) = (ctx.fleet, ctx.admin.as_ref()) else {
+    let (Some(_), Some(admin)) = (ctx.fleet, ctx.admin.as_ref()) else {
         return false;
     };
     // A max-TTL policy refuses a user token only for its organization's
-    // resources, so the organization is read too.
+    // resources: with an organization, reading it is the one check.
     let refused = |r: Result<(), crate::tfe::TfeError>| r.is_err_and(|e| e.status() == Some(401));
-    let dead = refused(admin.account().map(|_| ()))
-        || ctx
-            .cfg
-            .organization
-            .as_ref()
-            .is_some_and(|o| refused(admin.organization(&o.name).map(|_| ())));
-    if !dead {
-        return false;
-    }
-    let Ok(Some(token)) = fleet.get(STORE_KEY) else {
-        return false;
+    let dead = match &ctx.cfg.organization {
+        Some(o) => refused(admin.organization(&o.name).map(|_| ())),
+        None => refused(admin.account().map(|_| ())),
     };
-    let current = crate::util::read_private(&ctx.cfg.admin.token_file)
-        .map(|(t, _)| t.trim().to_string())
-        .unwrap_or_default();
-    if token.trim() == current {
+    if !dead || !take_rotated(ctx, NAME).unwrap_or(false) {
         return false;
-    }
-    if adopt(ctx, &token, NAME).is_err() {
-        return false;
-    }
-    // Record the rotation as the node that rotated it did: from now on the
-    // token in token_file is the one to use, not a given [admin] token that
-    // the user TTL policy now refuses.
-    let user_ttl_ms = ctx
-        .cfg
-        .organization
-        .as_ref()
-        .and_then(|o| o.token_ttl.as_ref())
-        .and_then(|p| p.iter().find(|(t, _)| *t == "user"))
-        .map(|(_, ms)| *ms);
-    if let (Some(ms), Some(c)) = (user_ttl_ms, ctx.admin.as_ref()) {
-        ctx.state.facts.admin_token_expires_unix = Some(super::expiry_within(c, ms));
     }
     ctx.progress.warning(
         None,
@@ -439,6 +412,35 @@ pub fn refresh_from_store(ctx: &mut Ctx<'_>) -> bool {
         ),
     );
     true
+}
+
+/// With `[store]`: when the admin token published there is not the one in
+/// token_file (another node rotated it under the user TTL policy), takes
+/// it (checked as a site admin's) and records the rotation as the node
+/// that rotated it did: from now on token_file holds the token to use, not
+/// a given `[admin] token` that the policy refuses. Whether it took one.
+pub fn take_rotated(ctx: &mut Ctx<'_>, step: StepName) -> Result<bool, Error> {
+    let Some(token) = published(ctx, step)? else {
+        return Ok(false);
+    };
+    let current = crate::util::read_private(&ctx.cfg.admin.token_file)
+        .map(|(t, _)| t.trim().to_string())
+        .unwrap_or_default();
+    if token.trim() == current {
+        return Ok(false);
+    }
+    adopt(ctx, &token, step)?;
+    let user_ttl_ms = ctx
+        .cfg
+        .organization
+        .as_ref()
+        .and_then(|o| o.token_ttl.as_ref())
+        .and_then(|p| p.iter().find(|(t, _)| *t == "user"))
+        .map(|(_, ms)| *ms);
+    if let (Some(ms), Some(c)) = (user_ttl_ms, ctx.admin.as_ref()) {
+        ctx.state.facts.admin_token_expires_unix = Some(super::expiry_within(c, ms));
+    }
+    Ok(true)
 }
 
 fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
@@ -483,12 +485,6 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
             cfg.admin.token_file.display()
         )));
     }
-    let Some(iact) = ctx.iact.clone() else {
-        return Err(Error::no_admin(
-            step,
-            format!("no IACT was obtained in this run. {}", resume_advice(cfg)),
-        ));
-    };
     let (Some(username), Some(email), Some(password)) =
         (&cfg.admin.username, &cfg.admin.email, &cfg.admin.password)
     else {
@@ -499,12 +495,37 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
     };
     // With a store, one node sends the one-time POST; the others wait for
     // the token it publishes.
+    let held = ctx.admin_duty.take().map(Turn::Mine);
     let duty = match ctx.fleet {
-        Some(fleet) => match fleet.claim("admin").map_err(|e| Error::step(step, e))? {
+        Some(fleet) => match held
+            .map(Ok)
+            .unwrap_or_else(|| fleet.claim(NAME.as_str()))
+            .map_err(|e| Error::step(step, e))?
+        {
             Turn::Done => return take_published(ctx, fleet),
             Turn::Mine(k) | Turn::TakenOver(k) => Some((fleet, k)),
         },
         None => None,
+    };
+    // The iact step leaves it to this node when another node held the
+    // duty then: this node creates the admin now, so it needs it.
+    if ctx.iact.is_none() && duty.is_some() {
+        let obtained = super::iact::obtain(ctx);
+        if let Err(e) = obtained {
+            if let Some((fleet, key)) = &duty {
+                let _ = fleet.finish(key, false);
+            }
+            return Err(e);
+        }
+    }
+    let Some(iact) = ctx.iact.clone() else {
+        if let Some((fleet, key)) = &duty {
+            let _ = fleet.finish(key, false);
+        }
+        return Err(Error::no_admin(
+            step,
+            format!("no IACT was obtained in this run. {}", resume_advice(cfg)),
+        ));
     };
     let created = create(ctx, &iact, (username, email, password));
     if let Some((fleet, key)) = duty {

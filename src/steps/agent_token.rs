@@ -47,6 +47,9 @@ impl Step for AgentToken {
         Ok(Desired::plain(json!({"org": o.name, "pool": pool,
             "description": a.description, "file": a.file.display().to_string()})))
     }
+    fn writes_node_files(&self) -> bool {
+        true
+    }
     /// Every node writes its own file; the token is the same.
     fn shared(&self, cfg: &Config) -> Result<Desired, String> {
         let mut d = self.desired(cfg)?;

@@ -71,6 +71,35 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
             "not needed: another node created the admin and published its token to [store]",
         ));
     }
+    // With a store, the node that takes the duty to create the admin is
+    // the one that needs the IACT; the others wait for its token (one of
+    // them obtains the IACT if it takes the duty over).
+    if let Some(fleet) = ctx.fleet {
+        match fleet
+            .try_claim(super::admin::NAME.as_str())
+            .map_err(|e| Error::step(NAME, e))?
+        {
+            Some(crate::fleet::Turn::Mine(key)) => ctx.admin_duty = Some(key),
+            _ => {
+                return Ok(Applied::unchanged(
+                    "not needed: another node creates the admin (this node obtains the IACT if it takes that over)",
+                ));
+            }
+        }
+    }
+    let got = obtain(ctx);
+    // Without an IACT this node cannot create the admin: let another try
+    // at once rather than after [store] wait.
+    if got.is_err()
+        && let (Some(fleet), Some(key)) = (ctx.fleet, ctx.admin_duty.take())
+    {
+        let _ = fleet.finish(&key, false);
+    }
+    got
+}
+
+/// Obtains the IACT from the configured sources into `ctx.iact`.
+pub(super) fn obtain(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
     let cfg = &ctx.cfg.iact;
     let order: &[IactSource] = match cfg.source {
         IactSource::Auto => &[IactSource::Token, IactSource::Api, IactSource::Command],

@@ -26,6 +26,9 @@ impl Step for OrgToken {
             json!({"org": o.name, "file": file.display().to_string()}),
         ))
     }
+    fn writes_node_files(&self) -> bool {
+        true
+    }
     /// Every node writes its own file; the token is the same.
     fn shared(&self, cfg: &Config) -> Result<Desired, String> {
         self.desired(cfg)?;

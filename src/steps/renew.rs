@@ -21,7 +21,7 @@
 
 use std::path::PathBuf;
 
-use super::service_token::{self, Account};
+use super::service_token::{self, Account, Companion};
 use super::{admin, admin_client, agent_token, api_error, expiry_within, org_token, team_token};
 use crate::config::secret::Secret;
 use crate::config::{Config, FLEET_RENEW_GRACE, TFE_DEFAULT_TOKEN_LIFETIME_MS};
@@ -178,8 +178,8 @@ pub struct Renewed {
     pub applied: Applied,
 }
 
-/// `[store]` keys: the token, and its non-secret companion (`MINTED
-/// EXPIRES [ID]`) that lets the other nodes record the new expiry.
+/// The token's `[store]` key; its non-secret companion
+/// ([`Companion`]) lets the other nodes record the new expiry.
 fn store_key(h: &Held) -> String {
     let org = h.org.as_deref().unwrap_or("");
     if h.step == admin::NAME {
@@ -191,10 +191,6 @@ fn store_key(h: &Held) -> String {
     } else {
         agent_token::store_key(org)
     }
-}
-
-fn meta_key(h: &Held) -> String {
-    format!("{}-expiry", store_key(h))
 }
 
 /// Renews every due token (or, with `dry_run`, says which would be), then
@@ -333,14 +329,12 @@ fn take_published(ctx: &mut Ctx<'_>, h: &Held) -> Result<Option<Applied>, Error>
     }
     // Only a token renewed after the one in the file: never an older value
     // over this node's newer one (its own renewal that could not be
-    // published), nor a value the run's steps manage (no companion key).
-    let meta = fleet
-        .get(&meta_key(h))
-        .map_err(|e| Error::step(step, e))?
-        .map(|m| m.split_whitespace().map(String::from).collect::<Vec<_>>())
-        .unwrap_or_default();
-    let minted: Option<u64> = meta.first().and_then(|m| m.parse().ok());
-    let expires: Option<u64> = meta.get(1).and_then(|m| m.parse().ok());
+    // published), nor a value without a companion that describes it (one
+    // put by hand: the run's checks judge it).
+    let Some(meta) = Companion::get(fleet, &key, &token).map_err(|e| Error::step(step, e))? else {
+        return Ok(None);
+    };
+    let (minted, expires) = (Some(meta.minted), meta.expires);
     let ours = minted_of(&ctx.state, h).unwrap_or(0);
     if minted.is_none_or(|m| m < ours) {
         return Ok(None);
@@ -363,7 +357,7 @@ fn take_published(ctx: &mut Ctx<'_>, h: &Held) -> Result<Option<Applied>, Error>
     }
     write_atomic(&h.file, format!("{token}\n").as_bytes())
         .map_err(|e| Error::step(step, format!("cannot write {}: {e}", h.file.display())))?;
-    record(ctx, h, minted, expires, meta.get(2).cloned().or(id), false);
+    record(ctx, h, minted, expires, meta.id.or(id), false);
     if step == admin::NAME {
         ctx.admin = Some(c);
     }
@@ -430,12 +424,12 @@ fn publish(
     let Some(fleet) = ctx.fleet else {
         return Ok(());
     };
-    let meta = format!("{minted} {expires} {}", id.unwrap_or(""))
-        .trim()
-        .to_string();
-    fleet
-        .put(&meta_key(h), &meta)
-        .and_then(|()| fleet.put(&store_key(h), token))
+    Companion {
+        minted,
+        expires: Some(expires),
+        id: id.map(String::from),
+    }
+    .publish(fleet, &store_key(h), token)
         .map_err(|e| {
             Error::step(
                 h.step,
@@ -702,9 +696,6 @@ fn renew_org(ctx: &mut Ctx<'_>, h: &Held) -> Result<Applied, Error> {
         rec.minted_unix.unwrap_or_else(|| ctx.client.tfe_now()),
         rec.expires_unix.unwrap_or(0),
     );
-    if let Some(fleet) = ctx.fleet {
-        let _ = fleet.put(&meta_key(h), &format!("{now} {expires}"));
-    }
     record(ctx, h, Some(now), Some(expires), None, true);
     save(ctx, step)?;
     Ok(Applied::changed(format!(

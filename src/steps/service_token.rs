@@ -173,20 +173,99 @@ pub(super) fn mint_to(
         ),
     })?;
     ctx.state.facts.mint_intents.remove(step.as_str());
-    publish(ctx, step, account, file, org, &token)?;
     let now = client.tfe_now();
+    let expires = expires.unwrap_or(now + TFE_DEFAULT_TOKEN_LIFETIME_MS / 1000);
+    let companion = Companion {
+        minted: now,
+        expires: Some(expires),
+        id: None,
+    };
+    publish(ctx, step, account, file, org, &token, &companion)?;
     Ok(TokenFile {
         path: file.to_path_buf(),
         organization: org.to_string(),
         minted_unix: Some(now),
-        expires_unix: Some(expires.unwrap_or(now + TFE_DEFAULT_TOKEN_LIFETIME_MS / 1000)),
+        expires_unix: Some(expires),
         minted_here: true,
         token_id: None,
     })
 }
 
+/// A published token's non-secret companion, `[store]` key `KEY-expiry`:
+/// `MINTED EXPIRES ID DIGEST`, the first two in unix seconds by TFE's
+/// clock, ID the token's id (`-` when not known), DIGEST the first 16 hex
+/// digits of the token's SHA-256, which ties the companion to the token it
+/// describes (a token put by hand has none that matches). It lets another
+/// node record the expiry without asking TFE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Companion {
+    pub minted: u64,
+    pub expires: Option<u64>,
+    pub id: Option<String>,
+}
+
+pub(super) fn companion_key(key: &str) -> String {
+    format!("{key}-expiry")
+}
+
+fn digest(token: &str) -> String {
+    crate::util::sha256_hex(&[token.trim().as_bytes()])[..16].to_string()
+}
+
+impl Companion {
+    pub(super) fn value(&self, token: &str) -> String {
+        format!(
+            "{} {} {} {}",
+            self.minted,
+            self.expires.unwrap_or(0),
+            self.id.as_deref().unwrap_or("-"),
+            digest(token)
+        )
+    }
+
+    /// The companion of `token` in `value`; `None` when it describes
+    /// another token (or is not one).
+    pub(super) fn parse(value: &str, token: &str) -> Option<Companion> {
+        let f: Vec<&str> = value.split_whitespace().collect();
+        let [minted, expires, id, d] = f[..] else {
+            return None;
+        };
+        if d != digest(token) {
+            return None;
+        }
+        Some(Companion {
+            minted: minted.parse().ok()?,
+            expires: expires.parse().ok().filter(|e| *e > 0),
+            id: (id != "-").then(|| id.to_string()),
+        })
+    }
+
+    /// Reads `key`'s companion from the store, for `token`.
+    pub(super) fn get(
+        fleet: &crate::fleet::Store,
+        key: &str,
+        token: &str,
+    ) -> Result<Option<Companion>, String> {
+        Ok(fleet
+            .get(&companion_key(key))?
+            .and_then(|v| Companion::parse(&v, token)))
+    }
+
+    /// Publishes `token` under `key`, its companion first: a node that
+    /// sees the token finds what describes it.
+    pub(super) fn publish(
+        &self,
+        fleet: &crate::fleet::Store,
+        key: &str,
+        token: &str,
+    ) -> Result<(), String> {
+        fleet.put(&companion_key(key), &self.value(token))?;
+        fleet.put(key, token.trim())
+    }
+}
+
 /// Publishes a token this node minted to `[store]` (`put`: it replaces
-/// whatever was there, which TFE no longer accepts).
+/// whatever was there, which TFE no longer accepts), its companion first.
 fn publish(
     ctx: &Ctx<'_>,
     step: StepName,
@@ -194,11 +273,12 @@ fn publish(
     file: &Path,
     org: &str,
     token: &str,
+    companion: &Companion,
 ) -> Result<(), Error> {
     let Some(fleet) = ctx.fleet else {
         return Ok(());
     };
-    fleet.put(&account.store_key(org), token.trim()).map_err(|e| {
+    companion.publish(fleet, &account.store_key(org), token).map_err(|e| {
         Error::step(
             step,
             format!(
@@ -237,7 +317,6 @@ fn promote_rescued(
         )
     })?;
     ctx.state.facts.mint_intents.remove(step.as_str());
-    publish(ctx, step, account, file, org, &token)?;
     let mut record = ctx
         .state
         .facts
@@ -248,6 +327,12 @@ fn promote_rescued(
     record.path = file.to_path_buf();
     record.organization = org.to_string();
     record.minted_here = true;
+    let companion = Companion {
+        minted: record.minted_unix.unwrap_or_else(|| ctx.client.tfe_now()),
+        expires: record.expires_unix,
+        id: record.token_id.clone(),
+    };
+    publish(ctx, step, account, file, org, &token, &companion)?;
     ctx.state
         .facts
         .token_files
@@ -505,9 +590,24 @@ fn take_published(
             ),
         ));
     }
-    let meta = account
-        .meta(&client, org)
-        .map_err(|e| api_error(step, ctx, e))?;
+    ctx.checked.insert(token.expose());
+    // Its lifetime: from the companion the minting node published, or
+    // else from TFE.
+    let key = account.store_key(org);
+    let (minted, expires, id) =
+        match Companion::get(fleet, &key, token.expose()).map_err(|e| Error::step(step, e))? {
+            Some(c) => (Some(c.minted), c.expires, c.id),
+            None => {
+                let meta = account
+                    .meta(&client, org)
+                    .map_err(|e| api_error(step, ctx, e))?;
+                (
+                    meta.and_then(|m| m.created_unix),
+                    meta.and_then(|m| m.expires_unix),
+                    None,
+                )
+            }
+        };
     write_atomic(file, format!("{}\n", token.expose()).as_bytes())
         .map_err(|e| Error::step(step, format!("cannot write {}: {e}", file.display())))?;
     ctx.state.facts.token_files.insert(
@@ -515,10 +615,10 @@ fn take_published(
         TokenFile {
             path: file.to_path_buf(),
             organization: org.to_string(),
-            minted_unix: meta.and_then(|m| m.created_unix),
-            expires_unix: meta.and_then(|m| m.expires_unix),
+            minted_unix: minted,
+            expires_unix: expires,
             minted_here: false,
-            token_id: None,
+            token_id: id,
         },
     );
     Ok(Some(Applied::unchanged(format!(
@@ -548,6 +648,31 @@ pub(super) fn refresh_file(ctx: &Ctx<'_>, account: Account, file: &Path, org: &s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_companion_describes_only_its_own_token() {
+        let c = Companion {
+            minted: 1_700_000_000,
+            expires: Some(1_800_000_000),
+            id: None,
+        };
+        let v = c.value("token-a");
+        assert!(!v.contains("token-a"));
+        assert_eq!(Companion::parse(&v, "token-a\n"), Some(c.clone()));
+        assert_eq!(Companion::parse(&v, "token-b"), None, "another token's");
+        assert_eq!(Companion::parse("1700000000 1800000000", "token-a"), None);
+        let with_id = Companion {
+            id: Some("at-123".into()),
+            ..c
+        };
+        assert_eq!(
+            Companion::parse(&with_id.value("t"), "t")
+                .unwrap()
+                .id
+                .as_deref(),
+            Some("at-123")
+        );
+    }
 
     #[test]
     fn store_keys_are_injective_and_helper_safe() {

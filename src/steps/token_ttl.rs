@@ -64,6 +64,24 @@ impl Step for TokenTtl {
     fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         token_ttl(ctx)
     }
+    /// The node that applied it may have rotated the admin token (the
+    /// policy then refuses the old one): take the rotated one.
+    fn follow(&self, ctx: &mut Ctx<'_>) -> Result<Option<String>, Error> {
+        let rotates = ctx.cfg.admin.rotate_token
+            && ctx.cfg.organization.as_ref().is_some_and(|o| {
+                o.max_ttl_enabled == Some(true)
+                    && o.token_ttl
+                        .as_ref()
+                        .is_some_and(|p| p.iter().any(|(t, _)| *t == "user"))
+            });
+        if rotates && super::admin::take_rotated(ctx, NAME)? {
+            return Ok(Some(format!(
+                "took the admin token rotated under the user TTL from [store] into {}",
+                ctx.cfg.admin.token_file.display()
+            )));
+        }
+        Ok(None)
+    }
 }
 
 /// Mints a new admin token that expires within `ttl_ms` ([`expiry_within`]),

@@ -134,22 +134,24 @@ fn verify(ctx: &mut Ctx<'_>) -> Result<Vec<String>, Error> {
         }
         None => (admin, "[admin] token".to_string()),
     };
-    match admin.account() {
-        // A team or organization token has no account (404); the read
-        // of the organization below is what proves it works.
-        Err(e) if e.status() == Some(404) => {}
-        r => {
-            r.map_err(|e| api_error(NAME, ctx, e))?;
-        }
-    }
     let mut checked = vec![origin.clone()];
     let Some(o) = &ctx.cfg.organization else {
+        admin.account().map_err(|e| api_error(NAME, ctx, e))?;
         return Ok(checked);
     };
-    if admin
-        .organization(&o.name)
-        .map_err(|e| api_error(NAME, ctx, e))?
-        .is_none()
+    // With an organization, reading it proves the token authenticates and
+    // that no max-TTL policy refuses it (a policy refuses a user token only
+    // for its organization's resources); a team or organization token has
+    // no account to read.
+    let token = admin
+        .token()
+        .map(|t| t.expose().to_string())
+        .unwrap_or_default();
+    if !ctx.checked.contains(&token)
+        && admin
+            .organization(&o.name)
+            .map_err(|e| api_error(NAME, ctx, e))?
+            .is_none()
     {
         return Err(Error::step(
             NAME,
@@ -285,6 +287,9 @@ fn check_file(ctx: &Ctx<'_>, file: &Path, org: &str, owner: StepName) -> Result<
     })?;
     if let Some(w) = tightened {
         ctx.progress.warning(Some(NAME), &w);
+    }
+    if ctx.checked.contains(&text) {
+        return Ok(());
     }
     let token = Secret::new(text, format!("file {}", file.display()));
     match ctx.client.clone().with_token(token).organization(org) {

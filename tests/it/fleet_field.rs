@@ -619,3 +619,89 @@ fn four_nodes_share_one_agent_token() {
     }
     println!("RELIABILITY fleet-agent-token nodes=4 minted=1 identical=yes");
 }
+
+/// The requests one node sent, from its `-v` lines (`  -> METHOD PATH ...`).
+fn sent(r: &Run) -> Vec<String> {
+    r.stdout
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("-> "))
+        .map(str::to_string)
+        .collect()
+}
+
+fn mutates(line: &str) -> bool {
+    !line.starts_with("GET ")
+}
+
+/// Nodes that only follow read no more than they need to confirm what the
+/// fleet did (issue 22: at most 6 requests per follower once the work is
+/// done). 8 nodes start at once: each that sent nothing mutating sent at
+/// most 6 requests. Then 4 more join the finished fleet: each sends at most
+/// 6, none mutating, and every node's token files work.
+#[test]
+fn followers_send_at_most_six_requests() {
+    let mut f = Fleet::new(None, "60s");
+    let nodes: Vec<Node> = (0..8).map(|_| f.node()).collect();
+    let spawn_all = |f: &Fleet, nodes: &[Node]| -> Vec<Run> {
+        let children: Vec<_> = nodes
+            .iter()
+            .map(|n| f.command(n).arg("-v").spawn().unwrap())
+            .collect();
+        children
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                to_run(wait_child(
+                    c,
+                    std::time::Duration::from_secs(120),
+                    &format!("node {}", i + 1),
+                ))
+            })
+            .collect()
+    };
+    let runs = spawn_all(&f, &nodes);
+    let mut counts = vec![];
+    for (i, r) in runs.iter().enumerate() {
+        let lines = sent(r);
+        if !lines.iter().any(|l| mutates(l)) {
+            assert!(
+                lines.len() <= 6,
+                "follower node {} sent {} requests:\n{}",
+                i + 1,
+                lines.len(),
+                lines.join("\n")
+            );
+        }
+        counts.push(lines.len());
+    }
+    let joiners: Vec<Node> = (0..4).map(|_| f.node()).collect();
+    let late = spawn_all(&f, &joiners);
+    for (i, r) in late.iter().enumerate() {
+        let lines = sent(r);
+        assert!(
+            lines.len() <= 6 && !lines.iter().any(|l| mutates(l)),
+            "joining node {} sent {} requests:\n{}",
+            i + 1,
+            lines.len(),
+            lines.join("\n")
+        );
+        assert!(
+            r.stdout.contains("applied-general"),
+            "a joiner takes the fleet's word:\n{}",
+            r.stdout
+        );
+    }
+    let mut all = nodes;
+    all.extend(joiners);
+    let mut every = runs;
+    every.extend(late.iter().map(|r| Run {
+        code: r.code,
+        stdout: r.stdout.clone(),
+        stderr: r.stderr.clone(),
+    }));
+    f.assert_converged(&all, &every);
+    println!(
+        "RELIABILITY fleet-followers nodes=8 requests-per-node={counts:?} joiners=4 joiner-requests={:?}",
+        late.iter().map(|r| sent(r).len()).collect::<Vec<_>>()
+    );
+}
