@@ -273,8 +273,28 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
         finish(report, &counts, Some(&e));
         return Err(e);
     }
+    // What the pending steps need of the TFE release: checked once TFE is
+    // ready, before the first step that may change anything. On a node of
+    // a fleet the nodes that send a step check it (`apply_step`), unless
+    // it is forced here.
+    let mut needs: Vec<(&'static dyn Step, crate::step::Requirement)> = plan
+        .iter()
+        .filter(|(_, a)| match a {
+            Assessment::Pending { forced, .. } => fleet.is_none() || *forced,
+            _ => false,
+        })
+        .filter_map(|(s, _)| s.requires(cfg).map(|r| (*s, r)))
+        .collect();
     for (step, a) in plan {
         let name = step.name();
+        if !needs.is_empty()
+            && a.is_pending()
+            && name != steps::wait::NAME
+            && let Err(e) = release_has(&mut ctx, &std::mem::take(&mut needs), true)
+        {
+            finish(report, &counts, Some(&e));
+            return Err(e);
+        }
         if let Some(signal) = crate::stop::requested() {
             let e = Error::Interrupted {
                 signal,
@@ -391,6 +411,48 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
     }
     finish(report, &counts, None);
     Ok(())
+}
+
+/// Whether the TFE release has what `needs` asks for ([`Ctx::release`]);
+/// when it stays unknown the steps run and keep their fallbacks. A release
+/// known to lack a feature stops the run here, before anything changed.
+fn release_has(
+    ctx: &mut Ctx<'_>,
+    needs: &[(&'static dyn Step, crate::step::Requirement)],
+    before_any_change: bool,
+) -> Result<(), Error> {
+    if needs.is_empty() || ctx.cfg.tfe.platform == crate::config::Platform::Hcp {
+        return Ok(());
+    }
+    let Some(v) = ctx.release() else {
+        return Ok(());
+    };
+    for (step, r) in needs {
+        if !(r.has)(v) {
+            let sent = if before_any_change {
+                "Nothing was changed"
+            } else {
+                "This node did not send it"
+            };
+            return Err(Error::env(
+                step.name(),
+                format!(
+                    "TFE {v} has no {} (they arrive in {}): remove {} from the config, or upgrade TFE first. {sent}",
+                    r.what, r.since, r.keys
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// [`release_has`] for one step a node of a fleet is about to send: the
+/// other nodes did their part, so the check is made where it matters.
+fn fleet_release_has(step: &'static dyn Step, ctx: &mut Ctx<'_>) -> Result<(), Error> {
+    match step.requires(ctx.cfg) {
+        Some(r) => release_has(ctx, &[(step, r)], false),
+        None => Ok(()),
+    }
 }
 
 /// The usage error naming every absent secret a pending step must send.
@@ -521,6 +583,7 @@ fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result
                             Applied::unchanged(format!("another node applied it: {d}")),
                         );
                     }
+                    fleet_release_has(step, ctx)?;
                     let applied = step.apply(ctx)?;
                     fleet.set_applied(name.as_str(), &fp).map_err(store_err)?;
                     return Ok(applied);
@@ -573,7 +636,7 @@ fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result
         }
     };
     ctx.took_over = matches!(turn_kind, TurnKind::TakenOver);
-    let result = step.apply(ctx);
+    let result = fleet_release_has(step, ctx).and_then(|()| step.apply(ctx));
     ctx.took_over = false;
     // The word first, then `done`: a node that sees `done` finds the word.
     let word = match (&result, local) {

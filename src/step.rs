@@ -264,6 +264,8 @@ pub struct Ctx<'a> {
     /// The `[store]` duty to create the admin, when the `iact` step took
     /// it for this node (the admin step then holds it).
     pub admin_duty: Option<String>,
+    /// The TFE release, once [`Ctx::release`] asked for it in this run.
+    pub release: Option<Option<crate::tfe::version::TfeVersion>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -291,12 +293,49 @@ impl<'a> Ctx<'a> {
             took_over: false,
             checked: Checked::default(),
             admin_duty: None,
+            release: None,
         }
+    }
+
+    /// The TFE release, learned once per run from `GET /api/v2/ping` (its
+    /// version header; an upgrade changes it, so a recorded one is not
+    /// reused) and recorded in the state for `status`. `None` when TFE
+    /// does not say or the table does not know it: callers keep their
+    /// fallbacks then.
+    pub fn release(&mut self) -> Option<crate::tfe::version::TfeVersion> {
+        if let Some(r) = self.release {
+            return r;
+        }
+        let said = match self.client.ping() {
+            Ok(r) => r.tfe_version,
+            Err(_) => None,
+        };
+        if said.is_some() {
+            self.state.facts.tfe_version = said.clone();
+        }
+        let r = said
+            .as_deref()
+            .and_then(crate::tfe::version::TfeVersion::parse);
+        self.release = Some(r);
+        r
     }
 
     pub fn warn(&self, step: StepName, message: &str) {
         self.progress.warning(Some(step), message);
     }
+}
+
+/// A feature a step needs of the TFE release (see [`Step::requires`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Requirement {
+    /// What it is, in the operator's words.
+    pub what: &'static str,
+    /// Whether a release has it.
+    pub has: fn(crate::tfe::version::TfeVersion) -> bool,
+    /// The first release that has it, and the source.
+    pub since: &'static str,
+    /// The config keys that ask for it.
+    pub keys: &'static str,
 }
 
 /// One step: one file under `src/steps/`, one job.
@@ -317,6 +356,14 @@ pub trait Step: Sync {
     /// node-local files leaves them out, so every node meets the same duty.
     fn shared(&self, cfg: &Config) -> Result<Desired, String> {
         self.desired(cfg)
+    }
+
+    /// What it needs of the TFE release, when the config asks for that
+    /// (see [`crate::tfe::version`]): checked once TFE is ready and before
+    /// any step changes anything, so a release without it stops the run
+    /// with nothing changed (exit 2).
+    fn requires(&self, _cfg: &Config) -> Option<Requirement> {
+        None
     }
 
     /// Whether applying it writes a file on this node (a token file): then

@@ -92,7 +92,10 @@ struct Args {
     /// How long a "stall" fault holds a request.
     #[arg(long, value_parser = dur, default_value = "2s")]
     stall: Duration,
-    /// Version reported in X-TFE-Current-Version.
+    /// The release to follow, by its docs: 2.0.1 (today), 2.0.0, 1.x,
+    /// vYYYYMM-N (monthly, e.g. v202309-1), or ptfe-settings-page (the
+    /// undocumented older settings shape; no version header). README has
+    /// the table.
     #[arg(long, default_value = "2.0.1")]
     tfe_version: String,
 }

@@ -53,12 +53,18 @@ impl Step for Customization {
         let c = settings::section(ctx.cfg.customization.as_ref(), NAME)?;
         let client = admin_client(ctx, NAME)?.clone();
         let keys: Vec<&str> = c.attributes.keys().map(String::as_str).collect();
-        match client.patch_settings(SettingsKind::Customization, &c.attributes) {
-            Ok(()) => Ok(Applied::changed(format!(
+        // A release the table knows to lack them goes to general-settings
+        // at once; any other tries customization-settings first.
+        let absent = ctx.release().is_some_and(|v| !v.has_customization());
+        let tried =
+            (!absent).then(|| client.patch_settings(SettingsKind::Customization, &c.attributes));
+        match tried {
+            Some(Ok(())) => Ok(Applied::changed(format!(
                 "PATCH customization-settings ({})",
                 keys.join(", ")
             ))),
-            Err(e) if e.status() == Some(404) => {
+            Some(Err(e)) if e.status() != Some(404) => Err(api_error(NAME, ctx, e)),
+            _ => {
                 let others: Vec<&str> = keys
                     .iter()
                     .copied()
@@ -68,8 +74,7 @@ impl Step for Customization {
                     return Err(Error::step(
                         NAME,
                         format!(
-                            "this TFE has no customization settings (404 on /api/v2/admin/customization-settings: \
-                             an install older than v202003-1), so {} cannot be set: remove them from [customization]",
+                            "this TFE has no customization settings (customization-settings arrived in v202003-1), so {} cannot be set: remove them from [customization]",
                             others.join(", ")
                         ),
                     ));
@@ -83,7 +88,6 @@ impl Step for Customization {
                     "PATCH general-settings ({SUPPORT_EMAIL}: this install has no customization settings)"
                 )))
             }
-            Err(e) => Err(api_error(NAME, ctx, e)),
         }
     }
 }

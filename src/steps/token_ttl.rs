@@ -64,6 +64,15 @@ impl Step for TokenTtl {
     fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         token_ttl(ctx)
     }
+    fn requires(&self, cfg: &Config) -> Option<crate::step::Requirement> {
+        let o = cfg.organization.as_ref()?;
+        (o.token_ttl.is_some() || o.max_ttl_enabled.is_some()).then_some(crate::step::Requirement {
+            what: "token TTL policies",
+            has: crate::tfe::version::TfeVersion::has_token_ttl,
+            since: "2.0.1 (the provider's tfe_org_max_token_ttl_policy requires it; the 2.0.0 release notes announce the feature)",
+            keys: "[organization.token_ttl] and [organization] max_ttl_enabled",
+        })
+    }
     /// The node that applied it may have rotated the admin token (the
     /// policy then refuses the old one): take the rotated one.
     fn follow(&self, ctx: &mut Ctx<'_>) -> Result<Option<String>, Error> {
@@ -179,7 +188,17 @@ fn token_ttl(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
     if let Some(policies) = &o.token_ttl {
         client
             .patch_token_ttl_policies(&o.name, policies)
-            .map_err(|e| api_error(NAME, ctx, e))?;
+            .map_err(|e| match e.status() {
+                // A release that does not say its version, without them.
+                Some(404) => Error::env(
+                    NAME,
+                    format!(
+                        "{e}: this TFE has no token TTL policies (2.0.1 and later): remove \
+                         [organization.token_ttl] and [organization] max_ttl_enabled, or upgrade TFE"
+                    ),
+                ),
+                _ => api_error(NAME, ctx, e),
+            })?;
         let list: Vec<String> = policies
             .iter()
             .map(|(t, ms)| format!("{t} {}", human_ms(*ms)))

@@ -42,6 +42,7 @@
 
 pub mod api;
 mod error;
+pub mod version;
 
 pub use crate::util::percent_encode;
 pub use error::{TfeError, error_detail};
@@ -493,7 +494,12 @@ impl Client {
         {
             *clock = Some(tfe as i64 - crate::util::unix_now() as i64);
         }
-        let (app_name, tfe_version) = (header("tfp-appname"), header("x-tfe-current-version"));
+        // The provider's `RemoteTFEVersion()`: the numbered header first,
+        // then the monthly one.
+        let (app_name, tfe_version) = (
+            header("tfp-appname"),
+            header("x-tfe-current-version").or_else(|| header("x-tfe-version")),
+        );
         let reset = header("retry-after")
             .and_then(|v| v.trim().parse::<f64>().ok())
             .or_else(|| header("x-ratelimit-reset").and_then(|v| v.trim().parse::<f64>().ok()))

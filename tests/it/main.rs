@@ -20,3 +20,4 @@ mod sim_api;
 mod survive;
 mod tls;
 mod util;
+mod versions;

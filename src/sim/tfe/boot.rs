@@ -12,7 +12,7 @@ pub(super) fn looks_like_email(s: &str) -> bool {
 
 impl Tfe {
     pub(super) fn readiness(&self, req: &Request) -> Response {
-        if self.behaviour.legacy_health {
+        if !self.has_readiness() {
             return Response::new(404, "text/html", "<html><body>404 Not Found</body></html>");
         }
         let ok = self.is_ready();
@@ -43,7 +43,7 @@ impl Tfe {
     }
 
     pub(super) fn health_check(&self) -> Response {
-        if !self.behaviour.legacy_health {
+        if !self.has_health_check() {
             return Response::new(410, "text/plain", "Gone: use /api/v1/health/readiness\n");
         }
         if self.is_ready() {

@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use serde_json::{Map, Value, json};
 
 use super::http::{Request, Response};
+use crate::tfe::version::TfeVersion;
 
 mod boot;
 mod orgs;
@@ -119,6 +120,9 @@ pub struct Behaviour {
 }
 
 /// The install's whole state.
+/// `--tfe-version` for the undocumented older settings shape ([`Tfe::legacy_api`]).
+pub const PTFE_SETTINGS_PAGE: &str = "ptfe-settings-page";
+
 pub struct Tfe {
     pub behaviour: Behaviour,
     pub boot: Instant,
@@ -322,14 +326,52 @@ impl Tfe {
         }
     }
 
-    /// An install older than the 1.x numbering (monthly releases such as
-    /// `v202309-1`, the Replicated / early FDO era): it has the forms the older PTFE "Settings API" page (source document admin-settings-api.txt)
-    /// documents (PUT to revoke the old SAML certificate, PATCH to verify
-    /// Twilio as go-tfe sends it, `support-email-address` in general settings)
-    /// and no customization-settings endpoint. `--tfe-version 2.0.1` (the
-    /// default) is today's TFE.
+    /// The release `--tfe-version` claims, read by the client's own table
+    /// ([`crate::tfe::version`]); `None` for [`PTFE_SETTINGS_PAGE`].
+    pub fn release(&self) -> Option<TfeVersion> {
+        TfeVersion::parse(&self.behaviour.version)
+    }
+
+    /// `--tfe-version ptfe-settings-page`: not a documented release but the
+    /// shape the older PTFE "Settings API" page (source document
+    /// admin-settings-api.txt) shows and go-tfe v1 was written against: PUT
+    /// to revoke the old SAML certificate, PATCH to verify Twilio,
+    /// `support-email-address` in general settings, no
+    /// customization-settings. It reports no version header, so a client
+    /// meets it only through its fallbacks. Every documented release (the
+    /// v202309-1 and 2.0.x docs) has POST for both and customization-settings.
     pub fn legacy_api(&self) -> bool {
-        self.behaviour.version.starts_with('v')
+        self.behaviour.version == PTFE_SETTINGS_PAGE
+    }
+
+    /// A monthly release (`vYYYYMM-N`; docs v202309-1): general settings
+    /// without `support-email-address` (it is a customization setting) and
+    /// without plan/apply timeouts (v202309-1 `api-docs/admin/settings.mdx`).
+    pub fn monthly(&self) -> bool {
+        matches!(self.release(), Some(TfeVersion::Monthly(..)))
+    }
+
+    /// Token TTL policies: from 2.0.0 (2.0.0 release notes: "Terraform
+    /// Enterprise now supports a maximum token time to live (TTL) policy");
+    /// 404 before, as for any path a release does not have.
+    pub fn has_token_ttl(&self) -> bool {
+        self.release()
+            .is_some_and(|v| v.at_least(TfeVersion::Numbered(2, 0, 0)))
+    }
+
+    /// `/api/v1/health/readiness`: from 1.2.0 (releases/1.2.x); `--legacy-health`
+    /// forces an install without it.
+    pub fn has_readiness(&self) -> bool {
+        !self.behaviour.legacy_health && self.release().is_some_and(TfeVersion::has_readiness)
+    }
+
+    /// `/_health_check`: gone (410) from 2.0.0 (releases/2.0.x, Breaking
+    /// Changes).
+    pub fn has_health_check(&self) -> bool {
+        self.behaviour.legacy_health
+            || !self
+                .release()
+                .is_some_and(|v| v.at_least(TfeVersion::Numbered(2, 0, 0)))
     }
 
     pub fn is_ready(&self) -> bool {
@@ -388,11 +430,22 @@ impl Tfe {
             ("GET", "/admin/retrieve-iact") => return self.retrieve_iact(req),
             ("POST", "/admin/initial-admin-user") => return self.initial_admin(req),
             ("GET", "/api/v2/ping") => {
-                return Response::empty(204)
-                    .with_header("X-TFE-Current-Version", &self.behaviour.version)
+                // Numbered releases say `X-TFE-Current-Version`, monthly
+                // ones `X-TFE-Version` (the provider's `RemoteTFEVersion()`
+                // reads both; tfe-api.md 1c).
+                let r = Response::empty(204)
                     .with_header("TFP-API-Version", "2.6")
                     .with_header("TFP-AppName", "Terraform Enterprise")
                     .with_header("X-RateLimit-Limit", "30");
+                return match self.release() {
+                    Some(TfeVersion::Numbered(..)) => {
+                        r.with_header("X-TFE-Current-Version", &self.behaviour.version)
+                    }
+                    Some(TfeVersion::Monthly(..)) => {
+                        r.with_header("X-TFE-Version", &self.behaviour.version)
+                    }
+                    None => r,
+                };
             }
             _ => {}
         }
@@ -552,6 +605,7 @@ impl Tfe {
                     ("PATCH", []) => self.patch_org(idx, req),
                     ("GET", ["agent-pools"]) => self.list_pools(&org, req),
                     ("POST", ["agent-pools"]) => self.create_pool(&org, req),
+                    (_, ["token-ttl-policies"]) if !self.has_token_ttl() => not_found(),
                     ("GET", ["token-ttl-policies"]) => Response::json(200, &self.ttl_doc(idx)),
                     ("PATCH", ["token-ttl-policies"]) => {
                         let owner = matches!(&tok.kind, TokenKind::User(id) if self.orgs[idx].owners.contains(id));

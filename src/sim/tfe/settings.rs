@@ -66,6 +66,28 @@ pub(super) const GENERAL_LEGACY: &[Attr] = &[
     ("apply-timeout", Ty::Str, true, false),
 ];
 
+/// General settings on a monthly release (TFE v202309-1 docs,
+/// `api-docs/admin/settings.mdx`): no `support-email-address` (a
+/// customization setting there) and no plan/apply timeouts.
+pub(super) const GENERAL_MONTHLY: &[Attr] = &[
+    ("limit-user-organization-creation", Ty::Bool, true, false),
+    ("api-rate-limiting-enabled", Ty::Bool, true, false),
+    ("api-rate-limit", Ty::Int(30, 1_000_000), true, false),
+    (
+        "send-passing-statuses-for-untriggered-speculative-plans",
+        Ty::Bool,
+        true,
+        false,
+    ),
+    (
+        "allow-speculative-plans-on-pull-requests-from-forks",
+        Ty::Bool,
+        true,
+        false,
+    ),
+    ("default-remote-state-access", Ty::Bool, true, false),
+];
+
 /// `GET|PATCH /api/v2/admin/customization-settings` (type
 /// `customization-settings`, id `customization`): go-tfe
 /// `admin_setting_customization.go` `AdminCustomizationSetting`; TFE 2.0.x
@@ -179,6 +201,12 @@ impl Tfe {
             "general-settings" if legacy => {
                 (&self.general, GENERAL_LEGACY, "general", "general-settings")
             }
+            "general-settings" if self.monthly() => (
+                &self.general,
+                GENERAL_MONTHLY,
+                "general",
+                "general-settings",
+            ),
             "general-settings" => (&self.general, GENERAL, "general", "general-settings"),
             "customization-settings" if !legacy => (
                 &self.customization,

@@ -4,6 +4,7 @@ use serde_json::{Map, Value, json};
 
 use super::*;
 use crate::sim::http::{Request, Response};
+use crate::tfe::version::TfeVersion;
 
 use crate::util::parse_rfc3339_ms;
 
@@ -185,7 +186,7 @@ impl Tfe {
     /// creation of multiple team tokens"; go-tfe `team_token.go`). Which TFE
     /// release added it is not in our sources: modelled for the current
     /// version line and absent (404, as for any unknown path) under a
-    /// `vYYYYMM-N` version.
+    /// `vYYYYMM-N` version (and the undocumented older shape).
     pub(super) fn described_team_token(
         &mut self,
         tid: &str,
@@ -193,7 +194,7 @@ impl Tfe {
         site_admin: bool,
         req: &Request,
     ) -> Response {
-        if self.legacy_api() {
+        if !matches!(self.release(), Some(TfeVersion::Numbered(..))) {
             return not_found();
         }
         let Some(team) = self.team_owned_by(tid, tok, site_admin) else {
