@@ -71,6 +71,14 @@ struct Args {
     /// X-RateLimit-Limit and X-RateLimit-Reset past it.
     #[arg(long)]
     rate_limit: bool,
+    /// Let a site admin read and set every organization's token TTL
+    /// policies (unconfirmed; by default only the owners team may).
+    #[arg(long)]
+    site_admin_owns_orgs: bool,
+    /// The tokens given at start (--admin-token, --user-token, --org) carry
+    /// no expiry, as after an upgrade from TFE 1.x.
+    #[arg(long)]
+    tokens_without_expiry: bool,
     /// An organization that exists at start, owned by the user holding
     /// TOKEN (created as a non-admin user when new): ORG=TOKEN (repeatable).
     #[arg(long = "org", value_parser = org_owner)]
@@ -166,6 +174,8 @@ fn main() -> ExitCode {
         user_tokens: args.user_token,
         hcp: args.hcp,
         rate_limit: args.rate_limit,
+        site_admin_owner: args.site_admin_owns_orgs,
+        tokens_without_expiry: args.tokens_without_expiry,
         owned_orgs: args.orgs,
         smtp_fail: args.smtp_fail,
         faults: args.faults,

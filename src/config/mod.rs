@@ -557,7 +557,14 @@ impl Config {
             time_limit,
         };
         let has_token = i.token.is_some();
-        let has_api = i.subnets.as_ref().is_some_and(|s| !s.is_empty());
+        // TFE on this very host may be asked with no subnets (blank
+        // TFE_IACT_SUBNETS still allows localhost: FDO configuration docs).
+        let local = host == "localhost"
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        let has_api = i.subnets.as_ref().is_some_and(|s| !s.is_empty()) || local;
         let has_cmd = i.command.as_ref().is_some_and(|s| !s.is_empty());
         match source {
             IactSource::Token if !has_token => c.fail("[iact] token", "is required with source = \"token\""),
@@ -565,7 +572,8 @@ impl Config {
             IactSource::Command if !has_cmd => c.fail("[iact] command", "is required with source = \"command\""),
             IactSource::Auto if needs_creation && !has_token && !has_api && !has_cmd => c.fail(
                 "[iact]",
-                "gives no way to obtain the Initial Admin Creation Token: set token, subnets or command (or [admin] token to skip admin creation)",
+                "gives no way to obtain the Initial Admin Creation Token: set token, subnets or command (or [admin] token to skip admin creation); \
+                 with no subnets only TFE's own host (a localhost [tfe] address) may use the HTTP API",
             ),
             _ => {}
         }

@@ -62,6 +62,12 @@ pub struct SimOptions {
     /// Organizations that exist at start, each owned by the (non-admin)
     /// user holding the token: `(org, token)`.
     pub owned_orgs: Vec<(String, String)>,
+    /// A site admin counts as an owner of every organization for the
+    /// token TTL policies (unconfirmed; see `tfe::Tfe::handle`).
+    pub site_admin_owner: bool,
+    /// The tokens given at start carry no expiry (an install upgraded from
+    /// 1.x; see `tfe::NO_EXPIRY`).
+    pub tokens_without_expiry: bool,
 }
 
 impl Default for SimOptions {
@@ -86,6 +92,8 @@ impl Default for SimOptions {
             hcp: false,
             rate_limit: false,
             owned_orgs: vec![],
+            site_admin_owner: false,
+            tokens_without_expiry: false,
             version: "2.0.1".into(),
         }
     }
@@ -168,6 +176,8 @@ impl Sim {
             version: opts.version.clone(),
             hcp: opts.hcp,
             rate_limit: opts.rate_limit,
+            site_admin_owner: opts.site_admin_owner,
+            tokens_without_expiry: opts.tokens_without_expiry,
         };
         let mut state = Tfe::new(behaviour, opts.seed);
         if let Some(t) = &opts.existing_admin_token {

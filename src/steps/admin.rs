@@ -174,11 +174,15 @@ pub fn load_admin_client(
     let c = client.clone().with_token(token);
     let role = match c.account() {
         Ok(a) if a.site_admin => Role::SiteAdmin,
+        // A team or organization token: TFE answers its synthetic service
+        // user (account API docs, "service user").
+        Ok(a) if a.service => Role::Other(format!(
+            "a team or organization token (service user {:?}), not a site admin",
+            a.username
+        )),
         Ok(a) => Role::Other(format!("{:?}, who is not a site admin", a.username)),
-        // Account details are the authenticated *user's* (account API docs);
-        // a team or organization token has no user. Whether TFE answers it
-        // with 404 is not documented: 404 (the sim) and a non-admin account
-        // both lead here, and the organization read in verify-tokens is
+        // Installs that answer a team or organization token with 404 (no
+        // user) are met too: the organization read in verify-tokens is
         // what proves such a token works.
         Err(e) if e.status() == Some(404) => {
             Role::Other("a team or organization token, not a site admin".into())

@@ -115,8 +115,7 @@ pub(super) fn obtain(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
                 .clone()
                 .map(|t| (t, "the pre-seeded [iact] token".to_string()))
                 .ok_or(None),
-            IactSource::Api if cfg.subnets.is_empty() => Err(None),
-            IactSource::Api => from_api(ctx).map_err(Some),
+            IactSource::Api => from_api(ctx).map_err(|e| (!e.is_empty()).then_some(e)),
             IactSource::Command => match &cfg.command {
                 None => Err(None),
                 Some(argv) => from_command(
@@ -178,7 +177,13 @@ fn from_api(ctx: &Ctx<'_>) -> Result<(Secret, String), String> {
     let cfg = &ctx.cfg.iact;
     let me = local_addr_toward(&ctx.cfg.tfe.host, ctx.cfg.tfe.port)
         .map_err(|e| format!("HTTP API: {e}"))?;
-    if !cfg.subnets.iter().any(|n| n.contains(&me)) {
+    // Without [iact] subnets only TFE's own host may ask (blank
+    // TFE_IACT_SUBNETS still allows localhost: FDO configuration docs);
+    // from anywhere else there is nothing to try ("" skips the source).
+    if cfg.subnets.is_empty() && !me.is_loopback() {
+        return Err(String::new());
+    }
+    if !cfg.subnets.is_empty() && !cfg.subnets.iter().any(|n| n.contains(&me)) {
         let nets: Vec<String> = cfg.subnets.iter().map(|n| n.to_string()).collect();
         return Err(format!(
             "HTTP API: this host's address toward TFE ({me}) is outside [iact] subnets ({})",

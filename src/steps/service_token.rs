@@ -524,7 +524,11 @@ pub(super) fn refit(
                     None => continue,
                     Some(m) => match (m.created_unix, m.expires_unix) {
                         (Some(c), Some(e)) => e.saturating_sub(c) * 1000,
-                        _ => TFE_DEFAULT_TOKEN_LIFETIME_MS,
+                        // No `expired-at`: a token from before 2.0.0 kept by
+                        // an upgrade (2.0.0 release notes), which lives
+                        // longer than any policy.
+                        (_, None) => u64::MAX,
+                        (None, Some(_)) => TFE_DEFAULT_TOKEN_LIFETIME_MS,
                     },
                 }
             }
@@ -539,7 +543,11 @@ pub(super) fn refit(
             rec.path.display(),
             account.policy_type(),
             human_ms(limit),
-            human_ms(lifetime_ms)
+            if lifetime_ms == u64::MAX {
+                "without an expiry".to_string()
+            } else {
+                human_ms(lifetime_ms)
+            }
         ));
         ctx.state
             .facts

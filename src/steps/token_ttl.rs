@@ -95,10 +95,15 @@ impl Step for TokenTtl {
 
 /// Mints a new admin token that expires within `ttl_ms` ([`expiry_within`]),
 /// writes it to `token_file` atomically, and switches the run to it.
-/// Returns the expiry.
-fn rotate_admin_token(ctx: &mut Ctx<'_>, ttl_ms: u64) -> Result<String, Error> {
+/// Returns the expiry; `None` for a team or organization token (its
+/// service user has no tokens of its own to mint).
+fn rotate_admin_token(ctx: &mut Ctx<'_>, ttl_ms: u64) -> Result<Option<String>, Error> {
     let client = admin_client(ctx, NAME)?.clone();
     let me = client.account().map_err(|e| api_error(NAME, ctx, e))?;
+    // A service user's id is no user to mint for (account API docs).
+    if me.service {
+        return Ok(None);
+    }
     let expires_unix = expiry_within(&client, ttl_ms);
     let expires = rfc3339_unix(expires_unix);
     let file = &ctx.cfg.admin.token_file;
@@ -152,7 +157,7 @@ fn rotate_admin_token(ctx: &mut Ctx<'_>, ttl_ms: u64) -> Result<String, Error> {
             .clone()
             .with_token(Secret::new(token, "rotated admin token")),
     );
-    Ok(expires)
+    Ok(Some(expires))
 }
 
 /// Order: rotate the admin token when the user policy would refuse it, set
@@ -172,13 +177,16 @@ fn token_ttl(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         let within = |expires: u64| expires <= now + ttl_ms / 1000;
         match ctx.state.facts.admin_token_expires_unix {
             Some(exp) if within(exp) => {}
-            _ if ctx.cfg.admin.rotate_token => {
-                let expires = rotate_admin_token(ctx, ttl_ms)?;
-                done.push(format!(
+            _ if ctx.cfg.admin.rotate_token => match rotate_admin_token(ctx, ttl_ms)? {
+                Some(expires) => done.push(format!(
                     "admin token rotated in {} (expires {expires})",
                     ctx.cfg.admin.token_file.display()
-                ));
-            }
+                )),
+                None => done.push(
+                    "the run's token is a team or organization token: the user TTL does not apply to it, not rotated"
+                        .into(),
+                ),
+            },
             // rotate_token = false with a policy shorter than TFE's default
             // lifetime is refused by config validation; nothing to do here.
             _ => {}

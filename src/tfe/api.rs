@@ -90,6 +90,9 @@ pub struct Account {
     pub id: String,
     pub username: String,
     pub site_admin: bool,
+    /// The synthetic service user TFE answers for an organization or team
+    /// token (account API docs; go-tfe `User.IsServiceAccount`).
+    pub service: bool,
 }
 
 /// The parts of an organization the steps look at.
@@ -240,6 +243,10 @@ impl Client {
                 .to_string(),
             site_admin: a
                 .get("is-site-admin")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            service: a
+                .get("is-service-account")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
         })

@@ -119,14 +119,26 @@ fn retrieve_iact_obeys_subnets_and_time_limit() {
         "window passed"
     );
 
+    // Blank subnets: TFE's own host may still ask (FDO configuration docs,
+    // TFE_IACT_SUBNETS); the Replicated-era shape had no such exception.
     let (_s, http) = started(SimOptions {
         iact_subnets: vec![],
         ..sim_opts()
     });
     assert_eq!(
         http.req("GET", "/admin/retrieve-iact", None, None, "").0,
+        200,
+        "no subnets: retrieval from the host itself"
+    );
+    let (_s, http) = started(SimOptions {
+        iact_subnets: vec![],
+        version: tfe_bootstrap::sim::tfe::PTFE_SETTINGS_PAGE.into(),
+        ..sim_opts()
+    });
+    assert_eq!(
+        http.req("GET", "/admin/retrieve-iact", None, None, "").0,
         401,
-        "no subnets: API retrieval disabled"
+        "no subnets on the older shape: API retrieval disabled"
     );
 }
 

@@ -105,3 +105,213 @@ fn an_unknown_release_is_met_through_the_fallbacks() {
         "help@example.com"
     );
 }
+
+/// A client that starts where Terraform CLI and the SDKs start: the remote
+/// service discovery document. It follows `tfe.v2` and authenticates with
+/// the admin token the run wrote.
+#[test]
+fn a_client_that_starts_from_the_discovery_document_authenticates() {
+    let w = World::new(sim_opts());
+    assert_code(&w.run(&["run"]), 0);
+    let h = Http::new(w.sim.url());
+    let (st, doc) = h.get("/.well-known/terraform.json", None);
+    assert_eq!(st, 200);
+    let base = doc["tfe.v2"]
+        .as_str()
+        .expect("tfe.v2 in the discovery document");
+    let admin = w.token_at(&w.token_file());
+    let (st, me) = h.get(&format!("{}account/details", base), Some(&admin));
+    assert_eq!(st, 200, "{me}");
+    assert_eq!(me["data"]["attributes"]["username"], "tfe-admin");
+    assert_eq!(me["data"]["attributes"]["is-site-admin"], true);
+}
+
+/// An organization or team token's account is its service user (account
+/// API docs), and a run that uses the owners team token as its token says
+/// whose it is and runs the organization steps.
+#[test]
+fn a_service_token_answers_its_service_user() {
+    let w = World::new(sim_opts()).with_service_tokens();
+    assert_code(&w.run(&["run"]), 0);
+    let h = Http::new(w.sim.url());
+    let org = w.token_at(&w.dir.path().join("org-token"));
+    let (st, me) = h.get("/api/v2/account/details", Some(&org));
+    assert_eq!(st, 200, "{me}");
+    assert_eq!(me["data"]["attributes"]["is-service-account"], true);
+    assert_eq!(me["data"]["attributes"]["is-site-admin"], false);
+    assert_eq!(
+        me["data"]["relationships"]["authenticated-resource"]["data"],
+        serde_json::json!({"id": "my-org", "type": "organizations"})
+    );
+    let team = w.token_at(&w.dir.path().join("owners-token"));
+    let other = tempfile::tempdir().unwrap();
+    w.write_config(&format!(
+        r#"
+[tfe]
+address = "{}"
+allow_insecure_http = true
+
+[admin]
+token = {{ env = "T_TEAM" }}
+
+[organization]
+name = "my-org"
+email = "platform@example.com"
+default_execution_mode = "remote"
+
+[state]
+dir = "{}"
+"#,
+        w.sim.url(),
+        other.path().join("state").display()
+    ));
+    let r = to_run(
+        w.command(&["run"])
+            .env("T_TEAM", &team)
+            .output_timed()
+            .unwrap(),
+    );
+    assert_code(&r, 0);
+    assert!(
+        r.stdout.contains("service user") && r.stdout.contains("only the organization steps"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.both().contains(&team));
+    assert_eq!(
+        w.snapshot()["organizations"][0]["default-execution-mode"],
+        "remote"
+    );
+}
+
+/// Cost-estimation settings (go-tfe `admin_setting_cost_estimation.go`):
+/// read, patched with the admin token, secrets never read back.
+#[test]
+fn cost_estimation_settings_are_modelled() {
+    let w = World::new(sim_opts());
+    assert_code(&w.run(&["run"]), 0);
+    let h = Http::new(w.sim.url());
+    let admin = w.token_at(&w.token_file());
+    let path = "/api/v2/admin/cost-estimation-settings";
+    let (st, v) = h.get(path, Some(&admin));
+    assert_eq!(
+        (st, &v["data"]["type"]),
+        (200, &serde_json::json!("cost-estimation-settings"))
+    );
+    let body = serde_json::json!({"data": {"type": "cost-estimation-settings", "attributes": {
+        "enabled": true, "aws-enabled": true, "aws-access-key-id": "AKIAEXAMPLE",
+        "aws-secret-key": "secret-aws-key"}}});
+    let (st, v) = h.api("PATCH", path, &admin, &body);
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["data"]["attributes"]["aws-access-key-id"], "AKIAEXAMPLE");
+    assert!(v["data"]["attributes"].get("aws-secret-key").is_none());
+    let bad = serde_json::json!({"data": {"type": "cost-estimation-settings", "attributes": {"enabled": "yes"}}});
+    assert_eq!(h.api("PATCH", path, &admin, &bad).0, 422);
+}
+
+/// With no `[iact] subnets` and TFE on this very host, the API is asked
+/// (blank TFE_IACT_SUBNETS still allows localhost: FDO configuration docs).
+#[test]
+fn blank_subnets_still_fetch_the_iact_from_the_host_itself() {
+    let w = World::new(SimOptions {
+        iact_subnets: vec![],
+        ..sim_opts()
+    });
+    w.edit_config("subnets = [\"127.0.0.0/8\"]", "subnets = []");
+    let r = w.run(&["run"]);
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("/admin/retrieve-iact"), "{}", r.stdout);
+}
+
+/// Whether a site admin outside an organization's owners team may set its
+/// token TTL policies is not in our sources: the simulator models both
+/// answers, and the client copes with both: it sets them where TFE lets
+/// it, and otherwise stops naming the owners team, with nothing else
+/// undone.
+#[test]
+fn ttl_policies_of_an_organization_the_admin_does_not_own() {
+    const ADMIN: &str = "existingAdmin1.atlasv1.adminadminadminadminadminadminadminadminadminad";
+    const OWNER: &str = "orgOwnerToken1.atlasv1.ownerownerownerownerownerownerownerownerownerow";
+    for site_admin_owner in [false, true] {
+        let w = World::new(SimOptions {
+            existing_admin_token: Some(ADMIN.into()),
+            owned_orgs: vec![("my-org".into(), OWNER.into())],
+            site_admin_owner,
+            ..sim_opts()
+        });
+        let t = w
+            .config_text()
+            .replace("[admin]\n", "[admin]\ntoken = { env = \"T_ADMIN\" }\n");
+        w.write_config(&t);
+        let r = to_run(
+            w.command(&["run"])
+                .env("T_ADMIN", ADMIN)
+                .output_timed()
+                .unwrap(),
+        );
+        let s = w.snapshot();
+        let policies = s["organizations"][0]["token-ttl-policies"].clone();
+        if site_admin_owner {
+            assert_code(&r, 0);
+            assert!(!policies.is_null(), "{s}");
+        } else {
+            assert_code(&r, 1);
+            assert!(
+                r.stderr.contains("step token-ttl") && r.stderr.contains("owners team"),
+                "{}",
+                r.stderr
+            );
+            assert_eq!(
+                s["organizations"][0]["max-ttl-enabled"], false,
+                "nothing enforced"
+            );
+        }
+        assert!(!r.both().contains(ADMIN));
+    }
+}
+
+/// An install upgraded from 1.x keeps tokens without an expiry (2.0.0
+/// release notes). Given such a token, the run treats it as living longer
+/// than any policy: it rotates it under the user TTL, and the file it
+/// leaves works while the policy refuses the old token.
+#[test]
+fn a_token_without_an_expiry_is_rotated_under_the_policy() {
+    const ADMIN: &str = "upgradedAdmin1.atlasv1.adminadminadminadminadminadminadminadminadminad";
+    let w = World::new(SimOptions {
+        existing_admin_token: Some(ADMIN.into()),
+        tokens_without_expiry: true,
+        ..sim_opts()
+    });
+    let h = Http::new(w.sim.url());
+    let s = w.snapshot();
+    let given = s["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["token"] == ADMIN)
+        .unwrap()
+        .clone();
+    assert!(
+        given["lifetime-ms"].as_u64().unwrap() > 1_000_000_000_000_000,
+        "{given}"
+    );
+    let t = w
+        .config_text()
+        .replace("[admin]\n", "[admin]\ntoken = { env = \"T_ADMIN\" }\n");
+    w.write_config(&t);
+    let r = to_run(
+        w.command(&["run"])
+            .env("T_ADMIN", ADMIN)
+            .output_timed()
+            .unwrap(),
+    );
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("admin token rotated"), "{}", r.stdout);
+    let rotated = w.token_at(&w.token_file());
+    assert_eq!(h.get("/api/v2/organizations/my-org", Some(&rotated)).0, 200);
+    assert_eq!(
+        h.get("/api/v2/organizations/my-org", Some(ADMIN)).0,
+        401,
+        "the policy refuses the token without an expiry"
+    );
+}

@@ -59,7 +59,15 @@ impl Tfe {
 
     pub(super) fn retrieve_iact(&self, req: &Request) -> Response {
         let b = &self.behaviour;
-        let in_subnet = b.iact_subnets.iter().any(|n| n.contains(&req.peer));
+        // Blank subnets: no retrieval from outside the host, but from the
+        // host itself it works (FDO configuration docs, TFE_IACT_SUBNETS:
+        // "Blank means API retrieval from outside the host is disabled;
+        // then run `curl http://localhost:80/admin/retrieve-iact` inside
+        // the container"). The Replicated-era setting had no such
+        // exception (`iact_subnet_list`, no default: disabled), modelled
+        // for the older shape.
+        let in_subnet = b.iact_subnets.iter().any(|n| n.contains(&req.peer))
+            || (b.iact_subnets.is_empty() && req.peer.is_loopback() && !self.legacy_api());
         let in_time = b.iact_time_limit.is_none_or(|l| self.boot.elapsed() < l);
         if in_subnet && in_time {
             Response::new(200, "text/plain", b.iact.clone())

@@ -30,6 +30,11 @@ pub const DEFAULT_TTL_MS: u64 = 63_113_904_000;
 /// months). The same two years as [`DEFAULT_TTL_MS`]: so a user TTL policy
 /// of exactly "2y" (730 days) is shorter than a default token's lifetime.
 pub const TOKEN_LIFETIME_MS: u64 = DEFAULT_TTL_MS;
+/// `expires_ms` of a token without an expiry: one minted before 2.0.0,
+/// kept by an upgrade (2.0.0 release notes: "Existing tokens without
+/// expiration dates still function"). Its `expired-at` reads null; a
+/// max-TTL policy refuses it, as it refuses any token living longer.
+pub const NO_EXPIRY: u64 = u64::MAX;
 pub const TOKEN_TYPES: [&str; 4] = ["organization", "team", "user", "audit_trails"];
 
 #[derive(Debug, Clone)]
@@ -117,12 +122,18 @@ pub struct Behaviour {
     /// Enforce the API rate limit of the general settings (see
     /// [`Tfe::rate_limited`]).
     pub rate_limit: bool,
+    /// A site admin counts as an owner of every organization for the token
+    /// TTL policies (unconfirmed; off: only the owners team's members).
+    pub site_admin_owner: bool,
+    /// The tokens given at start carry no expiry, as after an upgrade from
+    /// 1.x ([`NO_EXPIRY`]).
+    pub tokens_without_expiry: bool,
 }
 
-/// The install's whole state.
 /// `--tfe-version` for the undocumented older settings shape ([`Tfe::legacy_api`]).
 pub const PTFE_SETTINGS_PAGE: &str = "ptfe-settings-page";
 
+/// The install's whole state.
 pub struct Tfe {
     pub behaviour: Behaviour,
     pub boot: Instant,
@@ -133,6 +144,7 @@ pub struct Tfe {
     pub smtp: Map<String, Value>,
     pub saml: Map<String, Value>,
     pub twilio: Map<String, Value>,
+    pub cost_estimation: Map<String, Value>,
     pub orgs: Vec<Org>,
     pub pools: Vec<Pool>,
     pub agent_tokens: Vec<AgentToken>,
@@ -249,6 +261,11 @@ impl Tfe {
             "metadata-url": "https://tfe.example.com/users/saml/metadata",
         });
         let twilio = json!({"enabled": false, "account-sid": null, "from-number": null});
+        let cost_estimation = json!({
+            "enabled": false, "aws-access-key-id": null, "aws-enabled": false,
+            "aws-instance-profile-enabled": false, "gcp-enabled": false, "azure-enabled": false,
+            "azure-client-id": null, "azure-subscription-id": null, "azure-tenant-id": null,
+        });
         let obj = |v: Value| match v {
             Value::Object(m) => m,
             _ => Map::new(),
@@ -263,6 +280,7 @@ impl Tfe {
             smtp: obj(smtp),
             saml: obj(saml),
             twilio: obj(twilio),
+            cost_estimation: obj(cost_estimation),
             orgs: vec![],
             pools: vec![],
             teams: vec![],
@@ -312,12 +330,17 @@ impl Tfe {
             Some(value) => {
                 let created = now_ms();
                 let token_id = format!("at-{}", self.random(16));
+                let expires_ms = if self.behaviour.tokens_without_expiry {
+                    NO_EXPIRY
+                } else {
+                    created + TOKEN_LIFETIME_MS
+                };
                 self.tokens.push(Token {
                     value: value.clone(),
                     id: token_id,
                     kind: TokenKind::User(id),
                     created_ms: created,
-                    expires_ms: created + TOKEN_LIFETIME_MS,
+                    expires_ms,
                     description: None,
                 });
                 value
@@ -427,6 +450,9 @@ impl Tfe {
             );
         }
         match (m, path) {
+            ("GET", "/.well-known/terraform.json") => {
+                return Response::plain_json(200, &discovery_doc());
+            }
             ("GET", "/admin/retrieve-iact") => return self.retrieve_iact(req),
             ("POST", "/admin/initial-admin-user") => return self.initial_admin(req),
             ("GET", "/api/v2/ping") => {
@@ -503,7 +529,7 @@ impl Tfe {
         match (m, segs.as_slice()) {
             ("GET", ["account", "details"]) => match &user {
                 Some(u) => Response::json(200, &user_doc(u)),
-                None => not_found(),
+                None => Response::json(200, &service_user_doc(&tok.kind)),
             },
             (_, ["admin", ..]) if !site_admin => not_found(),
             ("GET", ["admin", kind]) => match self.settings(kind) {
@@ -606,18 +632,24 @@ impl Tfe {
                     ("GET", ["agent-pools"]) => self.list_pools(&org, req),
                     ("POST", ["agent-pools"]) => self.create_pool(&org, req),
                     (_, ["token-ttl-policies"]) if !self.has_token_ttl() => not_found(),
-                    ("GET", ["token-ttl-policies"]) => Response::json(200, &self.ttl_doc(idx)),
-                    ("PATCH", ["token-ttl-policies"]) => {
-                        let owner = matches!(&tok.kind, TokenKind::User(id) if self.orgs[idx].owners.contains(id));
-                        if !owner {
-                            return errors(
-                                403,
-                                "forbidden",
-                                "User is not part of the owners team of the organization",
-                            );
-                        }
-                        self.patch_ttl(idx, req)
+                    // Reading and setting the policies is the owners' (the
+                    // organization settings docs, "Maximum Time to Live":
+                    // organization owners set it; the 403 text is the sim's
+                    // own). Whether a site admin who is not in the owners
+                    // team counts is not in our sources: off by default,
+                    // `--site-admin-owns-orgs` models the other answer.
+                    (_, ["token-ttl-policies"])
+                        if !(matches!(&tok.kind, TokenKind::User(id) if self.orgs[idx].owners.contains(id))
+                            || (site_admin && self.behaviour.site_admin_owner)) =>
+                    {
+                        errors(
+                            403,
+                            "forbidden",
+                            "User is not part of the owners team of the organization",
+                        )
                     }
+                    ("GET", ["token-ttl-policies"]) => Response::json(200, &self.ttl_doc(idx)),
+                    ("PATCH", ["token-ttl-policies"]) => self.patch_ttl(idx, req),
                     ("POST", ["authentication-token"]) => self.org_token(&org, req),
                     ("GET", ["authentication-token"]) => self.read_org_token(&org),
                     ("GET", ["teams"]) => {
@@ -666,7 +698,8 @@ impl Tfe {
                 TokenKind::Team(t, o) => json!({"team": t, "organization": o})}})).collect::<Vec<_>>(),
             "initial-admin-attempts": self.initial_admin_attempts,
             "rate-limited": self.rate_limited_count,
-            "settings": {"general": self.general, "customization": self.customization, "smtp": smtp, "saml": saml, "twilio": twilio},
+            "settings": {"general": self.general, "customization": self.customization, "smtp": smtp, "saml": saml, "twilio": twilio,
+                "cost-estimation": settings(&self.cost_estimation, settings::COST_ESTIMATION)},
             "test-mails": self.test_mails,
             "test-sms": self.test_sms,
             "organizations": self.orgs.iter().map(|o| json!({
@@ -705,6 +738,46 @@ fn body_attributes(req: &Request, want_type: &str) -> Result<Map<String, Value>,
         Some(Value::Object(m)) => Ok(m.clone()),
         Some(_) => Err(invalid("data.attributes must be an object")),
     }
+}
+
+/// The service user of an organization or team token. The account API docs
+/// (`api-docs/account`, 1.0.x to 2.0.x and v202206-1 on): "HCP Terraform
+/// associates team and organization tokens with a synthetic user account
+/// called service user" and returns it "for account requests authenticated
+/// by a team or organization token", with an `authenticated-resource`
+/// relationship to the team or organization. `is-service-account` is go-tfe
+/// `User.IsServiceAccount`. Its id and username are the sim's own: the docs
+/// do not show them.
+fn service_user_doc(kind: &TokenKind) -> Value {
+    let (name, rel) = match kind {
+        TokenKind::Organization(o) => (
+            format!("api-org-{o}"),
+            json!({"id": o, "type": "organizations"}),
+        ),
+        TokenKind::Team(t, _) => (format!("api-team-{t}"), json!({"id": t, "type": "teams"})),
+        TokenKind::User(_) => return Value::Null,
+    };
+    json!({"data": {"id": format!("user-svc-{name}"), "type": "users", "attributes": {
+        "username": name, "is-site-admin": false, "is-service-account": true,
+        "two-factor": {"enabled": false, "verified": false}, "avatar-url": ""},
+        "relationships": {"authenticated-resource": {"data": rel}}}})
+}
+
+/// The remote service discovery document (Terraform docs "Remote Service
+/// Discovery": `GET /.well-known/terraform.json`, a JSON object of service
+/// ids to URLs relative to it). The services a TFE host offers, as
+/// Terraform's own cloud backend test server serves them
+/// (terraform `internal/cloud/testing.go`, `testDefaultRequestHandlers`:
+/// `tfe.v2`, `tfe.v2.1`, `tfe.v2.2` at `/api/v2/`), plus `state.v2` at
+/// the same base as app.terraform.io lists it. The sim has no module or
+/// provider registry, so it lists none.
+pub fn discovery_doc() -> Value {
+    json!({
+        "state.v2": "/api/v2/",
+        "tfe.v2": "/api/v2/",
+        "tfe.v2.1": "/api/v2/",
+        "tfe.v2.2": "/api/v2/",
+    })
 }
 
 fn user_doc(u: &User) -> Value {

@@ -100,6 +100,26 @@ pub(super) const CUSTOMIZATION: &[Attr] = &[
     ("new-user", Ty::Str, true, false),
 ];
 
+/// `GET|PATCH /api/v2/admin/cost-estimation-settings` (type
+/// `cost-estimation-settings`, id `cost-estimation`): go-tfe
+/// `admin_setting_cost_estimation.go` `AdminCostEstimationSetting`; TFE
+/// 2.0.x settings docs. The cloud secrets are taken as write-only, as the
+/// SMTP password is.
+pub(super) const COST_ESTIMATION: &[Attr] = &[
+    ("enabled", Ty::Bool, true, false),
+    ("aws-access-key-id", Ty::Str, true, false),
+    ("aws-secret-key", Ty::Str, true, true),
+    ("aws-enabled", Ty::Bool, true, false),
+    ("aws-instance-profile-enabled", Ty::Bool, true, false),
+    ("gcp-credentials", Ty::Str, true, true),
+    ("gcp-enabled", Ty::Bool, true, false),
+    ("azure-enabled", Ty::Bool, true, false),
+    ("azure-client-id", Ty::Str, true, false),
+    ("azure-client-secret", Ty::Str, true, true),
+    ("azure-subscription-id", Ty::Str, true, false),
+    ("azure-tenant-id", Ty::Str, true, false),
+];
+
 pub(super) const SMTP: &[Attr] = &[
     ("enabled", Ty::Bool, true, false),
     ("host", Ty::Str, true, false),
@@ -217,6 +237,12 @@ impl Tfe {
             "smtp-settings" => (&self.smtp, SMTP, "smtp", "smtp-settings"),
             "saml-settings" => (&self.saml, SAML, "saml", "saml-settings"),
             "twilio-settings" => (&self.twilio, TWILIO, "twilio", "twilio-settings"),
+            "cost-estimation-settings" => (
+                &self.cost_estimation,
+                COST_ESTIMATION,
+                "cost-estimation",
+                "cost-estimation-settings",
+            ),
             _ => return None,
         })
     }
@@ -329,6 +355,7 @@ impl Tfe {
             "customization" => &mut self.customization,
             "smtp" => &mut self.smtp,
             "saml" => &mut self.saml,
+            "cost-estimation" => &mut self.cost_estimation,
             _ => &mut self.twilio,
         };
         *stored = next;

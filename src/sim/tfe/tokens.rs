@@ -47,7 +47,8 @@ fn token_doc(t: &Token, value: &str, description: Value) -> Value {
     json!({"data": {"id": t.id, "type": "authentication-tokens", "attributes": {
         "token": value, "description": description,
         "created-at": rfc3339(UNIX_EPOCH + Duration::from_millis(t.created_ms)),
-        "expired-at": rfc3339(UNIX_EPOCH + Duration::from_millis(t.expires_ms))}}})
+        "expired-at": (t.expires_ms != NO_EXPIRY)
+            .then(|| rfc3339(UNIX_EPOCH + Duration::from_millis(t.expires_ms)))}}})
 }
 
 /// A token's metadata, never its value (TFE shows a value once, at
