@@ -5,7 +5,7 @@ use std::fmt;
 
 use crate::config::ConfigError;
 use crate::state::StateError;
-use crate::step::StepName;
+use crate::step_name::StepName;
 
 /// Exit codes of the contract.
 pub mod exit {

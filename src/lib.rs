@@ -16,6 +16,7 @@
 //! | [`config`] | TOML → validated [`config::Config`], by section; durations, secrets |
 //! | [`machine`] | the ordered step list; checkpoint, skip, only and force logic |
 //! | [`step`] | what a step is: name, [`step::Step`] trait, outcome, context |
+//! | [`step_name`] | the step's name: a leaf the error type and [`step`] share |
 //! | [`steps`] | one file per step, each with one job |
 //! | [`tfe`] | transport (agent, TLS, retry) and TFE endpoints |
 //! | [`state`] | checkpoint store: atomic writes, lock, permissions |
@@ -41,6 +42,7 @@ pub mod redact;
 pub mod sim;
 pub mod state;
 pub mod step;
+pub mod step_name;
 pub mod steps;
 pub mod stop;
 pub mod tfe;

@@ -9,7 +9,6 @@
 //! That keeps the data flow one way (machine → steps → tfe) and lets the
 //! reporter render outcomes without knowing the machine.
 
-use std::fmt;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -21,26 +20,7 @@ use crate::state::{CheckpointStore, State};
 use crate::tfe::Client;
 use crate::util::sha256_hex;
 
-/// A step's stable name (flags, the state file and JSON events use it).
-/// Each step file declares its own as a `const NAME`; the machine's order is
-/// the one list of all of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct StepName(&'static str);
-
-impl StepName {
-    pub const fn new(name: &'static str) -> StepName {
-        StepName(name)
-    }
-    pub const fn as_str(self) -> &'static str {
-        self.0
-    }
-}
-
-impl fmt::Display for StepName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
+pub use crate::step_name::StepName;
 
 /// How a step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

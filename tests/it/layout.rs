@@ -187,3 +187,86 @@ fn adding_a_step_touches_the_places_readme_names() {
         );
     }
 }
+
+/// Every top-level module's edges to the others, read from the sources.
+fn module_graph(
+    root: &Path,
+) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let mut g: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for f in files_under(root)
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "rs"))
+    {
+        let rel = f.strip_prefix(root).unwrap();
+        let first = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
+        let module = first.trim_end_matches(".rs").to_string();
+        if ["lib", "main", "bin"].contains(&module.as_str()) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        let entry = g.entry(module.clone()).or_default();
+        for m in referenced_modules(&text) {
+            if m != module {
+                entry.insert(m);
+            }
+        }
+    }
+    g
+}
+
+/// A circle in `g`, if any: the modules on it, in order.
+fn a_circle(
+    g: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+) -> Option<Vec<String>> {
+    fn visit(
+        n: &str,
+        g: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|p| p == n) {
+            let mut c = path[i..].to_vec();
+            c.push(n.to_string());
+            return Some(c);
+        }
+        if done.contains(n) {
+            return None;
+        }
+        path.push(n.to_string());
+        for m in g.get(n).into_iter().flatten() {
+            if let Some(c) = visit(m, g, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(n.to_string());
+        None
+    }
+    let mut done = Default::default();
+    g.keys().find_map(|n| visit(n, g, &mut vec![], &mut done))
+}
+
+/// Not only the rules above: no circle at all between the crate's
+/// top-level modules (issue 24).
+#[test]
+fn no_top_level_modules_import_each_other_in_a_circle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let g = module_graph(&src);
+    assert!(g.len() > 10, "{g:?}");
+    assert_eq!(a_circle(&g), None, "a circle in the module graph");
+    // The check sees a circle where there is one.
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("a.rs"), "use crate::b::X;\n").unwrap();
+    std::fs::write(d.path().join("b.rs"), "use crate::c::Y;\n").unwrap();
+    std::fs::write(d.path().join("c.rs"), "fn f() { crate::a::z(); }\n").unwrap();
+    assert_eq!(
+        a_circle(&module_graph(d.path())),
+        Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+    );
+}
