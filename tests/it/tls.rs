@@ -168,3 +168,85 @@ fn tls_trouble_other_than_the_certificate_counts_as_not_ready() {
         r.stderr
     );
 }
+
+/// Terraform CLI itself, where it is installed: it starts from the
+/// discovery document, follows `tfe.v2` over TLS (the private CA through
+/// SSL_CERT_FILE) and authenticates with the admin token the run wrote;
+/// `terraform init` with a `cloud` block creates its workspace. Without a
+/// `terraform` binary the test says it skipped (CI does not require it).
+#[test]
+fn terraform_cli_starts_from_the_discovery_document_over_tls() {
+    let Ok(out) = std::process::Command::new("terraform")
+        .arg("version")
+        .output()
+    else {
+        println!("SKIPPED terraform against the sim: no terraform binary on PATH");
+        return;
+    };
+    assert!(out.status.success());
+    let pki = pki(&["localhost"]);
+    let w = World::new(SimOptions {
+        tls: Some((
+            pki.leaf_pem.as_bytes().to_vec(),
+            pki.leaf_key.as_bytes().to_vec(),
+        )),
+        hostname: Some("localhost".into()),
+        ..sim_opts()
+    });
+    w.edit_config("allow_insecure_http = true\n", "");
+    trust(&w, &pki.ca_pem);
+    assert_code(&w.run(&["run"]), 0);
+    let host = w.sim.url().trim_start_matches("https://").to_string();
+    let work = w.dir.path().join("tf");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(
+        work.join("main.tf"),
+        format!(
+            "terraform {{\n  cloud {{\n    hostname = \"{host}\"\n    organization = \"my-org\"\n    workspaces {{ name = \"demo\" }}\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let admin = w.token_at(&w.token_file());
+    let rc = w.dir.path().join("terraform.rc");
+    std::fs::write(
+        &rc,
+        format!("credentials \"{host}\" {{\n  token = \"{admin}\"\n}}\n"),
+    )
+    .unwrap();
+    let out = std::process::Command::new("terraform")
+        .args(["init", "-input=false", "-no-color"])
+        .current_dir(&work)
+        .env("TF_CLI_CONFIG_FILE", &rc)
+        .env("SSL_CERT_FILE", w.dir.path().join("ca.pem"))
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("TF_IN_AUTOMATION", "1")
+        .env_remove("TF_TOKEN_localhost")
+        .stdin(std::process::Stdio::null())
+        .output_timed()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "terraform init:\n{text}");
+    assert!(text.contains("successfully initialized"), "{text}");
+    let paths: Vec<(String, String, u16)> = w
+        .requests()
+        .into_iter()
+        .map(|r| (r.method, r.path, r.status))
+        .collect();
+    for want in [
+        ("GET", "/.well-known/terraform.json", 200),
+        ("GET", "/api/v2/organizations/my-org/entitlement-set", 200),
+        ("POST", "/api/v2/organizations/my-org/workspaces", 201),
+    ] {
+        assert!(
+            paths
+                .iter()
+                .any(|(m, p, s)| (m.as_str(), p.as_str(), *s) == want),
+            "{want:?} not in {paths:#?}"
+        );
+    }
+    assert_eq!(w.snapshot()["workspaces"][0]["name"], "demo");
+}

@@ -16,6 +16,8 @@ mod boot;
 mod orgs;
 mod settings;
 mod tokens;
+mod workspaces;
+pub use workspaces::Workspace;
 
 use crate::util::rfc3339;
 use boot::looks_like_email;
@@ -149,6 +151,7 @@ pub struct Tfe {
     pub pools: Vec<Pool>,
     pub agent_tokens: Vec<AgentToken>,
     pub teams: Vec<Team>,
+    pub workspaces: Vec<Workspace>,
     pub test_mails: Vec<String>,
     pub test_sms: Vec<String>,
     pub initial_admin_attempts: u32,
@@ -284,6 +287,7 @@ impl Tfe {
             orgs: vec![],
             pools: vec![],
             teams: vec![],
+            workspaces: vec![],
             test_mails: vec![],
             test_sms: vec![],
             initial_admin_attempts: 0,
@@ -607,6 +611,17 @@ impl Tfe {
                     self.delete_token_by_id(&tok, user.as_ref(), site_admin, &id)
                 }
             }
+            ("GET" | "PATCH", ["workspaces", id]) => {
+                let id = id.to_string();
+                let orgs = self.orgs.clone();
+                let kind = tok.kind.clone();
+                self.workspace_by_id(&id, req, |org| match &kind {
+                    TokenKind::User(u) => {
+                        site_admin || orgs.iter().any(|o| o.name == org && o.owners.contains(u))
+                    }
+                    TokenKind::Organization(o) | TokenKind::Team(_, o) => o == org,
+                })
+            }
             (_, ["organizations", org, rest @ ..]) => {
                 let org = org.to_string();
                 let Some(idx) = self.orgs.iter().position(|o| o.name == org) else {
@@ -650,6 +665,9 @@ impl Tfe {
                     }
                     ("GET", ["token-ttl-policies"]) => Response::json(200, &self.ttl_doc(idx)),
                     ("PATCH", ["token-ttl-policies"]) => self.patch_ttl(idx, req),
+                    ("GET", ["entitlement-set"]) => self.entitlement_set(&org),
+                    ("GET", ["workspaces", name]) => self.show_workspace(&org, name),
+                    ("POST", ["workspaces"]) => self.create_workspace(&org, req),
                     ("POST", ["authentication-token"]) => self.org_token(&org, req),
                     ("GET", ["authentication-token"]) => self.read_org_token(&org),
                     ("GET", ["teams"]) => {
@@ -709,6 +727,8 @@ impl Tfe {
                 "max-ttl-enabled": o.max_ttl_enabled, "token-ttl-policies": o.ttl,
             })).collect::<Vec<_>>(),
             "agent-pools": self.pools.iter().map(|p| json!({"id": p.id, "name": p.name, "organization": p.org})).collect::<Vec<_>>(),
+            "workspaces": self.workspaces.iter().map(|w| json!({"id": w.id, "name": w.name, "organization": w.organization,
+                "execution-mode": w.execution_mode, "terraform-version": w.terraform_version})).collect::<Vec<_>>(),
             "agent-tokens": self.agent_tokens.iter().map(|t| json!({"id": t.id, "pool": t.pool, "description": t.description, "token": t.value})).collect::<Vec<_>>(),
         })
     }
