@@ -237,7 +237,7 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
             .flatten()
             .unwrap_or_else(|| State::new(&cfg.tfe.address));
         if let Some(e) = needs_secret(&assess(cfg, &peek, sel)) {
-            finish(report, &[0; 4], Some(&e));
+            finish(report, &[0; 4], Some(&e), None);
             return Err(e);
         }
     }
@@ -270,7 +270,12 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
     }
     // Checked again under the lock: another run may have moved on since.
     if let Some(e) = needs_secret(&plan) {
-        finish(report, &counts, Some(&e));
+        finish(
+            report,
+            &counts,
+            Some(&e),
+            ctx.state.facts.tfe_version.as_deref(),
+        );
         return Err(e);
     }
     // What the pending steps need of the TFE release: checked once TFE is
@@ -292,7 +297,12 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
             && name != steps::wait::NAME
             && let Err(e) = release_has(&mut ctx, &std::mem::take(&mut needs), true)
         {
-            finish(report, &counts, Some(&e));
+            finish(
+                report,
+                &counts,
+                Some(&e),
+                ctx.state.facts.tfe_version.as_deref(),
+            );
             return Err(e);
         }
         if let Some(signal) = crate::stop::requested() {
@@ -300,7 +310,12 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
                 signal,
                 after: None,
             };
-            finish(report, &counts, Some(&e));
+            finish(
+                report,
+                &counts,
+                Some(&e),
+                ctx.state.facts.tfe_version.as_deref(),
+            );
             return Err(e);
         }
         let (outcome, detail) = match a {
@@ -347,7 +362,12 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
                                     ),
                                 );
                                 count(&mut counts, Outcome::Failed);
-                                finish(report, &counts, Some(&e));
+                                finish(
+                                    report,
+                                    &counts,
+                                    Some(&e),
+                                    ctx.state.facts.tfe_version.as_deref(),
+                                );
                                 return Err(e);
                             }
                         }
@@ -395,7 +415,12 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
                             elapsed,
                             detail: &msg,
                         });
-                        finish(report, &counts, Some(&e));
+                        finish(
+                            report,
+                            &counts,
+                            Some(&e),
+                            ctx.state.facts.tfe_version.as_deref(),
+                        );
                         return Err(e);
                     }
                 }
@@ -409,7 +434,12 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
             detail: &detail,
         });
     }
-    finish(report, &counts, None);
+    finish(
+        report,
+        &counts,
+        None,
+        ctx.state.facts.tfe_version.as_deref(),
+    );
     Ok(())
 }
 
@@ -796,12 +826,20 @@ pub(crate) fn count(counts: &mut [usize; 4], o: Outcome) {
     counts[i] += 1;
 }
 
-pub(crate) fn finish(report: &Reporter, counts: &[usize; 4], err: Option<&Error>) {
+/// The `finished` event; `release`: the TFE version the run knows (see
+/// [`Ctx::release`]).
+pub(crate) fn finish(
+    report: &Reporter,
+    counts: &[usize; 4],
+    err: Option<&Error>,
+    release: Option<&str>,
+) {
     let msg = err.map(|e| e.to_string());
     report.emit(Event::Finished {
         exit_code: err.map(Error::exit_code).unwrap_or(0),
         error: msg.as_deref(),
         counts: *counts,
+        tfe_version: release,
     });
 }
 
@@ -839,7 +877,12 @@ pub fn renew(
                     detail: &r.applied.detail,
                 });
             }
-            finish(report, &counts, None);
+            finish(
+                report,
+                &counts,
+                None,
+                ctx.state.facts.tfe_version.as_deref(),
+            );
             Ok(true)
         }
         Err(e) => {
@@ -852,7 +895,12 @@ pub fn renew(
                     detail: message,
                 });
             }
-            finish(report, &counts, Some(&e));
+            finish(
+                report,
+                &counts,
+                Some(&e),
+                ctx.state.facts.tfe_version.as_deref(),
+            );
             Err(e)
         }
     }

@@ -32,6 +32,10 @@ pub enum Event<'a> {
         command: &'a str,
         address: &'a str,
         state_dir: &'a str,
+        /// `[tfe] platform`.
+        platform: &'a str,
+        /// The TFE version an earlier run recorded, if any.
+        tfe_version: Option<&'a str>,
     },
     StepStarted {
         step: StepName,
@@ -56,6 +60,8 @@ pub enum Event<'a> {
         exit_code: u8,
         error: Option<&'a str>,
         counts: [usize; 4],
+        /// The TFE version the run knows (`X-TFE-Current-Version`).
+        tfe_version: Option<&'a str>,
     },
 }
 
@@ -168,10 +174,15 @@ impl Reporter {
                 command,
                 address,
                 state_dir,
+                tfe_version,
+                ..
             } => {
                 if self.verbosity >= Verbosity::Normal {
+                    let seen = tfe_version
+                        .map(|v| format!(", TFE {v} last time"))
+                        .unwrap_or_default();
                     self.print(&format!(
-                        "tfe-bootstrap {command}: {address} (state {state_dir})"
+                        "tfe-bootstrap {command}: {address} (state {state_dir}{seen})"
                     ));
                 }
             }
@@ -292,6 +303,7 @@ impl Reporter {
                 exit_code,
                 error,
                 counts,
+                ..
             } => {
                 self.stop_spinner();
                 if let Some(err) = error {
@@ -320,8 +332,11 @@ impl Reporter {
                 command,
                 address,
                 state_dir,
+                platform,
+                tfe_version,
             } => {
-                json!({"event": "run_started", "command": command, "address": address, "state_dir": state_dir, "version": env!("CARGO_PKG_VERSION")})
+                json!({"event": "run_started", "command": command, "address": address, "state_dir": state_dir,
+                       "version": env!("CARGO_PKG_VERSION"), "platform": platform, "tfe_version": tfe_version})
             }
             Event::StepStarted { step } => json!({"event": "step_started", "step": step.as_str()}),
             Event::StepFinished {
@@ -353,10 +368,11 @@ impl Reporter {
                 exit_code,
                 error,
                 counts,
+                tfe_version,
             } => json!({
                 "event": "finished", "exit_code": exit_code, "error": error,
                 "applied": counts[0], "unchanged": counts[1], "skipped": counts[2], "failed": counts[3],
-                "elapsed_ms": self.started.elapsed().as_millis() as u64}),
+                "elapsed_ms": self.started.elapsed().as_millis() as u64, "tfe_version": tfe_version}),
         })
     }
 }

@@ -70,6 +70,7 @@ pub fn main(cli: Cli) -> u8 {
                     exit_code: e.exit_code(),
                     error: Some(&e.to_string()),
                     counts: [0; 4],
+                    tfe_version: None,
                 });
             }
             e.exit_code()
@@ -154,10 +155,16 @@ fn run(cli: &Cli, sel: &Selection, report: &Arc<Reporter>) -> Result<u8, Error> 
     }
     let client = client(&cfg, report)?;
     let dir = cfg.state_dir.display().to_string();
+    let seen = machine::load_state(&cfg.state_dir, None)
+        .ok()
+        .flatten()
+        .and_then(|s| s.facts.tfe_version);
     report.emit(Event::RunStarted {
         command: "run",
         address: &cfg.tfe.address,
         state_dir: &dir,
+        platform: cfg.tfe.platform.as_str(),
+        tfe_version: seen.as_deref(),
     });
     machine::run(&cfg, sel, client, report).map(|()| exit::OK)
 }

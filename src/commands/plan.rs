@@ -65,11 +65,17 @@ pub(super) fn plan(cli: &Cli, report: &Arc<Reporter>, detailed: bool) -> Result<
         None
     };
     let json_out = report.format() == Format::Json;
+    let release = state.facts.tfe_version.clone();
     if !json_out {
+        let seen = release
+            .as_deref()
+            .map(|v| format!("; TFE {v} when last seen"))
+            .unwrap_or_default();
         report.print(&format!(
-            "plan for {} (state {})",
+            "plan for {} (state {}; platform {}{seen})",
             cfg.tfe.address,
-            cfg.state_dir.display()
+            cfg.state_dir.display(),
+            cfg.tfe.platform.as_str()
         ));
     }
     if let Some(Err(e)) = &admin {
@@ -185,7 +191,10 @@ pub(super) fn plan(cli: &Cli, report: &Arc<Reporter>, detailed: bool) -> Result<
         }
     }
     if json_out {
-        report.print_json(json!({"event": "finished", "exit_code": 0, "pending": pending}));
+        report.print_json(
+            json!({"event": "finished", "exit_code": 0, "pending": pending,
+            "platform": cfg.tfe.platform.as_str(), "tfe_version": release}),
+        );
     } else {
         report.print(&format!("{pending} step(s) pending"));
     }

@@ -12,10 +12,16 @@ pub(super) fn renew(cli: &Cli, report: &Arc<Reporter>, dry_run: bool) -> Result<
     let cfg = load(cli)?;
     let client = client(&cfg, report)?;
     let dir = cfg.state_dir.display().to_string();
+    let seen = crate::machine::load_state(&cfg.state_dir, None)
+        .ok()
+        .flatten()
+        .and_then(|s| s.facts.tfe_version);
     report.emit(Event::RunStarted {
         command: "renew",
         address: &cfg.tfe.address,
         state_dir: &dir,
+        platform: cfg.tfe.platform.as_str(),
+        tfe_version: seen.as_deref(),
     });
     if !crate::machine::renew(&cfg, client, report, dry_run)? {
         report.print(&format!(

@@ -94,7 +94,7 @@ pub(super) fn status(cli: &Cli, report: &Reporter) -> Result<u8, Error> {
         return Ok(exit::OK);
     }
     if let Some(v) = &f.tfe_version {
-        report.print(&format!("  TFE version (X-TFE-Current-Version): {v}"));
+        report.print(&format!("  TFE version (as TFE last reported it): {v}"));
     }
     if let Some(id) = &f.agent_pool_id {
         report.print(&format!("  default agent pool id: {id}"));

@@ -64,6 +64,16 @@ pub enum Platform {
     Hcp,
 }
 
+impl Platform {
+    /// The config's word for it (`[tfe] platform`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Enterprise => "enterprise",
+            Platform::Hcp => "hcp",
+        }
+    }
+}
+
 /// HCP Terraform's address, the default with `platform = "hcp"`.
 pub const HCP_ADDRESS: &str = "https://app.terraform.io";
 

@@ -271,11 +271,6 @@ fn every_validation_rule_exits_2_naming_the_key_before_any_request() {
             "[iact] subnets",
         ),
         (
-            "source = \"auto\"\nsubnets = [\"127.0.0.0/8\"]",
-            "source = \"api\"",
-            "[iact] subnets",
-        ),
-        (
             "source = \"auto\"",
             "source = \"command\"",
             "[iact] command",

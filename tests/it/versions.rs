@@ -315,3 +315,96 @@ fn a_token_without_an_expiry_is_rotated_under_the_policy() {
         "the policy refuses the token without an expiry"
     );
 }
+
+/// Strictness TFE does not have: an organization created and updated with
+/// every attribute go-tfe's options send (`organization.go`) is taken, and
+/// read back; a name no source gives is still refused.
+#[test]
+fn organization_attributes_go_tfe_sends_are_taken() {
+    let w = World::new(sim_opts());
+    assert_code(&w.run(&["run"]), 0);
+    let h = Http::new(w.sim.url());
+    let admin = w.token_at(&w.token_file());
+    let attrs = serde_json::json!({
+        "name": "other-org", "email": "ops@example.com", "assessments-enforced": true,
+        "session-remember": 600, "session-timeout": 60, "collaborator-auth-policy": "two_factor_mandatory",
+        "cost-estimation-enabled": true, "owners-team-saml-role-id": "owners",
+        "send-passing-statuses-for-untriggered-speculative-plans": false,
+        "aggregated-commit-status-enabled": true, "speculative-plan-management-enabled": true,
+        "allow-force-delete-workspaces": false, "default-execution-mode": "local",
+        "stacks-enabled": false,
+    });
+    let body = serde_json::json!({"data": {"type": "organizations", "attributes": attrs}});
+    let (st, v) = h.api("POST", "/api/v2/organizations", &admin, &body);
+    assert_eq!(st, 201, "{v}");
+    let (_, v) = h.get("/api/v2/organizations/other-org", Some(&admin));
+    let got = &v["data"]["attributes"];
+    assert_eq!(got["collaborator-auth-policy"], "two_factor_mandatory");
+    assert_eq!(got["cost-estimation-enabled"], true);
+    assert_eq!(got["session-timeout"], 60);
+    let patch = serde_json::json!({"data": {"type": "organizations", "attributes": {
+        "assessments-enforced": false, "email": "new@example.com"}}});
+    assert_eq!(
+        h.api("PATCH", "/api/v2/organizations/other-org", &admin, &patch)
+            .0,
+        200
+    );
+    let bad =
+        serde_json::json!({"data": {"type": "organizations", "attributes": {"no-such-thing": 1}}});
+    assert_eq!(
+        h.api("PATCH", "/api/v2/organizations/other-org", &admin, &bad)
+            .0,
+        422
+    );
+}
+
+/// The release and platform, once learned, are in the `finished` event,
+/// the next `run_started`, `plan` and `status`.
+#[test]
+fn the_release_shows_in_events_plan_and_status() {
+    let w = World::new(sim_opts());
+    let r = w.run(&["run", "--output", "json"]);
+    assert_code(&r, 0);
+    let events: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let finished = events.iter().find(|e| e["event"] == "finished").unwrap();
+    assert_eq!(finished["tfe_version"], "2.0.1", "{finished}");
+    let started = events.iter().find(|e| e["event"] == "run_started").unwrap();
+    assert_eq!(started["platform"], "enterprise");
+    w.edit_config("api_rate_limit = 60", "api_rate_limit = 70");
+    let r = w.run(&["run", "--output", "json"]);
+    let started: serde_json::Value =
+        serde_json::from_str(r.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(started["tfe_version"], "2.0.1", "{started}");
+    let p = w.run(&["plan"]);
+    assert!(
+        p.stdout.contains("TFE 2.0.1") && p.stdout.contains("platform enterprise"),
+        "{}",
+        p.stdout
+    );
+    let s = w.run(&["status"]);
+    assert!(s.stdout.contains("2.0.1"), "{}", s.stdout);
+}
+
+/// Without subnets the HTTP API is only TFE's own host's: against any
+/// other address `source = "api"` without `[iact] subnets` is refused
+/// before anything is sent, naming the key.
+#[test]
+fn api_without_subnets_is_refused_for_a_remote_tfe() {
+    let w = World::new(sim_opts());
+    let t = w
+        .config_text()
+        .replace(
+            "source = \"auto\"\nsubnets = [\"127.0.0.0/8\"]",
+            "source = \"api\"",
+        )
+        .replace(w.sim.url(), "https://tfe.example.com");
+    w.write_config(&t);
+    let r = w.run(&["validate"]);
+    assert_code(&r, 2);
+    assert!(r.stderr.contains("[iact] subnets"), "{}", r.stderr);
+    assert!(w.requests().is_empty());
+}

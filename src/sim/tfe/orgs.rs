@@ -53,17 +53,18 @@ impl Tfe {
             Ok(a) => a,
             Err(r) => return r,
         };
-        for k in attrs.keys() {
-            if ![
-                "name",
-                "email",
-                "default-execution-mode",
-                "max-ttl-enabled",
-                "collaborator-auth-policy",
-            ]
-            .contains(&k.as_str())
+        let mut kept = Map::new();
+        for (k, v) in &attrs {
+            if ["name", "email", "default-execution-mode", "max-ttl-enabled"].contains(&k.as_str())
             {
-                return invalid(format!("unknown attribute {k:?} for organizations"));
+                continue;
+            }
+            match other_attribute(k, v) {
+                Some(Ok(v)) => {
+                    kept.insert(k.clone(), v);
+                }
+                Some(Err(e)) => return invalid(e),
+                None => return invalid(format!("unknown attribute {k:?} for organizations")),
             }
         }
         let name = attrs.get("name").and_then(Value::as_str).unwrap_or("");
@@ -89,6 +90,7 @@ impl Tfe {
             .and_then(Value::as_bool)
             .unwrap_or(false);
         let idx = self.insert_org(name, email, mode, max_ttl, &user.id);
+        self.orgs[idx].security.extend(kept);
         Response::json(201, &self.org_doc(idx))
     }
 
@@ -167,35 +169,18 @@ impl Tfe {
                     Some(b) => next.max_ttl_enabled = b,
                     None => return invalid("max-ttl-enabled must be a boolean"),
                 },
-                // Organizations API docs, "Update an Organization":
-                // `password` or `two_factor_mandatory`.
-                "collaborator-auth-policy" => match v.as_str() {
-                    Some(p @ ("password" | "two_factor_mandatory")) => {
-                        next.security.insert(k.clone(), json!(p));
-                    }
-                    _ => {
-                        return invalid(
-                            "collaborator-auth-policy must be password or two_factor_mandatory",
-                        );
-                    }
-                },
-                // The same page: minutes, integers (go-tfe `SessionTimeout`,
-                // `SessionRemember` are ints; terraform-cloud-mcp's
-                // `update_organization`, written from that page: "session
-                // timeout after inactivity in minutes", "total expiration
-                // time in minutes"). Bounds are not in our sources.
-                "session-timeout" | "session-remember" => match v.as_u64() {
-                    Some(n) if n > 0 => {
-                        next.security.insert(k.clone(), json!(n));
-                    }
-                    _ => return invalid(format!("{k} must be a positive number of minutes")),
-                },
                 "default-agent-pool-id" => match v {
                     Value::Null => pool_given = Some(None),
                     Value::String(s) => pool_given = Some(Some(s.clone())),
                     _ => return invalid("default-agent-pool-id must be a string or null"),
                 },
-                _ => return invalid(format!("unknown attribute {k:?} for organizations")),
+                _ => match other_attribute(k, v) {
+                    Some(Ok(v)) => {
+                        next.security.insert(k.clone(), v);
+                    }
+                    Some(Err(e)) => return invalid(e),
+                    None => return invalid(format!("unknown attribute {k:?} for organizations")),
+                },
             }
         }
         if let Some(rels) = body["data"].get("relationships").and_then(Value::as_object) {
@@ -510,4 +495,44 @@ impl Tfe {
         self.agent_tokens.retain(|t| t.id != id);
         Response::empty(204)
     }
+}
+
+/// The other attributes an organization create or update may carry, as
+/// go-tfe's `OrganizationCreateOptions` / `OrganizationUpdateOptions` send
+/// them (`organization.go`; TFE takes them): `Some(Ok(value kept))`,
+/// `Some(Err(why))` for a value of the wrong kind, `None` for a name no
+/// source gives (422, as TFE answers an unknown attribute).
+fn other_attribute(k: &str, v: &Value) -> Option<Result<Value, String>> {
+    Some(match k {
+        // Organizations API docs, "Update an Organization":
+        // `password` or `two_factor_mandatory`.
+        "collaborator-auth-policy" => match v.as_str() {
+            Some(p @ ("password" | "two_factor_mandatory")) => Ok(json!(p)),
+            _ => Err("collaborator-auth-policy must be password or two_factor_mandatory".into()),
+        },
+        // The same page: minutes, integers (go-tfe `SessionTimeout`,
+        // `SessionRemember` are ints; terraform-cloud-mcp's
+        // `update_organization`, written from that page: "session timeout
+        // after inactivity in minutes", "total expiration time in
+        // minutes"). Bounds are not in our sources.
+        "session-timeout" | "session-remember" => match v.as_u64() {
+            Some(n) if n > 0 => Ok(json!(n)),
+            _ => Err(format!("{k} must be a positive number of minutes")),
+        },
+        "assessments-enforced"
+        | "cost-estimation-enabled"
+        | "send-passing-statuses-for-untriggered-speculative-plans"
+        | "aggregated-commit-status-enabled"
+        | "speculative-plan-management-enabled"
+        | "allow-force-delete-workspaces"
+        | "stacks-enabled" => match v {
+            Value::Bool(_) => Ok(v.clone()),
+            _ => Err(format!("{k} must be a boolean")),
+        },
+        "owners-team-saml-role-id" => match v {
+            Value::String(_) | Value::Null => Ok(v.clone()),
+            _ => Err(format!("{k} must be a string")),
+        },
+        _ => return None,
+    })
 }
