@@ -42,7 +42,17 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
     let started = Instant::now();
     let deadline = started + ctx.cfg.wait.timeout;
     let mut interval = Duration::from_millis(100).min(ctx.cfg.wait.max_interval);
-    let mut legacy = false;
+    // A release an earlier run learned that has no readiness endpoint
+    // (before 1.2.0) is asked the old way first; a first contact cannot
+    // know and tries readiness, then falls back.
+    let mut legacy = ctx.cfg.tfe.platform == Platform::Enterprise
+        && ctx
+            .state
+            .facts
+            .tfe_version
+            .as_deref()
+            .and_then(crate::tfe::version::TfeVersion::parse)
+            .is_some_and(|v| !v.has_readiness());
     let mut attempt = 0u32;
     // Whether the last failure may mean a wrong `[tfe] address` (nothing
     // listens, the name does not resolve) rather than a TFE still booting.

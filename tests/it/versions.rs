@@ -59,6 +59,17 @@ fn every_modelled_release_gets_its_documented_forms_first_and_converges() {
             "{v}: Twilio verified with POST"
         );
         assert!(w.assert_token_files_work() >= 1, "{v}");
+        // Once the release is known, not even the readiness probe meets a
+        // 404 (releases before 1.2.0 have only /_health_check).
+        let before = w.requests().len();
+        w.edit_config("api_rate_limit = 60", "api_rate_limit = 61");
+        assert_code(&w.run(&["run"]), 0);
+        let again: Vec<String> = w.requests()[before..]
+            .iter()
+            .filter(|q| matches!(q.status, 404 | 405 | 410))
+            .map(|q| format!("{} {} {}", q.method, q.path, q.status))
+            .collect();
+        assert!(again.is_empty(), "{v}: {again:?}");
         // The release is recorded and shown.
         let st = w.run(&["status"]);
         assert!(
