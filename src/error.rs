@@ -38,12 +38,41 @@ pub enum Error {
         signal: i32,
         after: Option<StepName>,
     },
-    /// A step stopped; `code` is 1, 3 or 4.
+    /// A step stopped: the exit code comes from `kind`.
     Step {
         step: StepName,
-        code: u8,
+        kind: StepFailure,
         message: String,
     },
+}
+
+/// Why a step stopped, which decides the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepFailure {
+    /// TFE refused or failed a request, or answered what cannot be used
+    /// (exit 1): a rerun after the cause is fixed goes on.
+    Failed,
+    /// What the operator's config or machine must fix, found before the
+    /// step sent anything (exit 2, which systemd does not retry): no
+    /// space, unsafe permissions, a release or platform the config does
+    /// not fit.
+    Environment,
+    /// TFE did not become ready within `[wait] timeout` (exit 3).
+    NotReady,
+    /// No initial admin could be created and no admin token is at hand
+    /// (exit 4).
+    NoAdmin,
+}
+
+impl StepFailure {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            StepFailure::Failed => exit::STEP_FAILED,
+            StepFailure::Environment => exit::USAGE,
+            StepFailure::NotReady => exit::NOT_READY,
+            StepFailure::NoAdmin => exit::NO_ADMIN,
+        }
+    }
 }
 
 impl Error {
@@ -55,39 +84,39 @@ impl Error {
             // filled up): worth a retry once space is freed.
             Error::State(StateError::Io { .. }) => exit::STEP_FAILED,
             Error::State(_) => exit::USAGE,
-            Error::Step { code, .. } => *code,
+            Error::Step { kind, .. } => kind.exit_code(),
             Error::Interrupted { signal, .. } => (128 + signal).clamp(0, 255) as u8,
         }
     }
 
-    pub fn step(step: StepName, message: impl Into<String>) -> Error {
+    pub fn step(step: StepName, message: impl fmt::Display) -> Error {
         Error::Step {
             step,
-            code: exit::STEP_FAILED,
-            message: message.into(),
+            kind: StepFailure::Failed,
+            message: message.to_string(),
         }
     }
-    pub fn not_ready(step: StepName, message: impl Into<String>) -> Error {
+    pub fn not_ready(step: StepName, message: impl fmt::Display) -> Error {
         Error::Step {
             step,
-            code: exit::NOT_READY,
-            message: message.into(),
+            kind: StepFailure::NotReady,
+            message: message.to_string(),
         }
     }
     /// What the environment must fix (no space, unsafe permissions), found
     /// before anything was sent: exit 2, which systemd does not retry.
-    pub fn env(step: StepName, message: impl Into<String>) -> Error {
+    pub fn env(step: StepName, message: impl fmt::Display) -> Error {
         Error::Step {
             step,
-            code: exit::USAGE,
-            message: message.into(),
+            kind: StepFailure::Environment,
+            message: message.to_string(),
         }
     }
-    pub fn no_admin(step: StepName, message: impl Into<String>) -> Error {
+    pub fn no_admin(step: StepName, message: impl fmt::Display) -> Error {
         Error::Step {
             step,
-            code: exit::NO_ADMIN,
-            message: message.into(),
+            kind: StepFailure::NoAdmin,
+            message: message.to_string(),
         }
     }
 }

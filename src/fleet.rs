@@ -35,6 +35,43 @@ use crate::config::StoreConfig;
 use crate::config::duration::format_duration;
 use crate::helper::{self, Failure};
 
+/// Why a call to the `[store]` helper gave no usable answer. Each message
+/// names the verb and the key (`what`), never a value.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The helper could not be started (not found, not executable).
+    #[error("{what}: could not start ({source}); check [store] command")]
+    Spawn {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// It did not answer within `[store] timeout`; it and its children
+    /// were killed.
+    #[error("{what}: no answer within [store] timeout ({}); it and its children were killed", format_duration(*.timeout))]
+    TimedOut { what: String, timeout: Duration },
+    /// Waiting on it failed.
+    #[error("{what}: {source}")]
+    Wait {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// It exited with a code that is neither 0 nor 3 (its last stderr line
+    /// is in the message).
+    #[error("{0}")]
+    Failed(String),
+    /// `put` exited 3, which is no answer to a put.
+    #[error("[store] command put {key}: exit {code} is not an answer to put (0 = stored)")]
+    NotAPutAnswer { key: String, code: i32 },
+    /// The store's `salt` key is there but empty.
+    #[error("[store] key salt is present but empty: delete it from the store and rerun")]
+    EmptySalt,
+    /// A stop was requested (SIGTERM / SIGINT) while waiting for a key.
+    #[error("stopped while waiting for {key} in the store")]
+    Stopped { key: String },
+}
+
 /// The helper's "absent" (get) / "already present" (create) exit code.
 const EXIT_ABSENT: i32 = 3;
 /// Duty generations tried before a node stops deferring and does the work.
@@ -101,7 +138,12 @@ impl Store {
         )
     }
 
-    fn call(&self, verb: &str, key: &str, input: Option<&str>) -> Result<(i32, String), String> {
+    fn call(
+        &self,
+        verb: &str,
+        key: &str,
+        input: Option<&str>,
+    ) -> Result<(i32, String), StoreError> {
         let mut argv = self.command.clone();
         argv.push(verb.into());
         argv.push(key.into());
@@ -118,24 +160,28 @@ impl Store {
             self.timeout,
         )
         .map_err(|f| match f {
-            Failure::Spawn(e) => {
-                format!("{what}: could not start ({e}); check [store] command")
-            }
-            Failure::TimedOut => format!(
-                "{what}: no answer within [store] timeout ({}); it and its children were killed",
-                format_duration(self.timeout)
-            ),
-            Failure::Wait(e) => format!("{what}: {e}"),
+            Failure::Spawn(source) => StoreError::Spawn {
+                what: what.clone(),
+                source,
+            },
+            Failure::TimedOut => StoreError::TimedOut {
+                what: what.clone(),
+                timeout: self.timeout,
+            },
+            Failure::Wait(source) => StoreError::Wait {
+                what: what.clone(),
+                source,
+            },
         })?;
         let code = done.status.code().unwrap_or(-1);
         if code != 0 && code != EXIT_ABSENT {
-            return Err(helper::failed(&what, &done));
+            return Err(StoreError::Failed(helper::failed(&what, &done)));
         }
         Ok((code, done.stdout))
     }
 
     /// `get KEY`: the value (one trailing newline stripped), or `None`.
-    pub fn get(&self, key: &str) -> Result<Option<String>, String> {
+    pub fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         let (code, out) = self.call("get", key, None)?;
         if code == EXIT_ABSENT {
             return Ok(None);
@@ -148,23 +194,24 @@ impl Store {
     }
 
     /// `put KEY`: stores the value, replacing any.
-    pub fn put(&self, key: &str, value: &str) -> Result<(), String> {
+    pub fn put(&self, key: &str, value: &str) -> Result<(), StoreError> {
         match self.call("put", key, Some(value))? {
             (0, _) => Ok(()),
-            (code, _) => Err(format!(
-                "[store] command put {key}: exit {code} is not an answer to put (0 = stored)"
-            )),
+            (code, _) => Err(StoreError::NotAPutAnswer {
+                key: key.to_string(),
+                code,
+            }),
         }
     }
 
     /// `create KEY`: stores the value only when KEY is absent; whether it did.
-    pub fn create(&self, key: &str, value: &str) -> Result<bool, String> {
+    pub fn create(&self, key: &str, value: &str) -> Result<bool, StoreError> {
         Ok(self.call("create", key, Some(value))?.0 == 0)
     }
 
     /// Polls `get KEY` until it is present or `within` passes (or a stop is
     /// requested: an error).
-    pub fn wait_for(&self, key: &str, within: Duration) -> Result<Option<String>, String> {
+    pub fn wait_for(&self, key: &str, within: Duration) -> Result<Option<String>, StoreError> {
         let deadline = Instant::now() + within;
         let mut pause = Duration::from_millis(50);
         loop {
@@ -176,7 +223,9 @@ impl Store {
                 return Ok(None);
             }
             if !crate::stop::sleep(pause.min(left)) {
-                return Err(format!("stopped while waiting for {key} in the store"));
+                return Err(StoreError::Stopped {
+                    key: key.to_string(),
+                });
             }
             pause = (pause * 2).min(Duration::from_millis(500));
         }
@@ -184,7 +233,7 @@ impl Store {
 
     /// The fleet's salt: created by the first node that asks, read by the
     /// others.
-    pub fn salt(&self) -> Result<&str, String> {
+    pub fn salt(&self) -> Result<&str, StoreError> {
         if let Some(s) = self.salt.get() {
             return Ok(s);
         }
@@ -195,9 +244,9 @@ impl Store {
         let salt = if self.create("salt", &mine)? {
             mine
         } else {
-            self.get("salt")?.filter(|s| !s.trim().is_empty()).ok_or(
-                "[store] key salt is present but empty: delete it from the store and rerun",
-            )?
+            self.get("salt")?
+                .filter(|s| !s.trim().is_empty())
+                .ok_or(StoreError::EmptySalt)?
         };
         Ok(self.salt.get_or_init(|| salt.trim().to_string()))
     }
@@ -205,7 +254,7 @@ impl Store {
     /// Takes duty `name` when it is free, without waiting: `Some(Mine)`
     /// when this node took it, `Some(Done)` when it is done, `None` when
     /// another node holds it (then [`Store::claim`] waits for it).
-    pub fn try_claim(&self, name: &str) -> Result<Option<Turn>, String> {
+    pub fn try_claim(&self, name: &str) -> Result<Option<Turn>, StoreError> {
         if self.get(&format!("done-{name}"))?.as_deref() == Some("done") {
             return Ok(Some(Turn::Done));
         }
@@ -217,7 +266,7 @@ impl Store {
     /// Decides who does duty `name` (a step and its config fingerprint).
     /// Returns at once when the work is done or this node wins; otherwise
     /// waits up to `[store] wait` for the holder, then takes the duty over.
-    pub fn claim(&self, name: &str) -> Result<Turn, String> {
+    pub fn claim(&self, name: &str) -> Result<Turn, StoreError> {
         for generation in 0..MAX_GENERATIONS {
             let key = if generation == 0 {
                 name.to_string()
@@ -261,7 +310,7 @@ impl Store {
 
     /// The fingerprint of the config the fleet last applied for `step`
     /// (key `applied-STEP`), if any node recorded one.
-    pub fn applied(&self, step: &str) -> Result<Option<String>, String> {
+    pub fn applied(&self, step: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .get(&format!("applied-{step}"))?
             .map(|v| v.trim().to_string()))
@@ -272,7 +321,7 @@ impl Store {
     /// fingerprint trusts it without reading TFE, as a node trusts its own
     /// checkpoint. Put before the duty's `done-` key, so a node that sees
     /// `done` finds it.
-    pub fn set_applied(&self, step: &str, fp: &str) -> Result<(), String> {
+    pub fn set_applied(&self, step: &str, fp: &str) -> Result<(), StoreError> {
         self.put(&format!("applied-{step}"), fp)
     }
 
@@ -284,7 +333,7 @@ impl Store {
 
     /// Says how the duty ended: `done` lets the waiting nodes confirm and go
     /// on; a failure lets one of them try at once instead of after the wait.
-    pub fn finish(&self, key: &str, ok: bool) -> Result<(), String> {
+    pub fn finish(&self, key: &str, ok: bool) -> Result<(), StoreError> {
         self.put(&format!("done-{key}"), if ok { "done" } else { "failed" })
     }
 }

@@ -31,7 +31,7 @@ use crate::error::Error;
 use crate::fleet::{Store, Turn};
 use crate::output::{Event, Reporter};
 use crate::state::{Checkpoint, CheckpointStore, DirStore, State};
-use crate::step::{Applied, Ctx, LiveCtx, Outcome, Schedule, Step, StepName};
+use crate::step::{Applied, Applies, Ctx, LiveCtx, Outcome, Schedule, Step, StepName};
 use crate::steps;
 use crate::tfe::Client;
 use crate::util::rfc3339;
@@ -67,15 +67,29 @@ pub fn position(step: StepName) -> usize {
     names().position(|n| n == step).unwrap_or(usize::MAX)
 }
 
-/// Parses a step name; the error lists the valid names and a close match.
-pub fn parse_step(s: &str) -> Result<StepName, String> {
+/// A name that is no step's (`--skip`, `--only`, `--force`, `reset
+/// --step`): the message lists the valid names and a close match.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown step {given:?}{hint}; steps are: {all}")]
+pub struct UnknownStep {
+    pub given: String,
+    hint: String,
+    all: String,
+}
+
+/// Parses a step name.
+pub fn parse_step(s: &str) -> Result<StepName, UnknownStep> {
     let s = s.trim();
     names().find(|n| n.as_str() == s).ok_or_else(|| {
         let all: Vec<&str> = names().map(StepName::as_str).collect();
         let hint = crate::config::did_you_mean(s, all.iter().copied())
             .map(|m| format!(" (did you mean {m:?}?)"))
             .unwrap_or_default();
-        format!("unknown step {s:?}{hint}; steps are: {}", all.join(", "))
+        UnknownStep {
+            given: s.to_string(),
+            hint,
+            all: all.join(", "),
+        }
     })
 }
 
@@ -131,18 +145,20 @@ pub fn assess(
             .filter_map(|k| cfg.absent.get(k).map(|why| format!("{k} {why}")))
             .collect();
         let a = match (step.desired(cfg), excluded) {
-            (Err(reason), _) => Assessment::NotConfigured(reason),
-            (Ok(_), Some(why)) => Assessment::Excluded(why.into()),
+            (Applies::No(reason), _) => Assessment::NotConfigured(reason),
+            (Applies::Yes(_), Some(why)) => Assessment::Excluded(why.into()),
             // Done with a secret that is gone now (a used IACT or password
             // the operator removed): unchanged, never re-sent without it.
-            (Ok(_), None) if !missing.is_empty() => match state.steps.get(name.as_str()) {
-                Some(c) if !sel.force.contains(&name) => Assessment::Done { at: c.at.clone() },
-                _ => Assessment::NeedsSecret(format!(
-                    "step {name} has to send {}: provide it and rerun (nothing was sent)",
-                    missing.join("; ")
-                )),
-            },
-            (Ok(d), None) => {
+            (Applies::Yes(_), None) if !missing.is_empty() => {
+                match state.steps.get(name.as_str()) {
+                    Some(c) if !sel.force.contains(&name) => Assessment::Done { at: c.at.clone() },
+                    _ => Assessment::NeedsSecret(format!(
+                        "step {name} has to send {}: provide it and rerun (nothing was sent)",
+                        missing.join("; ")
+                    )),
+                }
+            }
+            (Applies::Yes(d), None) => {
                 let fp = d.fingerprint(&state.salt);
                 let forced = sel.force.contains(&name);
                 match state.steps.get(name.as_str()) {
@@ -342,7 +358,7 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
                 match result {
                     Ok(applied) => {
                         if applied.outcome != Outcome::Skipped
-                            && let Ok(d) = step.desired(cfg)
+                            && let Applies::Yes(d) = step.desired(cfg)
                         {
                             let cp = Checkpoint {
                                 status: "done".into(),
@@ -550,7 +566,7 @@ fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result
         }
         return Ok(applied);
     };
-    let store_err = |e: String| Error::step(name, e);
+    let store_err = |e: crate::fleet::StoreError| Error::step(name, e);
     let fp = duty_fingerprint(step, ctx, fleet)?;
     let duty = format!("{name}-{}", &fp[..16]);
     // A step that writes this node's own file runs here whatever the
@@ -706,10 +722,14 @@ fn duty_fingerprint(
 ) -> Result<String, Error> {
     let name = step.name();
     let salt = fleet.salt().map_err(|e| Error::step(name, e))?.to_string();
-    Ok(step
-        .shared(ctx.cfg)
-        .map_err(|why| Error::step(name, why))?
-        .duty_fingerprint(&salt))
+    match step.shared(ctx.cfg) {
+        Applies::Yes(d) => Ok(d.duty_fingerprint(&salt)),
+        // Only a step that applies reaches its duty: this is a bug, said so.
+        Applies::No(why) => Err(Error::step(
+            name,
+            format!("internal: applied although it does not apply ({why})"),
+        )),
+    }
 }
 
 /// A duty whose holder went silent or failed. TFE is read back first: when

@@ -358,7 +358,7 @@ impl Reporter {
                 if self.verbosity != Verbosity::Verbose {
                     return None;
                 }
-                json!({"event": "request", "method": r.method, "path": r.path, "status": r.status,
+                json!({"event": "request", "method": r.method.as_str(), "path": r.path, "status": r.status,
                        "elapsed_ms": r.elapsed.as_millis() as u64, "attempt": r.attempt, "error": r.error})
             }
             Event::Warning { step, message } => {

@@ -180,30 +180,19 @@ impl State {
 /// Why the state could not be used.
 #[derive(Debug)]
 pub enum StateError {
-    Io {
-        path: PathBuf,
-        error: io::Error,
-    },
+    /// Reading, writing, syncing or renaming the state file (or its
+    /// directory) failed mid-run: a disk that filled up, a directory
+    /// removed behind the run's back (exit 1: a rerun once fixed goes on).
+    Io { path: PathBuf, error: io::Error },
     /// Not JSON, truncated, or not our format.
-    Corrupt {
-        path: PathBuf,
-        detail: String,
-    },
+    Corrupt { path: PathBuf, detail: String },
     /// Ours, but for another TFE.
-    Foreign {
-        path: PathBuf,
-        detail: String,
-    },
+    Foreign { path: PathBuf, detail: String },
     /// Another run holds the lock.
-    Locked {
-        path: PathBuf,
-    },
+    Locked { path: PathBuf },
     /// The directory cannot be used at all (unwritable, unsafe, a planted
     /// file): an environment error, found before anything is sent.
-    Unusable {
-        path: PathBuf,
-        detail: String,
-    },
+    Unusable { path: PathBuf, detail: String },
 }
 
 impl fmt::Display for StateError {

@@ -64,6 +64,44 @@ impl Applied {
     }
 }
 
+/// Whether a step applies under a config: what it wants, or why it does not
+/// (its section is absent, or it is not needed). Not applying is an answer,
+/// not a failure: the machine skips such a step and says why.
+pub enum Applies {
+    /// It applies: what it wants (the checkpoint fingerprint's input).
+    Yes(Desired),
+    /// It does not, and why (shown as the step's `skipped` detail).
+    No(String),
+}
+
+impl Applies {
+    pub fn no(why: impl Into<String>) -> Applies {
+        Applies::No(why.into())
+    }
+    /// What it wants, when it applies.
+    pub fn wanted(self) -> Option<Desired> {
+        match self {
+            Applies::Yes(d) => Some(d),
+            Applies::No(_) => None,
+        }
+    }
+    pub fn applies(&self) -> bool {
+        matches!(self, Applies::Yes(_))
+    }
+}
+
+/// `need!(option, why)`: the value inside, or return [`Applies::No`] with
+/// `why` from the enclosing `desired` / `shared`.
+#[macro_export]
+macro_rules! need {
+    ($e:expr, $why:expr) => {
+        match $e {
+            Some(v) => v,
+            None => return $crate::step::Applies::No(($why).into()),
+        }
+    };
+}
+
 /// PBKDF2 rounds for a secret in a `[store]` duty key (OWASP's 2023 advice
 /// for PBKDF2-HMAC-SHA256 is 600,000 for stored passwords; a duty key also
 /// carries the non-secret config, so a guess must match it too).
@@ -329,12 +367,12 @@ pub trait Step: Sync {
 
     /// What it wants under `cfg` (the fingerprint's input), or why it does
     /// not apply (its section is absent, or it is not needed).
-    fn desired(&self, cfg: &Config) -> Result<Desired, String>;
+    fn desired(&self, cfg: &Config) -> Applies;
 
     /// What the nodes of a fleet share of it: the input of its `[store]`
     /// duty key. By default all it wants; a step whose desired value names
     /// node-local files leaves them out, so every node meets the same duty.
-    fn shared(&self, cfg: &Config) -> Result<Desired, String> {
+    fn shared(&self, cfg: &Config) -> Applies {
         self.desired(cfg)
     }
 
@@ -363,7 +401,7 @@ pub trait Step: Sync {
 
     /// TFE's live values beside the desired ones, for `plan`'s drift. Steps
     /// with nothing readable to compare keep the default (no rows).
-    fn live(&self, _cx: &LiveCtx<'_>) -> Result<Vec<Drift>, String> {
+    fn live(&self, _cx: &LiveCtx<'_>) -> Result<Vec<Drift>, crate::tfe::TfeError> {
         Ok(vec![])
     }
 

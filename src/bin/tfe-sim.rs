@@ -120,7 +120,7 @@ enum Cmd {
 }
 
 fn dur(s: &str) -> Result<Duration, String> {
-    parse_duration(s)
+    parse_duration(s).map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {

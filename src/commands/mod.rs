@@ -132,7 +132,7 @@ pub(crate) fn client(cfg: &Config, report: &Arc<Reporter>) -> Result<Client, Err
         .map_err(|e| {
             Error::Config(crate::config::ConfigError {
                 file: cfg.file.clone(),
-                problems: vec![e],
+                problems: vec![e.to_string()],
             })
         })?
         .with_observer(Arc::new(move |ev| r.emit(Event::Request(ev)))))

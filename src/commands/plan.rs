@@ -134,7 +134,7 @@ pub(super) fn plan(cli: &Cli, report: &Arc<Reporter>, detailed: bool) -> Result<
                 .filter(|d| d.write_only || d.differs())
                 .map(row_json)
                 .collect(),
-            Some(Err(e)) => vec![json!({"key": "(live)", "error": e})],
+            Some(Err(e)) => vec![json!({"key": "(live)", "error": e.to_string()})],
             None => vec![],
         };
         let real_drift = rows

@@ -98,7 +98,9 @@ pub(super) fn local(cfg: &Config) -> Vec<Check> {
         out.push(match store.get("salt") {
             Ok(_) => Check::pass("store", "[store] command answers a get".into()),
             // Said once, even when the helper's error already says it.
-            Err(e) if e.contains("check [store] command") => Check::fail("store", exit::USAGE, e),
+            Err(e @ crate::fleet::StoreError::Spawn { .. }) => {
+                Check::fail("store", exit::USAGE, e.to_string())
+            }
             Err(e) => Check::fail("store", exit::USAGE, format!("{e}; check [store] command")),
         });
     }

@@ -42,12 +42,12 @@ pub(super) fn status(cli: &Cli, report: &Reporter) -> Result<u8, Error> {
         let cp = state.steps.get(name.as_str());
         let changed = match (&cfg, cp) {
             (Some(c), Some(cp)) => match step.desired(c) {
-                Ok(d) => Some(d.fingerprint(&state.salt) != cp.fingerprint),
-                Err(_) => None,
+                crate::step::Applies::Yes(d) => Some(d.fingerprint(&state.salt) != cp.fingerprint),
+                crate::step::Applies::No(_) => None,
             },
             _ => None,
         };
-        let configured = cfg.as_ref().map(|c| step.desired(c).is_ok());
+        let configured = cfg.as_ref().map(|c| step.desired(c).applies());
         if json_out {
             rows.push(
                 json!({"step": name.as_str(), "done": cp.is_some(), "at": cp.map(|c| &c.at),

@@ -155,7 +155,7 @@ impl Checker {
         match v.resolve() {
             Ok(s) => Some(s),
             Err(e) if v.is_absent() => {
-                self.absent.insert(key.to_string(), e);
+                self.absent.insert(key.to_string(), e.to_string());
                 None
             }
             Err(e) => {

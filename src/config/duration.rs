@@ -16,41 +16,64 @@ const UNITS: &[(&str, u128)] = &[
     ("y", 365 * 86_400_000),
 ];
 
-/// Parses one duration; the error says what was expected.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+/// Why a duration could not be read; each message quotes the text and
+/// says what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// No unit after the number (`"90"`).
+    #[error(
+        "{0:?} has no unit: write e.g. \"90s\", \"30m\", \"12h\", \"90d\" (units: ms s m h d w mo y)"
+    )]
+    NoUnit(String),
+    /// A unit that is none of `ms s m h d w mo y`.
+    #[error("{text:?} has an unknown unit {unit:?}: use one of ms s m h d w mo y")]
+    UnknownUnit { text: String, unit: String },
+    /// What stands before the unit is not a number.
+    #[error("{0:?} is not a number followed by a unit")]
+    NotANumber(String),
+    /// More than fits in a duration.
+    #[error("{0:?} is too large")]
+    TooLarge(String),
+}
+
+/// Parses one duration.
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("{s:?} has no unit: write e.g. \"90s\", \"30m\", \"12h\", \"90d\" (units: ms s m h d w mo y)"))?;
+        .ok_or_else(|| DurationError::NoUnit(s.to_string()))?;
     let (num, unit) = t.split_at(split);
     let per_ms = UNITS
         .iter()
         .find(|(u, _)| *u == unit)
         .map(|(_, ms)| *ms)
-        .ok_or_else(|| {
-            format!("{s:?} has an unknown unit {unit:?}: use one of ms s m h d w mo y")
+        .ok_or_else(|| DurationError::UnknownUnit {
+            text: s.to_string(),
+            unit: unit.to_string(),
         })?;
     let (int, frac) = num.split_once('.').unwrap_or((num, ""));
     if int.is_empty() && frac.is_empty() || num.matches('.').count() > 1 || frac.len() > 9 {
-        return Err(format!("{s:?} is not a number followed by a unit"));
+        return Err(DurationError::NotANumber(s.to_string()));
     }
+    let too_large = || DurationError::TooLarge(s.to_string());
     let int: u128 = if int.is_empty() {
         0
     } else {
-        int.parse().map_err(|_| format!("{s:?} is too large"))?
+        int.parse().map_err(|_| too_large())?
     };
     let frac_val: u128 = if frac.is_empty() {
         0
     } else {
-        frac.parse().map_err(|_| format!("{s:?} is not a number"))?
+        frac.parse()
+            .map_err(|_| DurationError::NotANumber(s.to_string()))?
     };
     let scale = 10u128.pow(frac.len() as u32);
     // Work in nanoseconds (u128) so "0.5ms" stays exact.
     let nanos = int
         .checked_mul(per_ms * 1_000_000)
         .and_then(|n| n.checked_add(frac_val * per_ms * 1_000_000 / scale))
-        .ok_or_else(|| format!("{s:?} is too large"))?;
-    let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| format!("{s:?} is too large"))?;
+        .ok_or_else(too_large)?;
+    let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| too_large())?;
     Ok(Duration::new(secs, (nanos % 1_000_000_000) as u32))
 }
 
@@ -114,7 +137,7 @@ mod tests {
             "1.0000000001s",
         ] {
             let e = parse_duration(bad).unwrap_err();
-            assert!(e.contains(&format!("{bad:?}")), "{bad}: {e}");
+            assert!(e.to_string().contains(&format!("{bad:?}")), "{bad}: {e}");
         }
     }
 

@@ -34,7 +34,11 @@ use secret::{Secret, SecretSource};
 /// A config that failed to load: the file and every problem found.
 #[derive(Debug)]
 pub struct ConfigError {
+    /// The config file.
     pub file: PathBuf,
+    /// Every problem found, each naming its key and what to do: the file
+    /// does not parse, a key is unknown or has a wrong value, a rule
+    /// between keys is broken. Found before anything is sent (exit 2).
     pub problems: Vec<String>,
 }
 

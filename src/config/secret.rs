@@ -70,36 +70,52 @@ impl fmt::Debug for SecretSource {
     }
 }
 
+/// Why a secret's value could not be read; the message completes a
+/// sentence that starts with the config key ("`[smtp] password` refers
+/// to ..."), and never holds the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    /// An inline value that is empty.
+    #[error("is an empty string")]
+    EmptyLiteral,
+    /// `{ env = "X" }` and X is set but empty.
+    #[error("refers to environment variable {0} which is empty")]
+    EmptyEnv(String),
+    /// `{ env = "X" }` and X is not set.
+    #[error("refers to environment variable {0} which is not set")]
+    UnsetEnv(String),
+    /// `{ env = "X" }` and X is not UTF-8.
+    #[error("refers to environment variable {0} which is not valid UTF-8")]
+    NotUnicodeEnv(String),
+    /// `{ file = "P" }` and P cannot be read (missing, unreadable, too big).
+    #[error("refers to file {path} which cannot be read: {detail}")]
+    Unreadable { path: String, detail: String },
+    /// `{ file = "P" }` and P is empty (after its trailing newline).
+    #[error("refers to file {0} which is empty")]
+    EmptyFile(String),
+}
+
 impl SecretSource {
     /// Reads the value: env var or file must exist and be non-empty; a file's
     /// trailing newline (`\n` or `\r\n`) is stripped.
-    pub fn resolve(&self) -> Result<Secret, String> {
+    pub fn resolve(&self) -> Result<Secret, SecretError> {
         match self {
-            SecretSource::Literal(v) if v.is_empty() => Err("is an empty string".into()),
+            SecretSource::Literal(v) if v.is_empty() => Err(SecretError::EmptyLiteral),
             SecretSource::Literal(v) => Ok(Secret::new(v.clone(), "inline")),
             SecretSource::Env(e) => match std::env::var(&e.env) {
                 Ok(v) if !v.is_empty() => Ok(Secret::new(v, format!("env {}", e.env))),
-                Ok(_) => Err(format!(
-                    "refers to environment variable {} which is empty",
-                    e.env
-                )),
-                Err(std::env::VarError::NotPresent) => Err(format!(
-                    "refers to environment variable {} which is not set",
-                    e.env
-                )),
-                Err(std::env::VarError::NotUnicode(_)) => Err(format!(
-                    "refers to environment variable {} which is not valid UTF-8",
-                    e.env
-                )),
+                Ok(_) => Err(SecretError::EmptyEnv(e.env.clone())),
+                Err(std::env::VarError::NotPresent) => Err(SecretError::UnsetEnv(e.env.clone())),
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    Err(SecretError::NotUnicodeEnv(e.env.clone()))
+                }
             },
             SecretSource::File(r) => {
                 let path = &r.file;
                 let mut v = crate::util::read_capped_text(path, crate::util::cap::SECRET_FILE)
-                    .map_err(|e| {
-                        format!(
-                            "refers to file {} which cannot be read: {e}",
-                            path.display()
-                        )
+                    .map_err(|e| SecretError::Unreadable {
+                        path: path.display().to_string(),
+                        detail: e.to_string(),
                     })?;
                 if v.ends_with('\n') {
                     v.pop();
@@ -108,7 +124,7 @@ impl SecretSource {
                     }
                 }
                 if v.is_empty() {
-                    return Err(format!("refers to file {} which is empty", path.display()));
+                    return Err(SecretError::EmptyFile(path.display().to_string()));
                 }
                 Ok(Secret::new(v, format!("file {}", path.display())))
             }
@@ -197,7 +213,7 @@ mod tests {
         let e = SecretSource::File(FileRef { file: p })
             .resolve()
             .unwrap_err();
-        assert!(e.contains("empty"), "{e}");
+        assert!(e.to_string().contains("empty"), "{e}");
     }
 
     #[test]
@@ -217,8 +233,8 @@ mod tests {
             "s = {}",
         ] {
             let e = toml::from_str::<T>(bad).unwrap_err().message().to_string();
-            assert!(e.contains("{ env = \"NAME\" }"), "{bad}: {e}");
-            assert!(!e.contains("SECRET_NAME"), "{bad} echoed: {e}");
+            assert!(e.to_string().contains("{ env = \"NAME\" }"), "{bad}: {e}");
+            assert!(!e.to_string().contains("SECRET_NAME"), "{bad} echoed: {e}");
         }
     }
 
@@ -230,7 +246,8 @@ mod tests {
         .resolve()
         .unwrap_err();
         assert!(
-            e.contains("TFE_BOOTSTRAP_SURELY_UNSET_VAR") && e.contains("not set"),
+            e.to_string().contains("TFE_BOOTSTRAP_SURELY_UNSET_VAR")
+                && e.to_string().contains("not set"),
             "{e}"
         );
     }

@@ -82,16 +82,20 @@ impl fmt::Display for Action {
     }
 }
 
+/// A fault rule that does not parse: the message quotes it and gives the
+/// grammar.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "bad fault {0:?}: expected KIND=ARG:ACTION[*COUNT] with KIND seq|mutating|path|get|post|patch|put|delete \
+     and ACTION a status code, 429=SECS, drop, stall=DUR, pause, pause-drop, pause-after, ignore=ATTRIBUTE, echo=STATUS or echo-text=STATUS[+PAD]"
+)]
+pub struct BadFault(pub String);
+
 impl FaultRule {
     /// Parses `KIND=ARG:ACTION[*COUNT]`, e.g. `seq=3:503`, `mutating=2:drop`,
     /// `path=/api/v2/admin/smtp-settings:429=1.5*2`, `post=/api/v2/organizations:pause`.
-    pub fn parse(s: &str) -> Result<FaultRule, String> {
-        let usage = || {
-            format!(
-                "bad fault {s:?}: expected KIND=ARG:ACTION[*COUNT] with KIND seq|mutating|path|get|post|patch|put|delete \
-                 and ACTION a status code, 429=SECS, drop, stall=DUR, pause, pause-drop, pause-after, ignore=ATTRIBUTE, echo=STATUS or echo-text=STATUS[+PAD]"
-            )
-        };
+    pub fn parse(s: &str) -> Result<FaultRule, BadFault> {
+        let usage = || BadFault(s.to_string());
         let (matcher, rest) = s.split_once(':').ok_or_else(usage)?;
         let (kind, arg) = matcher.split_once('=').ok_or_else(usage)?;
         let matcher = match kind {

@@ -410,7 +410,9 @@ impl SimHandler {
                             lock(&self.0.faults).push(r);
                             added += 1;
                         }
-                        Err(e) => return Response::plain_json(400, &json!({"error": e})),
+                        Err(e) => {
+                            return Response::plain_json(400, &json!({"error": e.to_string()}));
+                        }
                     }
                 }
                 Response::plain_json(200, &json!({"added": added}))

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::config::secret::Secret;
 use crate::error::Error;
 use crate::fleet::Turn;
-use crate::step::{Applied, Ctx, Desired, Progress, Role, Schedule, Step, StepName};
+use crate::step::{Applied, Applies, Ctx, Desired, Progress, Role, Schedule, Step, StepName};
 use crate::tfe::{Client, TfeError};
 use crate::tokens::{self, Claim, ClaimError, KeepError};
 use crate::util::write_atomic;
@@ -40,14 +40,13 @@ impl Step for Admin {
     fn schedule(&self) -> Schedule {
         Schedule::Once
     }
-    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
+    fn desired(&self, cfg: &Config) -> Applies {
         if cfg.tfe.platform == crate::config::Platform::Hcp {
-            return Err(
-                "not on HCP Terraform (no site admin there): [admin] token is checked by the first step that uses it"
-                    .into(),
+            return Applies::no(
+                "not on HCP Terraform (no site admin there): [admin] token is checked by the first step that uses it",
             );
         }
-        Ok(match &cfg.admin.token {
+        Applies::Yes(match &cfg.admin.token {
             Some(t) => Desired {
                 value: json!({"token": "given"}),
                 secrets: vec![t.clone()],

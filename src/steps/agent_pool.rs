@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{admin_client, api_error, ensure, no_org, org_cfg};
 use crate::config::{Config, PoolRef};
 use crate::error::Error;
-use crate::step::{Applied, Ctx, Desired, Step, StepName};
+use crate::step::{Applied, Applies, Ctx, Desired, Step, StepName};
 
 pub const NAME: StepName = StepName::new("agent-pool");
 
@@ -17,12 +17,16 @@ impl Step for AgentPool {
     fn name(&self) -> StepName {
         NAME
     }
-    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
-        let o = cfg.organization.as_ref().ok_or_else(no_org)?;
+    fn desired(&self, cfg: &Config) -> Applies {
+        let o = crate::need!(cfg.organization.as_ref(), no_org());
         match &o.default_agent_pool {
-            Some(PoolRef::Name(n)) => Ok(Desired::plain(json!({"org": o.name, "name": n}))),
-            Some(PoolRef::Id(_)) => Err("default_agent_pool_id is given: nothing to create".into()),
-            None => Err("no default_agent_pool in [organization]".into()),
+            Some(PoolRef::Name(n)) => {
+                Applies::Yes(Desired::plain(json!({"org": o.name, "name": n})))
+            }
+            Some(PoolRef::Id(_)) => {
+                Applies::no("default_agent_pool_id is given: nothing to create")
+            }
+            None => Applies::no("no default_agent_pool in [organization]"),
         }
     }
     fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {

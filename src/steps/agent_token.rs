@@ -17,7 +17,7 @@ use super::{admin_client, api_error, no_org, org_cfg};
 use crate::config::{Config, PoolRef};
 use crate::error::Error;
 use crate::state::AgentTokenRecord;
-use crate::step::{Applied, Ctx, Desired, Step, StepName};
+use crate::step::{Applied, Applies, Ctx, Desired, Step, StepName};
 use crate::tokens::{Claim, ClaimError, KeepError};
 
 pub const NAME: StepName = StepName::new("agent-token");
@@ -33,30 +33,27 @@ impl Step for AgentToken {
     fn name(&self) -> StepName {
         NAME
     }
-    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
-        let o = cfg.organization.as_ref().ok_or_else(no_org)?;
-        let a = o
-            .agent_token
-            .as_ref()
-            .ok_or("no [organization.agent_token]")?;
+    fn desired(&self, cfg: &Config) -> Applies {
+        let o = crate::need!(cfg.organization.as_ref(), no_org());
+        let a = crate::need!(o.agent_token.as_ref(), "no [organization.agent_token]");
         let pool = match &o.default_agent_pool {
             Some(PoolRef::Name(n)) => json!({"name": n}),
             Some(PoolRef::Id(i)) => json!({"id": i}),
-            None => return Err("no agent pool in [organization]".into()),
+            None => return Applies::no("no agent pool in [organization]"),
         };
-        Ok(Desired::plain(json!({"org": o.name, "pool": pool,
+        Applies::Yes(Desired::plain(json!({"org": o.name, "pool": pool,
             "description": a.description, "file": a.file.display().to_string()})))
     }
     fn writes_node_files(&self) -> bool {
         true
     }
     /// Every node writes its own file; the token is the same.
-    fn shared(&self, cfg: &Config) -> Result<Desired, String> {
-        let mut d = self.desired(cfg)?;
+    fn shared(&self, cfg: &Config) -> Applies {
+        let mut d = crate::need!(self.desired(cfg).wanted(), "no [organization.agent_token]");
         if let Some(m) = d.value.as_object_mut() {
             m.remove("file");
         }
-        Ok(d)
+        Applies::Yes(d)
     }
     fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         let o = org_cfg(ctx.cfg, NAME)?;

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use super::{admin_client, api_error, settings};
 use crate::config::Config;
 use crate::error::Error;
-use crate::step::{Applied, Ctx, Desired, Drift, LiveCtx, Step, StepName};
+use crate::step::{Applied, Applies, Ctx, Drift, LiveCtx, Step, StepName};
 use crate::tfe::api::SettingsKind;
 
 pub const NAME: StepName = StepName::new("customization");
@@ -27,20 +27,17 @@ impl Step for Customization {
     fn name(&self) -> StepName {
         NAME
     }
-    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
+    fn desired(&self, cfg: &Config) -> Applies {
         settings::desired(cfg.customization.as_ref(), "customization", None)
     }
-    fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, String> {
+    fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, crate::tfe::TfeError> {
         let Some(c) = &cx.cfg.customization else {
             return Ok(vec![]);
         };
         let live = match cx.admin.settings(SettingsKind::Customization) {
             Ok(m) => m,
-            Err(e) if e.status() == Some(404) => cx
-                .admin
-                .settings(SettingsKind::General)
-                .map_err(|e| e.to_string())?,
-            Err(e) => return Err(e.to_string()),
+            Err(e) if e.status() == Some(404) => cx.admin.settings(SettingsKind::General)?,
+            Err(e) => return Err(e),
         };
         Ok(c.attributes
             .iter()

@@ -6,7 +6,7 @@
 use super::{admin_client, api_error, settings};
 use crate::config::Config;
 use crate::error::Error;
-use crate::step::{Applied, Ctx, Desired, Drift, LiveCtx, Step, StepName};
+use crate::step::{Applied, Applies, Ctx, Drift, LiveCtx, Step, StepName};
 use crate::tfe::api::SettingsKind;
 
 pub const NAME: StepName = StepName::new("general");
@@ -17,10 +17,10 @@ impl Step for General {
     fn name(&self) -> StepName {
         NAME
     }
-    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
+    fn desired(&self, cfg: &Config) -> Applies {
         settings::desired(cfg.general.as_ref(), "general", None)
     }
-    fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, String> {
+    fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, crate::tfe::TfeError> {
         settings::live(cx, SettingsKind::General, cx.cfg.general.as_ref())
     }
     fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {

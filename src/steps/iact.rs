@@ -16,7 +16,7 @@ use crate::config::duration::format_duration;
 use crate::config::secret::Secret;
 use crate::config::{Config, IactSource};
 use crate::error::Error;
-use crate::step::{Applied, Ctx, Desired, Schedule, Step, StepName};
+use crate::step::{Applied, Applies, Ctx, Desired, Schedule, Step, StepName};
 use crate::util::unix_now;
 
 pub const NAME: StepName = StepName::new("iact");
@@ -39,26 +39,26 @@ impl Step for Iact {
     fn schedule(&self) -> Schedule {
         Schedule::With(super::admin::NAME)
     }
-    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
+    fn desired(&self, cfg: &Config) -> Applies {
         if cfg.tfe.platform == crate::config::Platform::Hcp {
-            return Err("not on HCP Terraform (no IACT there)".into());
+            return Applies::no("not on HCP Terraform (no IACT there)");
         }
         if cfg.admin.token.is_some() {
-            return Err("not needed: [admin] token is given".into());
+            return Applies::no("not needed: [admin] token is given");
         }
         if cfg.admin.token_file.exists() {
-            return Err(format!(
+            return Applies::No(format!(
                 "not needed: admin token file {} exists",
                 cfg.admin.token_file.display()
             ));
         }
         if let Some(p) = super::admin::rescued(cfg) {
-            return Err(format!(
+            return Applies::No(format!(
                 "not needed: an earlier run kept the admin token in {}",
                 p.display()
             ));
         }
-        Ok(Desired::plain(json!({"address": cfg.tfe.address})))
+        Applies::Yes(Desired::plain(json!({"address": cfg.tfe.address})))
     }
     fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         run(ctx)

@@ -7,7 +7,7 @@ use serde_json::{Map, json};
 use super::{admin_client, api_error, no_org, org_cfg};
 use crate::config::{Config, PoolRef};
 use crate::error::Error;
-use crate::step::{Applied, Ctx, Desired, Drift, LiveCtx, Step, StepName};
+use crate::step::{Applied, Applies, Ctx, Desired, Drift, LiveCtx, Step, StepName};
 
 pub const NAME: StepName = StepName::new("org-defaults");
 
@@ -17,28 +17,28 @@ impl Step for OrgDefaults {
     fn name(&self) -> StepName {
         NAME
     }
-    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
-        let o = cfg.organization.as_ref().ok_or_else(no_org)?;
-        let mode = o
-            .default_execution_mode
-            .as_ref()
-            .ok_or("no default_execution_mode in [organization]")?;
+    fn desired(&self, cfg: &Config) -> Applies {
+        let o = crate::need!(cfg.organization.as_ref(), no_org());
+        let mode = crate::need!(
+            o.default_execution_mode.as_ref(),
+            "no default_execution_mode in [organization]"
+        );
         let pool = o.default_agent_pool.as_ref().map(|p| match p {
             PoolRef::Name(n) => json!({"name": n}),
             PoolRef::Id(i) => json!({"id": i}),
         });
-        Ok(Desired::plain(
+        Applies::Yes(Desired::plain(
             json!({"org": o.name, "mode": mode, "pool": pool}),
         ))
     }
-    fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, String> {
+    fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, crate::tfe::TfeError> {
         let Some(o) = &cx.cfg.organization else {
             return Ok(vec![]);
         };
         let Some(mode) = &o.default_execution_mode else {
             return Ok(vec![]);
         };
-        let Some(live) = cx.admin.organization(&o.name).map_err(|e| e.to_string())? else {
+        let Some(live) = cx.admin.organization(&o.name)? else {
             return Ok(vec![Drift::new("organization", json!(null), json!(o.name))]);
         };
         let mut rows = vec![Drift::new(

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::{admin_client, api_error, ensure, no_org, org_cfg};
 use crate::config::Config;
 use crate::error::Error;
-use crate::step::{Applied, Ctx, Desired, Drift, LiveCtx, Step, StepName};
+use crate::step::{Applied, Applies, Ctx, Desired, Drift, LiveCtx, Step, StepName};
 
 pub const NAME: StepName = StepName::new("organization");
 
@@ -19,34 +19,30 @@ impl Step for Organization {
     fn name(&self) -> StepName {
         NAME
     }
-    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
-        let o = cfg.organization.as_ref().ok_or_else(no_org)?;
+    fn desired(&self, cfg: &Config) -> Applies {
+        let o = crate::need!(cfg.organization.as_ref(), no_org());
         let mut d = json!({"name": o.name, "email": o.email});
         if !o.security.is_empty() {
             d["security"] = Value::Object(o.security.clone());
         }
-        Ok(Desired::plain(d))
+        Applies::Yes(Desired::plain(d))
     }
-    fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, String> {
+    fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, crate::tfe::TfeError> {
         let Some(o) = &cx.cfg.organization else {
             return Ok(vec![]);
         };
-        Ok(
-            match cx.admin.organization(&o.name).map_err(|e| e.to_string())? {
-                None => vec![Drift::new("organization", json!(null), json!(o.name))],
-                Some(live) => {
-                    std::iter::once(Drift::new("email", json!(live.email), json!(o.email)))
-                        .chain(o.security.iter().map(|(k, want)| {
-                            Drift::new(
-                                k,
-                                live.attributes.get(k).cloned().unwrap_or(Value::Null),
-                                want.clone(),
-                            )
-                        }))
-                        .collect()
-                }
-            },
-        )
+        Ok(match cx.admin.organization(&o.name)? {
+            None => vec![Drift::new("organization", json!(null), json!(o.name))],
+            Some(live) => std::iter::once(Drift::new("email", json!(live.email), json!(o.email)))
+                .chain(o.security.iter().map(|(k, want)| {
+                    Drift::new(
+                        k,
+                        live.attributes.get(k).cloned().unwrap_or(Value::Null),
+                        want.clone(),
+                    )
+                }))
+                .collect(),
+        })
     }
     fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         let o = org_cfg(ctx.cfg, NAME)?;

@@ -4,7 +4,7 @@
 use super::{admin_client, api_error, settings};
 use crate::config::Config;
 use crate::error::Error;
-use crate::step::{Applied, Ctx, Desired, Drift, LiveCtx, Step, StepName};
+use crate::step::{Applied, Applies, Ctx, Drift, LiveCtx, Step, StepName};
 use crate::tfe::api::SettingsKind;
 
 pub const NAME: StepName = StepName::new("saml");
@@ -22,10 +22,10 @@ impl Step for Saml {
             "[saml] private_key",
         ]
     }
-    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
+    fn desired(&self, cfg: &Config) -> Applies {
         settings::desired(cfg.saml.as_ref(), "saml", None)
     }
-    fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, String> {
+    fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, crate::tfe::TfeError> {
         settings::live(cx, SettingsKind::Saml, cx.cfg.saml.as_ref())
     }
     fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {

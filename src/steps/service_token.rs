@@ -245,7 +245,7 @@ impl Companion {
         fleet: &crate::fleet::Store,
         key: &str,
         token: &str,
-    ) -> Result<Option<Companion>, String> {
+    ) -> Result<Option<Companion>, crate::fleet::StoreError> {
         Ok(fleet
             .get(&companion_key(key))?
             .and_then(|v| Companion::parse(&v, token)))
@@ -258,7 +258,7 @@ impl Companion {
         fleet: &crate::fleet::Store,
         key: &str,
         token: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), crate::fleet::StoreError> {
         fleet.put(&companion_key(key), &self.value(token))?;
         fleet.put(key, token.trim())
     }

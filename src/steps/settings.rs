@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use crate::config::SettingsConfig;
 use crate::error::Error;
-use crate::step::{Desired, Drift, LiveCtx, StepName};
+use crate::step::{Applies, Desired, Drift, LiveCtx, StepName};
 use crate::tfe::api::SettingsKind;
 use crate::tfe::{Client, TfeError};
 
@@ -17,8 +17,8 @@ pub(super) fn desired(
     s: Option<&SettingsConfig>,
     table: &str,
     extra: Option<(&str, &str)>,
-) -> Result<Desired, String> {
-    let s = s.ok_or_else(|| format!("no [{table}] section"))?;
+) -> Applies {
+    let s = crate::need!(s, format!("no [{table}] section"));
     let mut value = Value::Object(s.attributes.clone());
     for (k, v) in &s.write_only {
         value[k] = v.clone();
@@ -29,7 +29,7 @@ pub(super) fn desired(
     if let Some((k, v)) = extra {
         value[k] = json!(v);
     }
-    Ok(Desired {
+    Applies::Yes(Desired {
         value,
         secrets: s.secrets.iter().map(|(_, v)| v.clone()).collect(),
     })
@@ -40,9 +40,9 @@ pub(super) fn live(
     cx: &LiveCtx<'_>,
     kind: SettingsKind,
     s: Option<&SettingsConfig>,
-) -> Result<Vec<Drift>, String> {
+) -> Result<Vec<Drift>, crate::tfe::TfeError> {
     let Some(s) = s else { return Ok(vec![]) };
-    let live = cx.admin.settings(kind).map_err(|e| e.to_string())?;
+    let live = cx.admin.settings(kind)?;
     let mut rows: Vec<Drift> = s
         .attributes
         .iter()
@@ -61,10 +61,14 @@ pub(super) fn holds(
     s: &SettingsConfig,
 ) -> Result<bool, TfeError> {
     let live = client.settings(kind)?;
-    Ok(
-        crate::tfe::api::confirm("GET", kind.path(), &s.attributes, &live, kind.write_only())
-            .is_ok(),
+    Ok(crate::tfe::api::confirm(
+        crate::tfe::Method::Get,
+        kind.path(),
+        &s.attributes,
+        &live,
+        kind.write_only(),
     )
+    .is_ok())
 }
 
 /// PATCHes the section; returns the detail line (`PATCH <type> (keys)`).

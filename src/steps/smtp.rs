@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use super::{admin_client, api_error, settings, witness};
 use crate::config::Config;
 use crate::error::Error;
-use crate::step::{Applied, Ctx, Desired, Drift, LiveCtx, Step, StepName};
+use crate::step::{Applied, Applies, Ctx, Drift, LiveCtx, Step, StepName};
 use crate::tfe::api::SettingsKind;
 use crate::tfe::{Client, TfeError};
 
@@ -28,10 +28,10 @@ impl Step for Smtp {
     fn secret_keys(&self, _cfg: &Config) -> Vec<&'static str> {
         vec!["[smtp] password"]
     }
-    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
+    fn desired(&self, cfg: &Config) -> Applies {
         settings::desired(cfg.smtp.as_ref(), "smtp", None)
     }
-    fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, String> {
+    fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, crate::tfe::TfeError> {
         settings::live(cx, SettingsKind::Smtp, cx.cfg.smtp.as_ref())
     }
     fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {

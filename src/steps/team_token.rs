@@ -6,7 +6,7 @@ use serde_json::json;
 use super::{no_org, org_cfg, service_token};
 use crate::config::Config;
 use crate::error::Error;
-use crate::step::{Applied, Ctx, Desired, Step, StepName};
+use crate::step::{Applied, Applies, Ctx, Desired, Step, StepName};
 
 pub const NAME: StepName = StepName::new("team-token");
 
@@ -16,13 +16,13 @@ impl Step for TeamToken {
     fn name(&self) -> StepName {
         NAME
     }
-    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
-        let o = cfg.organization.as_ref().ok_or_else(no_org)?;
-        let file = o
-            .owners_team_token_file
-            .as_ref()
-            .ok_or("no [organization.owners_team_token]")?;
-        Ok(Desired::plain(
+    fn desired(&self, cfg: &Config) -> Applies {
+        let o = crate::need!(cfg.organization.as_ref(), no_org());
+        let file = crate::need!(
+            o.owners_team_token_file.as_ref(),
+            "no [organization.owners_team_token]"
+        );
+        Applies::Yes(Desired::plain(
             json!({"org": o.name, "team": "owners", "file": file.display().to_string()}),
         ))
     }
@@ -30,10 +30,12 @@ impl Step for TeamToken {
         true
     }
     /// Every node writes its own file; the token is the same.
-    fn shared(&self, cfg: &Config) -> Result<Desired, String> {
-        self.desired(cfg)?;
-        let o = cfg.organization.as_ref().ok_or_else(no_org)?;
-        Ok(Desired::plain(json!({"org": o.name, "team": "owners"})))
+    fn shared(&self, cfg: &Config) -> Applies {
+        if let Applies::No(why) = self.desired(cfg) {
+            return Applies::No(why);
+        }
+        let o = crate::need!(cfg.organization.as_ref(), no_org());
+        Applies::Yes(Desired::plain(json!({"org": o.name, "team": "owners"})))
     }
     fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         let o = org_cfg(ctx.cfg, NAME)?;

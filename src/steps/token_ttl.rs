@@ -10,7 +10,7 @@ use super::{admin_client, api_error, expiry_within, human_ms, no_org, org_cfg};
 use crate::config::Config;
 use crate::config::secret::Secret;
 use crate::error::Error;
-use crate::step::{Applied, Ctx, Desired, Drift, LiveCtx, Step, StepName};
+use crate::step::{Applied, Applies, Ctx, Desired, Drift, LiveCtx, Step, StepName};
 use crate::tokens::{Claim, ClaimError};
 use crate::util::rfc3339_unix;
 
@@ -22,20 +22,20 @@ impl Step for TokenTtl {
     fn name(&self) -> StepName {
         NAME
     }
-    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
-        let o = cfg.organization.as_ref().ok_or_else(no_org)?;
+    fn desired(&self, cfg: &Config) -> Applies {
+        let o = crate::need!(cfg.organization.as_ref(), no_org());
         if o.max_ttl_enabled.is_none() && o.token_ttl.is_none() {
-            return Err("no max_ttl_enabled or [organization.token_ttl]".into());
+            return Applies::no("no max_ttl_enabled or [organization.token_ttl]");
         }
-        Ok(Desired::plain(
+        Applies::Yes(Desired::plain(
             json!({"org": o.name, "max_ttl_enabled": o.max_ttl_enabled, "token_ttl": o.token_ttl}),
         ))
     }
-    fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, String> {
+    fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, crate::tfe::TfeError> {
         let Some(o) = &cx.cfg.organization else {
             return Ok(vec![]);
         };
-        let Some(live) = cx.admin.organization(&o.name).map_err(|e| e.to_string())? else {
+        let Some(live) = cx.admin.organization(&o.name)? else {
             return Ok(vec![Drift::new("organization", json!(null), json!(o.name))]);
         };
         let mut rows = vec![];
@@ -47,10 +47,7 @@ impl Step for TokenTtl {
             ));
         }
         if let Some(p) = &o.token_ttl {
-            let policies = cx
-                .admin
-                .token_ttl_policies(&o.name)
-                .map_err(|e| e.to_string())?;
+            let policies = cx.admin.token_ttl_policies(&o.name)?;
             for (t, ms) in p {
                 rows.push(Drift::new(
                     format!("ttl.{t}"),

@@ -9,7 +9,7 @@
 use super::{admin_client, api_error, settings, witness};
 use crate::config::Config;
 use crate::error::Error;
-use crate::step::{Applied, Ctx, Desired, Drift, LiveCtx, Step, StepName};
+use crate::step::{Applied, Applies, Ctx, Drift, LiveCtx, Step, StepName};
 use crate::tfe::api::SettingsKind;
 
 pub const NAME: StepName = StepName::new("twilio");
@@ -23,14 +23,14 @@ impl Step for Twilio {
     fn secret_keys(&self, _cfg: &Config) -> Vec<&'static str> {
         vec!["[twilio] auth_token"]
     }
-    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
+    fn desired(&self, cfg: &Config) -> Applies {
         let extra = cfg
             .twilio_test_number
             .as_deref()
             .map(|n| ("test-number", n));
         settings::desired(cfg.twilio.as_ref(), "twilio", extra)
     }
-    fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, String> {
+    fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, crate::tfe::TfeError> {
         settings::live(cx, SettingsKind::Twilio, cx.cfg.twilio.as_ref())
     }
     fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {

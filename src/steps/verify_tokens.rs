@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::config::secret::Secret;
 use crate::error::Error;
 use crate::state::State;
-use crate::step::{Applied, Ctx, Desired, Schedule, Step, StepName};
+use crate::step::{Applied, Applies, Ctx, Desired, Schedule, Step, StepName};
 
 pub const NAME: StepName = StepName::new("verify-tokens");
 
@@ -30,9 +30,9 @@ impl Step for VerifyTokens {
     fn schedule(&self) -> Schedule {
         Schedule::WithAnyOther
     }
-    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
+    fn desired(&self, cfg: &Config) -> Applies {
         let o = cfg.organization.as_ref();
-        Ok(Desired::plain(json!({
+        Applies::Yes(Desired::plain(json!({
             "organization": o.map(|o| &o.name),
             "files": [
                 cfg.admin.token_file.display().to_string(),

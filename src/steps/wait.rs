@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::config::duration::format_duration;
 use crate::config::{Config, Platform};
 use crate::error::Error;
-use crate::step::{Applied, Ctx, Desired, Schedule, Step, StepName};
+use crate::step::{Applied, Applies, Ctx, Desired, Schedule, Step, StepName};
 use crate::tfe::TfeError;
 use crate::util::unix_now;
 
@@ -30,8 +30,8 @@ impl Step for Wait {
     fn schedule(&self) -> Schedule {
         Schedule::WithAnyOther
     }
-    fn desired(&self, cfg: &Config) -> Result<Desired, String> {
-        Ok(Desired::plain(json!({"address": cfg.tfe.address})))
+    fn desired(&self, cfg: &Config) -> Applies {
+        Applies::Yes(Desired::plain(json!({"address": cfg.tfe.address})))
     }
     fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         run(ctx)

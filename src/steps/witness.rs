@@ -10,9 +10,14 @@ use crate::step::{Ctx, StepName};
 
 /// The fingerprint of the change `step` is about to make.
 pub(super) fn fingerprint(ctx: &Ctx<'_>, step: &dyn crate::step::Step) -> Result<String, Error> {
-    step.desired(ctx.cfg)
-        .map(|d| d.fingerprint(&ctx.state.salt))
-        .map_err(|why| Error::step(step.name(), why))
+    match step.desired(ctx.cfg) {
+        crate::step::Applies::Yes(d) => Ok(d.fingerprint(&ctx.state.salt)),
+        // Only a step that applies is applied: this is a bug, said so.
+        crate::step::Applies::No(why) => Err(Error::step(
+            step.name(),
+            format!("internal: applied although it does not apply ({why})"),
+        )),
+    }
 }
 
 /// Whether an earlier attempt already sent (or may have sent) this change.

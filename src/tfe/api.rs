@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::Method;
 use super::{Body, Client, Replay, Response, TfeError};
 
 /// The admin-settings singletons.
@@ -56,7 +57,7 @@ impl SettingsKind {
 /// with the value sent. A key TFE did not take is a [`TfeError::NotKept`]
 /// naming it: never report "applied" for a value TFE does not hold.
 pub fn confirm(
-    method: &'static str,
+    method: Method,
     path: &str,
     sent: &Map<String, Value>,
     held: &Map<String, Value>,
@@ -107,7 +108,7 @@ pub struct Organization {
     pub attributes: Map<String, Value>,
 }
 
-fn decode_err(method: &'static str, path: &str, detail: impl Into<String>) -> TfeError {
+fn decode_err(method: Method, path: &str, detail: impl Into<String>) -> TfeError {
     TfeError::Decode {
         method,
         path: path.into(),
@@ -115,7 +116,7 @@ fn decode_err(method: &'static str, path: &str, detail: impl Into<String>) -> Tf
     }
 }
 
-fn json_of(resp: &Response, method: &'static str, path: &str) -> Result<Value, TfeError> {
+fn json_of(resp: &Response, method: Method, path: &str) -> Result<Value, TfeError> {
     resp.json()
         .ok_or_else(|| decode_err(method, path, "the body is not JSON"))
 }
@@ -123,7 +124,7 @@ fn json_of(resp: &Response, method: &'static str, path: &str) -> Result<Value, T
 /// `data.attributes` of a JSON:API document.
 pub fn attributes<'a>(
     doc: &'a Value,
-    method: &'static str,
+    method: Method,
     path: &str,
 ) -> Result<&'a Map<String, Value>, TfeError> {
     doc.get("data")
@@ -153,7 +154,7 @@ impl Client {
     /// `GET /api/v1/health/readiness`, once (the wait loop does its own polling).
     pub fn readiness(&self) -> Result<Response, TfeError> {
         self.send(
-            "GET",
+            Method::Get,
             "/api/v1/health/readiness",
             &[],
             Body::None,
@@ -164,7 +165,7 @@ impl Client {
     /// `GET /api/v2/ping`, once: HCP Terraform's readiness (it has no
     /// health endpoints; go-tfe's `NewClient` pings the same path).
     pub fn ping(&self) -> Result<Response, TfeError> {
-        self.send("GET", "/api/v2/ping", &[], Body::None, Replay::Once)
+        self.send(Method::Get, "/api/v2/ping", &[], Body::None, Replay::Once)
     }
 
     /// The readiness probe for `platform`: `/api/v2/ping` on HCP Terraform,
@@ -178,16 +179,16 @@ impl Client {
 
     /// `GET /_health_check` (TFE < 1.2), once.
     pub fn health_check(&self) -> Result<Response, TfeError> {
-        self.send("GET", "/_health_check", &[], Body::None, Replay::Once)
+        self.send(Method::Get, "/_health_check", &[], Body::None, Replay::Once)
     }
 
     /// `GET /admin/retrieve-iact`: the raw token, or the refusal as an error.
     pub fn retrieve_iact(&self) -> Result<String, TfeError> {
         let path = "/admin/retrieve-iact";
-        let r = self.send("GET", path, &[], Body::None, Replay::Safe)?;
+        let r = self.send(Method::Get, path, &[], Body::None, Replay::Safe)?;
         let token = r.body.trim().to_string();
         if token.is_empty() || token.contains(char::is_whitespace) || token.starts_with('<') {
-            return Err(decode_err("GET", path, "the answer is not a token"));
+            return Err(decode_err(Method::Get, path, "the answer is not a token"));
         }
         crate::redact::register(&token);
         Ok(token)
@@ -205,13 +206,13 @@ impl Client {
         let path = "/admin/initial-admin-user";
         let body = json!({"username": username, "email": email, "password": password});
         let r = self.send(
-            "POST",
+            Method::Post,
             path,
             &[("token", iact)],
             Body::Json(&body),
             Replay::IfNotProcessed,
         )?;
-        let v = json_of(&r, "POST", path)?;
+        let v = json_of(&r, Method::Post, path)?;
         match (
             v.get("status").and_then(Value::as_str),
             v.get("token").and_then(Value::as_str),
@@ -221,7 +222,7 @@ impl Client {
                 Ok(t.to_string())
             }
             _ => Err(decode_err(
-                "POST",
+                Method::Post,
                 path,
                 "no \"created\" status with a token",
             )),
@@ -231,9 +232,9 @@ impl Client {
     /// `GET /api/v2/account/details`.
     pub fn account(&self) -> Result<Account, TfeError> {
         let path = "/api/v2/account/details";
-        let r = self.send("GET", path, &[], Body::None, Replay::Safe)?;
-        let v = json_of(&r, "GET", path)?;
-        let a = attributes(&v, "GET", path)?;
+        let r = self.send(Method::Get, path, &[], Body::None, Replay::Safe)?;
+        let v = json_of(&r, Method::Get, path)?;
+        let a = attributes(&v, Method::Get, path)?;
         Ok(Account {
             id: v["data"]["id"].as_str().unwrap_or_default().to_string(),
             username: a
@@ -254,9 +255,9 @@ impl Client {
 
     /// `GET /api/v2/admin/<kind>`: the attributes.
     pub fn settings(&self, kind: SettingsKind) -> Result<Map<String, Value>, TfeError> {
-        let r = self.send("GET", kind.path(), &[], Body::None, Replay::Safe)?;
-        let v = json_of(&r, "GET", kind.path())?;
-        Ok(attributes(&v, "GET", kind.path())?.clone())
+        let r = self.send(Method::Get, kind.path(), &[], Body::None, Replay::Safe)?;
+        let v = json_of(&r, Method::Get, kind.path())?;
+        Ok(attributes(&v, Method::Get, kind.path())?.clone())
     }
 
     /// `PATCH /api/v2/admin/<kind>` with exactly these attributes. The SMTP
@@ -275,17 +276,23 @@ impl Client {
         } else {
             Replay::Idempotent
         };
-        let r = self.send("PATCH", kind.path(), &[], Body::JsonApi(&body), replay)?;
-        let v = json_of(&r, "PATCH", kind.path())?;
-        let held = attributes(&v, "PATCH", kind.path())?;
-        confirm("PATCH", kind.path(), attrs, held, kind.write_only())
+        let r = self.send(
+            Method::Patch,
+            kind.path(),
+            &[],
+            Body::JsonApi(&body),
+            replay,
+        )?;
+        let v = json_of(&r, Method::Patch, kind.path())?;
+        let held = attributes(&v, Method::Patch, kind.path())?;
+        confirm(Method::Patch, kind.path(), attrs, held, kind.write_only())
     }
 
     /// Sends `method` to `path`; when TFE answers 404 or 405 (an install that
     /// has the endpoint under the other verb), sends `fallback` instead.
     fn send_either(
         &self,
-        (method, fallback): (&'static str, &'static str),
+        (method, fallback): (Method, Method),
         path: &str,
         body: Body<'_>,
         replay: Replay,
@@ -305,7 +312,7 @@ impl Client {
     pub fn twilio_verify(&self, test_number: &str) -> Result<(), TfeError> {
         let body = json!({"data": {"attributes": {"test-number": test_number}}});
         self.send_either(
-            ("POST", "PATCH"),
+            (Method::Post, Method::Patch),
             "/api/v2/admin/twilio-settings/verify",
             Body::JsonApi(&body),
             Replay::IfNotProcessed,
@@ -318,7 +325,7 @@ impl Client {
     /// 404/405, `PUT` as the older PTFE "Settings API" page (admin-settings-api.txt) has it.
     pub fn saml_revoke_old_cert(&self) -> Result<(), TfeError> {
         self.send_either(
-            ("POST", "PUT"),
+            (Method::Post, Method::Put),
             "/api/v2/admin/saml-settings/actions/revoke-old-certificate",
             Body::None,
             Replay::Idempotent,
@@ -326,7 +333,7 @@ impl Client {
         Ok(())
     }
 
-    fn decode_org(v: &Value, method: &'static str, path: &str) -> Result<Organization, TfeError> {
+    fn decode_org(v: &Value, method: Method, path: &str) -> Result<Organization, TfeError> {
         let a = attributes(v, method, path)?;
         let s = |k: &str| {
             a.get(k)
@@ -349,10 +356,10 @@ impl Client {
     /// `GET /api/v2/organizations/:name`; `Ok(None)` on 404.
     pub fn organization(&self, name: &str) -> Result<Option<Organization>, TfeError> {
         let path = org_path(name);
-        match self.send("GET", &path, &[], Body::None, Replay::Safe) {
+        match self.send(Method::Get, &path, &[], Body::None, Replay::Safe) {
             Ok(r) => Ok(Some(Self::decode_org(
-                &json_of(&r, "GET", &path)?,
-                "GET",
+                &json_of(&r, Method::Get, &path)?,
+                Method::Get,
                 &path,
             )?)),
             Err(e) if e.status() == Some(404) => Ok(None),
@@ -365,13 +372,13 @@ impl Client {
         let path = "/api/v2/organizations";
         let body = json!({"data": {"type": "organizations", "attributes": {"name": name, "email": email}}});
         let r = self.send(
-            "POST",
+            Method::Post,
             path,
             &[],
             Body::JsonApi(&body),
             Replay::IfNotProcessed,
         )?;
-        Self::decode_org(&json_of(&r, "POST", path)?, "POST", path)
+        Self::decode_org(&json_of(&r, Method::Post, path)?, Method::Post, path)
     }
 
     /// `PATCH /api/v2/organizations/:name` with these attributes and, when
@@ -393,20 +400,26 @@ impl Client {
         }
         let body = json!({"data": data});
         let r = self.send(
-            "PATCH",
+            Method::Patch,
             &path,
             &[],
             Body::JsonApi(&body),
             Replay::Idempotent,
         )?;
-        let v = json_of(&r, "PATCH", &path)?;
-        confirm("PATCH", &path, &attrs, attributes(&v, "PATCH", &path)?, &[])?;
-        let org = Self::decode_org(&v, "PATCH", &path)?;
+        let v = json_of(&r, Method::Patch, &path)?;
+        confirm(
+            Method::Patch,
+            &path,
+            &attrs,
+            attributes(&v, Method::Patch, &path)?,
+            &[],
+        )?;
+        let org = Self::decode_org(&v, Method::Patch, &path)?;
         if let Some(want) = pool
             && org.default_agent_pool_id.as_deref() != want
         {
             return Err(TfeError::NotKept {
-                method: "PATCH",
+                method: Method::Patch,
                 path,
                 keys: vec![(
                     "default-agent-pool".into(),
@@ -427,11 +440,11 @@ impl Client {
         loop {
             let number = page.to_string();
             let query = [("q", name), ("page[number]", number.as_str())];
-            let r = self.send("GET", &path, &query, Body::None, Replay::Safe)?;
-            let v = json_of(&r, "GET", &path)?;
+            let r = self.send(Method::Get, &path, &query, Body::None, Replay::Safe)?;
+            let v = json_of(&r, Method::Get, &path)?;
             let list = v["data"]
                 .as_array()
-                .ok_or_else(|| decode_err("GET", &path, "data is not a list"))?;
+                .ok_or_else(|| decode_err(Method::Get, &path, "data is not a list"))?;
             if let Some(id) = list
                 .iter()
                 .find(|t| t["attributes"]["name"].as_str() == Some(name))
@@ -451,31 +464,27 @@ impl Client {
         let path = format!("{}/agent-pools", org_path(org));
         let body = json!({"data": {"type": "agent-pools", "attributes": {"name": name, "organization-scoped": true}}});
         let r = self.send(
-            "POST",
+            Method::Post,
             &path,
             &[],
             Body::JsonApi(&body),
             Replay::IfNotProcessed,
         )?;
-        let v = json_of(&r, "POST", &path)?;
+        let v = json_of(&r, Method::Post, &path)?;
         v["data"]["id"]
             .as_str()
             .map(String::from)
-            .ok_or_else(|| decode_err("POST", &path, "no data.id"))
+            .ok_or_else(|| decode_err(Method::Post, &path, "no data.id"))
     }
 
     /// `GET .../token-ttl-policies`: `token-type` → `max-ttl-ms`.
     pub fn token_ttl_policies(&self, org: &str) -> Result<Map<String, Value>, TfeError> {
         let path = format!("{}/token-ttl-policies", org_path(org));
-        let r = self.send("GET", &path, &[], Body::None, Replay::Safe)?;
-        Self::decode_ttl(&json_of(&r, "GET", &path)?, "GET", &path)
+        let r = self.send(Method::Get, &path, &[], Body::None, Replay::Safe)?;
+        Self::decode_ttl(&json_of(&r, Method::Get, &path)?, Method::Get, &path)
     }
 
-    fn decode_ttl(
-        v: &Value,
-        method: &'static str,
-        path: &str,
-    ) -> Result<Map<String, Value>, TfeError> {
+    fn decode_ttl(v: &Value, method: Method, path: &str) -> Result<Map<String, Value>, TfeError> {
         let list = v["data"]
             .as_array()
             .ok_or_else(|| decode_err(method, path, "data is not a list"))?;
@@ -504,18 +513,18 @@ impl Client {
             .collect();
         let body = json!({"data": {"type": "organization-token-ttl-policies", "attributes": {"token-ttl-policies": list}}});
         let r = self.send(
-            "PATCH",
+            Method::Patch,
             &path,
             &[],
             Body::JsonApi(&body),
             Replay::Idempotent,
         )?;
-        let held = Self::decode_ttl(&json_of(&r, "PATCH", &path)?, "PATCH", &path)?;
+        let held = Self::decode_ttl(&json_of(&r, Method::Patch, &path)?, Method::Patch, &path)?;
         let sent: Map<String, Value> = policies
             .iter()
             .map(|(t, ms)| (t.to_string(), json!(ms)))
             .collect();
-        confirm("PATCH", &path, &sent, &held, &[])
+        confirm(Method::Patch, &path, &sent, &held, &[])
     }
 
     /// `POST /api/v2/users/:id/authentication-tokens`: a new token for the
@@ -575,7 +584,7 @@ impl Client {
     }
 
     fn delete(&self, path: &str) -> Result<bool, TfeError> {
-        match self.send("DELETE", path, &[], Body::None, Replay::Idempotent) {
+        match self.send(Method::Delete, path, &[], Body::None, Replay::Idempotent) {
             Ok(_) => Ok(true),
             Err(e) if e.status() == Some(404) => Ok(false),
             Err(e) => Err(e),
@@ -586,7 +595,7 @@ impl Client {
     pub fn owners_team(&self, org: &str) -> Result<String, TfeError> {
         self.find_team(org, "owners")?
             .ok_or_else(|| TfeError::Decode {
-                method: "GET",
+                method: Method::Get,
                 path: format!("/api/v2/organizations/{org}/teams"),
                 detail: "the organization has no owners team".into(),
             })
@@ -609,11 +618,11 @@ impl Client {
         query: (&str, &str),
         name: &str,
     ) -> Result<Option<String>, TfeError> {
-        let r = self.send("GET", path, &[query], Body::None, Replay::Safe)?;
-        let v = json_of(&r, "GET", path)?;
+        let r = self.send(Method::Get, path, &[query], Body::None, Replay::Safe)?;
+        let v = json_of(&r, Method::Get, path)?;
         let list = v["data"]
             .as_array()
-            .ok_or_else(|| decode_err("GET", path, "data is not a list"))?;
+            .ok_or_else(|| decode_err(Method::Get, path, "data is not a list"))?;
         Ok(list
             .iter()
             .find(|t| t["attributes"]["name"].as_str() == Some(name))
@@ -652,14 +661,14 @@ impl Client {
         replay: Replay,
     ) -> Result<Minted, TfeError> {
         let body = json!({"data": {"type": type_, "attributes": attributes_}});
-        let r = self.send("POST", path, &[], Body::JsonApi(&body), replay)?;
-        let v = json_of(&r, "POST", path)?;
-        let token = attributes(&v, "POST", path)?
+        let r = self.send(Method::Post, path, &[], Body::JsonApi(&body), replay)?;
+        let v = json_of(&r, Method::Post, path)?;
+        let token = attributes(&v, Method::Post, path)?
             .get("token")
             .and_then(Value::as_str)
             .inspect(|t| crate::redact::register(t))
             .map(String::from)
-            .ok_or_else(|| decode_err("POST", path, "no token in the answer"))?;
+            .ok_or_else(|| decode_err(Method::Post, path, "no token in the answer"))?;
         Ok(Minted {
             id: v["data"]["id"].as_str().map(String::from),
             token,
@@ -697,18 +706,24 @@ impl Client {
         // go-tfe `agent_token.go`: the request type is `agent-tokens`.
         let body =
             json!({"data": {"type": "agent-tokens", "attributes": {"description": description}}});
-        let r = self.send("POST", &path, &[], Body::JsonApi(&body), Replay::Regenerate)?;
-        let v = json_of(&r, "POST", &path)?;
-        let token = attributes(&v, "POST", &path)?
+        let r = self.send(
+            Method::Post,
+            &path,
+            &[],
+            Body::JsonApi(&body),
+            Replay::Regenerate,
+        )?;
+        let v = json_of(&r, Method::Post, &path)?;
+        let token = attributes(&v, Method::Post, &path)?
             .get("token")
             .and_then(Value::as_str)
             .inspect(|t| crate::redact::register(t))
             .map(String::from)
-            .ok_or_else(|| decode_err("POST", &path, "no token in the answer"))?;
+            .ok_or_else(|| decode_err(Method::Post, &path, "no token in the answer"))?;
         let id = v["data"]["id"]
             .as_str()
             .map(String::from)
-            .ok_or_else(|| decode_err("POST", &path, "no id in the answer"))?;
+            .ok_or_else(|| decode_err(Method::Post, &path, "no id in the answer"))?;
         Ok((id, token))
     }
 
@@ -719,11 +734,11 @@ impl Client {
             "/api/v2/agent-pools/{}/authentication-tokens",
             segment(pool_id)
         );
-        let r = self.send("GET", &path, &[], Body::None, Replay::Safe)?;
-        let v = json_of(&r, "GET", &path)?;
+        let r = self.send(Method::Get, &path, &[], Body::None, Replay::Safe)?;
+        let v = json_of(&r, Method::Get, &path)?;
         Ok(v["data"]
             .as_array()
-            .ok_or_else(|| decode_err("GET", &path, "data is not a list"))?
+            .ok_or_else(|| decode_err(Method::Get, &path, "data is not a list"))?
             .iter()
             .filter_map(|t| t["id"].as_str().map(String::from))
             .collect())
@@ -746,10 +761,10 @@ impl Client {
     }
 
     fn token_meta(&self, path: &str) -> Result<Option<TokenMeta>, TfeError> {
-        match self.send("GET", path, &[], Body::None, Replay::Safe) {
+        match self.send(Method::Get, path, &[], Body::None, Replay::Safe) {
             Ok(r) => {
-                let v = json_of(&r, "GET", path)?;
-                let a = attributes(&v, "GET", path)?;
+                let v = json_of(&r, Method::Get, path)?;
+                let a = attributes(&v, Method::Get, path)?;
                 let at = |k: &str| {
                     a.get(k)
                         .and_then(Value::as_str)

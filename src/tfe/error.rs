@@ -5,19 +5,24 @@ use std::fmt;
 
 use serde_json::Value;
 
+use super::Method;
+
 /// Why a request failed.
 #[derive(Debug, Clone)]
 pub enum TfeError {
-    /// TFE answered, but not with success.
+    /// TFE answered, but not with success. `ambiguous`: the answer came
+    /// from a gateway in front of TFE (502/504 to a request that changes
+    /// something), so TFE may have acted; decided where the request is sent.
     Status {
-        method: &'static str,
+        method: Method,
         path: String,
         status: u16,
         detail: String,
+        ambiguous: bool,
     },
     /// No usable answer. `ambiguous`: the request may have reached TFE.
     Transport {
-        method: &'static str,
+        method: Method,
         path: String,
         detail: String,
         ambiguous: bool,
@@ -26,19 +31,19 @@ pub enum TfeError {
     Tls { detail: String },
     /// The answer could not be understood.
     Decode {
-        method: &'static str,
+        method: Method,
         path: String,
         detail: String,
     },
     /// TFE answered success but does not hold what was sent: each key with
     /// the value sent and the value TFE holds.
     NotKept {
-        method: &'static str,
+        method: Method,
         path: String,
         keys: Vec<(String, Value, Value)>,
     },
     /// A mutating request was attempted by a read-only client (`plan`).
-    ReadOnly { method: &'static str, path: String },
+    ReadOnly { method: Method, path: String },
 }
 
 impl TfeError {
@@ -48,25 +53,16 @@ impl TfeError {
             _ => None,
         }
     }
+    /// Whether TFE may have acted on the request although it failed (see
+    /// the variants' `ambiguous`).
     pub fn is_ambiguous(&self) -> bool {
         matches!(
             self,
             TfeError::Transport {
                 ambiguous: true,
                 ..
-            }
-        ) || matches!(
-            self,
-            TfeError::Status {
-                status: 502 | 504,
-                method: "POST",
-                ..
-            }
-        ) || matches!(
-            self,
-            TfeError::Status {
-                status: 502,
-                method: "PATCH",
+            } | TfeError::Status {
+                ambiguous: true,
                 ..
             }
         )
@@ -94,6 +90,7 @@ impl fmt::Display for TfeError {
                 path,
                 status,
                 detail,
+                ..
             } => {
                 write!(f, "TFE answered {status} to {method} {path}")?;
                 if !detail.is_empty() {

@@ -44,6 +44,35 @@ pub mod api;
 mod error;
 pub mod version;
 
+/// The HTTP methods the client sends: a typed value, so that no string can
+/// name one it does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 pub use crate::util::percent_encode;
 pub use error::{TfeError, error_detail};
 
@@ -81,7 +110,7 @@ pub enum Body<'a> {
 /// One HTTP exchange, reported to the observer (never holds bodies or query strings).
 #[derive(Debug, Clone)]
 pub struct RequestEvent {
-    pub method: &'static str,
+    pub method: Method,
     pub path: String,
     pub status: Option<u16>,
     pub elapsed: Duration,
@@ -186,18 +215,23 @@ fn pem_certs(pem: &[u8]) -> Vec<ureq::tls::Certificate<'static>> {
         .collect()
 }
 
+/// Why the client could not be built from `[tfe]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// `[tfe] ca_bundle` (this path) holds no certificate that parses.
+    #[error("[tfe] ca_bundle: {0} holds no certificate that can be parsed")]
+    NoCertificate(String),
+}
+
 impl Client {
     /// Builds the agent from `[tfe]`. Fails when `ca_bundle` holds no usable certificate.
-    pub fn new(cfg: &TfeConfig) -> Result<Client, String> {
+    pub fn new(cfg: &TfeConfig) -> Result<Client, ClientError> {
         use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
         let mut tls = TlsConfig::builder().provider(TlsProvider::Rustls);
         if let Some((path, pem)) = &cfg.ca_bundle {
             let extra = pem_certs(pem);
             if extra.is_empty() {
-                return Err(format!(
-                    "[tfe] ca_bundle: {} holds no certificate that can be parsed",
-                    path.display()
-                ));
+                return Err(ClientError::NoCertificate(path.display().to_string()));
             }
             let mut roots = system_roots();
             roots.extend(extra);
@@ -276,13 +310,13 @@ impl Client {
     /// percent-encoded and never appear in events or errors.
     pub fn send(
         &self,
-        method: &'static str,
+        method: Method,
         path: &str,
         query: &[(&str, &str)],
         body: Body<'_>,
         replay: Replay,
     ) -> Result<Response, TfeError> {
-        if self.read_only && method != "GET" {
+        if self.read_only && method != Method::Get {
             return Err(TfeError::ReadOnly {
                 method,
                 path: path.into(),
@@ -330,6 +364,7 @@ impl Client {
                             path: path.into(),
                             status: resp.status,
                             detail: error_detail(&resp.body),
+                            ambiguous: gateway_ambiguous(method, resp.status),
                         });
                     }
                     Decision::Retry => {
@@ -344,6 +379,7 @@ impl Client {
                             path: path.into(),
                             status: resp.status,
                             detail: error_detail(&resp.body),
+                            ambiguous: gateway_ambiguous(method, resp.status),
                         };
                         (err, wait)
                     }
@@ -413,7 +449,7 @@ impl Client {
 
     fn once(
         &self,
-        method: &'static str,
+        method: Method,
         path: &str,
         query: &[(&str, &str)],
         body: &Body<'_>,
@@ -449,21 +485,16 @@ impl Client {
             }};
         }
         let result = match (method, body) {
-            ("GET", _) => common!(self.agent.get(&url)).call(),
+            (Method::Get, _) => common!(self.agent.get(&url)).call(),
             // go-tfe sends its JSON:API content type on every request.
-            ("DELETE", _) => common!(self.agent.delete(&url))
+            (Method::Delete, _) => common!(self.agent.delete(&url))
                 .header("Content-Type", "application/vnd.api+json")
                 .call(),
-            (m, b) => {
+            (m @ (Method::Post | Method::Put | Method::Patch), b) => {
                 let rb = match m {
-                    "POST" => self.agent.post(&url),
-                    "PUT" => self.agent.put(&url),
-                    "PATCH" => self.agent.patch(&url),
-                    other => {
-                        return Err(Failure::NotSent(format!(
-                            "internal: no such HTTP method {other}"
-                        )));
-                    }
+                    Method::Post => self.agent.post(&url),
+                    Method::Put => self.agent.put(&url),
+                    _ => self.agent.patch(&url),
                 };
                 let rb = common!(rb);
                 match b {
@@ -563,6 +594,18 @@ impl Failure {
             | Failure::TooLarge(t) => t.clone(),
         }
     }
+}
+
+/// Whether a failed answer leaves it open that TFE acted: a 502 or 504
+/// comes from a gateway that may have passed the request on, and only a
+/// request that changes something makes that matter. A 502 to a PATCH is
+/// counted, a 504 to a PATCH not: the client re-reads after a PATCH it
+/// cannot confirm. The one place this is decided.
+fn gateway_ambiguous(method: Method, status: u16) -> bool {
+    matches!(
+        (method, status),
+        (Method::Post, 502 | 504) | (Method::Patch, 502)
+    )
 }
 
 fn decide(status: u16, replay: Replay) -> Decision {

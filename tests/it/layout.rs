@@ -270,3 +270,35 @@ fn no_top_level_modules_import_each_other_in_a_circle() {
         Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
     );
 }
+
+/// Errors are typed (issue 25): no public function of the library, and no
+/// method of its public `Step` trait, returns `Result<_, String>`.
+#[test]
+fn no_public_signature_returns_a_string_error() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut found = vec![];
+    for f in files_under(&src)
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "rs"))
+    {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let mut sig = String::new();
+        for line in text.lines() {
+            let l = line.trim_start();
+            if sig.is_empty() && !(l.starts_with("pub fn ") || l.starts_with("fn ")) {
+                continue;
+            }
+            sig.push_str(l);
+            if !(l.ends_with('{') || l.ends_with(';')) {
+                continue;
+            }
+            let public = sig.starts_with("pub fn ")
+                || (sig.starts_with("fn ") && f.ends_with("step.rs"));
+            if public && sig.replace(' ', "").contains(",String>") {
+                found.push(format!("{}: {sig}", f.display()));
+            }
+            sig.clear();
+        }
+    }
+    assert!(found.is_empty(), "{found:#?}");
+}
