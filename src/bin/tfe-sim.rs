@@ -176,6 +176,9 @@ fn main() -> ExitCode {
         rate_limit: args.rate_limit,
         site_admin_owner: args.site_admin_owns_orgs,
         tokens_without_expiry: args.tokens_without_expiry,
+        // Held boots are for in-process tests, which release them.
+        hold_ready: false,
+        hold_port: false,
         owned_orgs: args.orgs,
         smtp_fail: args.smtp_fail,
         faults: args.faults,

@@ -68,6 +68,11 @@ pub struct SimOptions {
     /// The tokens given at start carry no expiry (an install upgraded from
     /// 1.x; see `tfe::NO_EXPIRY`).
     pub tokens_without_expiry: bool,
+    /// Boot held by the test: not ready (503) until [`Sim::release_ready`],
+    /// whatever `ready_after` says.
+    pub hold_ready: bool,
+    /// Port closed (connection refused) until [`Sim::open_port`].
+    pub hold_port: bool,
 }
 
 impl Default for SimOptions {
@@ -94,6 +99,8 @@ impl Default for SimOptions {
             owned_orgs: vec![],
             site_admin_owner: false,
             tokens_without_expiry: false,
+            hold_ready: false,
+            hold_port: false,
             version: "2.0.1".into(),
         }
     }
@@ -135,6 +142,9 @@ struct PauseState {
 }
 
 struct Shared {
+    /// The port held closed until the test opens it (`hold_port`).
+    port_held: Mutex<bool>,
+    port_cv: Condvar,
     tfe: Mutex<Tfe>,
     faults: Mutex<Vec<FaultRule>>,
     random: Mutex<Option<RandomFaults>>,
@@ -180,6 +190,7 @@ impl Sim {
             tokens_without_expiry: opts.tokens_without_expiry,
         };
         let mut state = Tfe::new(behaviour, opts.seed);
+        state.ready_held = opts.hold_ready;
         if let Some(t) = &opts.existing_admin_token {
             state.add_user("existing-admin", true, Some(t.clone()));
         }
@@ -205,6 +216,8 @@ impl Sim {
         let random = (opts.fault_rate > 0.0)
             .then(|| RandomFaults::new(opts.fault_rate, opts.seed, opts.stall));
         let shared = Arc::new(Shared {
+            port_held: Mutex::new(opts.hold_port),
+            port_cv: Condvar::new(),
             tfe: Mutex::new(state),
             faults: Mutex::new(opts.faults.clone()),
             random: Mutex::new(random),
@@ -229,19 +242,26 @@ impl Sim {
         let handler: Arc<dyn Handler> = Arc::new(SimHandler(Arc::clone(&shared)));
         let stop2 = Arc::clone(&stop);
         let listen_after = opts.listen_after;
-        // With listen_after, the port is closed (connection refused) before
-        // `start` returns, and re-opened later on the same port.
-        let early = if listen_after.is_zero() {
+        // With listen_after or hold_port, the port is closed (connection
+        // refused) before `start` returns, and re-opened later on the same
+        // port: after the time, or when the test opens it.
+        let early = if listen_after.is_zero() && !opts.hold_port {
             Some(listener)
         } else {
             drop(listener);
             None
         };
+        let gate = Arc::clone(&shared);
         thread::spawn(move || {
             let listener = if let Some(l) = early {
                 l
             } else {
                 thread::sleep(listen_after);
+                let mut held = lock(&gate.port_held);
+                while *held && !stop2.load(Ordering::SeqCst) {
+                    held = gate.port_cv.wait(held).unwrap_or_else(|e| e.into_inner());
+                }
+                drop(held);
                 let deadline = Instant::now() + Duration::from_secs(10);
                 loop {
                     match TcpListener::bind(addr) {
@@ -309,6 +329,17 @@ impl Sim {
         }
     }
 
+    /// Ends a boot held by `hold_ready`: from now on TFE answers ready.
+    pub fn release_ready(&self) {
+        lock(&self.shared.tfe).ready_held = false;
+    }
+
+    /// Opens a port held closed by `hold_port`.
+    pub fn open_port(&self) {
+        *lock(&self.shared.port_held) = false;
+        self.shared.port_cv.notify_all();
+    }
+
     /// Lets a parked request go on.
     pub fn release(&self) {
         let mut st = lock(&self.shared.pause);
@@ -322,6 +353,7 @@ impl Drop for Sim {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         self.release();
+        self.shared.port_cv.notify_all();
         let _ = std::net::TcpStream::connect_timeout(&self.addr, Duration::from_millis(100));
     }
 }

@@ -13,6 +13,11 @@ use tfe_bootstrap::sim::faults::FaultRule;
 
 use crate::util::*;
 
+/// `[store] wait` for the tests that wait out a silent holder: long enough
+/// that a live holder on a starved machine is not taken for dead (which
+/// would send a second test mail), short enough to keep the suite quick.
+pub const TAKEOVER_WAIT: &str = "8s";
+
 /// How the nodes reach their store.
 #[derive(Clone)]
 pub enum Backend {
@@ -431,7 +436,7 @@ fn kill_node_at(f: &Fleet, node: &Node, rule: &str) {
 /// the others finish with that admin, one of them after `[store] wait`.
 #[test]
 fn a_node_killed_after_creating_the_admin_stops_nobody() {
-    let mut f = Fleet::new(None, "3s");
+    let mut f = Fleet::new(None, TAKEOVER_WAIT);
     let first = f.node();
     kill_node_at(
         &f,
@@ -450,7 +455,7 @@ fn a_node_killed_after_creating_the_admin_stops_nobody() {
 /// every node finishes, with one test mail.
 #[test]
 fn a_node_killed_holding_a_duty_is_taken_over_after_the_wait() {
-    let mut f = Fleet::new(None, "3s");
+    let mut f = Fleet::new(None, TAKEOVER_WAIT);
     let first = f.node();
     kill_node_at(&f, &first, "patch=/api/v2/admin/smtp-settings:pause-drop");
     assert_eq!(f.count("test-mails"), 0);
@@ -745,7 +750,7 @@ fn a_holder_killed_after_minting_a_token_delays_only_by_the_wait() {
         "post=/api/v2/teams/*/authentication-token:pause-after",
         "post=/api/v2/users/*/authentication-tokens:pause-after",
     ] {
-        let mut f = Fleet::new(None, "3s");
+        let mut f = Fleet::new(None, TAKEOVER_WAIT);
         let first = f.node();
         kill_node_at(&f, &first, rule);
         let nodes: Vec<Node> = (0..4).map(|_| f.node()).collect();

@@ -80,7 +80,7 @@ fn a_failing_done_put_sends_no_second_mail() {
 }
 
 fn failing_put(backend: Option<crate::fleet::Backend>, name: &str) {
-    let mut f = Fleet::new(backend.clone(), "3s");
+    let mut f = Fleet::new(backend.clone(), crate::fleet::TAKEOVER_WAIT);
     let nodes: Vec<Node> = (0..8).map(|_| f.node()).collect();
     all_exit_0(&f.run_all(&nodes), "first round");
     assert_eq!(f.count("test-mails"), 1);

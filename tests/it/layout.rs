@@ -292,8 +292,8 @@ fn no_public_signature_returns_a_string_error() {
             if !(l.ends_with('{') || l.ends_with(';')) {
                 continue;
             }
-            let public = sig.starts_with("pub fn ")
-                || (sig.starts_with("fn ") && f.ends_with("step.rs"));
+            let public =
+                sig.starts_with("pub fn ") || (sig.starts_with("fn ") && f.ends_with("step.rs"));
             if public && sig.replace(' ', "").contains(",String>") {
                 found.push(format!("{}: {sig}", f.display()));
             }

@@ -526,13 +526,28 @@ fn readiness_timeout_is_exit_3() {
 
 #[test]
 fn late_port_and_slow_readiness_still_complete() {
+    // The port opens only once the run has met it closed, and TFE turns
+    // ready only once the run has seen it booting: no time window.
     let w = World::new(SimOptions {
-        listen_after: Duration::from_millis(700),
-        ready_after: Duration::from_millis(1500),
+        hold_port: true,
+        hold_ready: true,
         ..sim_opts()
     });
-    let r = w.run(&["run"]);
-    assert_code(&r, 0);
+    let mut run = w.events(&["run"]);
+    run.wait_for(
+        "a refused poll",
+        Duration::from_secs(60),
+        poll_saw("connection refused"),
+    );
+    w.sim.open_port();
+    run.wait_for(
+        "a poll that saw 503",
+        Duration::from_secs(60),
+        poll_saw("503"),
+    );
+    w.sim.release_ready();
+    let (code, _) = run.finish();
+    assert_eq!(code, 0);
     assert_fully_configured(&w);
     assert!(
         w.requests()
@@ -545,12 +560,25 @@ fn late_port_and_slow_readiness_still_complete() {
 fn legacy_install_is_waited_for_through_health_check() {
     let w = World::new(SimOptions {
         legacy_health: true,
-        ready_after: Duration::from_millis(500),
+        hold_ready: true,
         ..sim_opts()
     });
-    let r = w.run(&["run"]);
-    assert_code(&r, 0);
-    assert!(r.stdout.contains("legacy /_health_check"), "{}", r.stdout);
+    let mut run = w.events(&["run"]);
+    run.wait_for(
+        "a poll that saw 502",
+        Duration::from_secs(60),
+        poll_saw("502"),
+    );
+    w.sim.release_ready();
+    let (code, events) = run.finish();
+    assert_eq!(code, 0, "{events:#?}");
+    assert!(
+        events.iter().any(|e| e["event"] == "step_finished"
+            && e["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("legacy /_health_check"))),
+        "{events:#?}"
+    );
     assert!(
         w.requests()
             .iter()
@@ -610,14 +638,14 @@ fn second_concurrent_run_exits_5_and_the_first_completes() {
     let w = World::new(sim_opts());
     // While the first run's readiness poll is parked, a second run starts.
     let out = w.run_while_parked("get=/api/v1/health/readiness:pause", || {
-        let started = std::time::Instant::now();
         let r = w.run(&["run"]);
         assert_code(&r, 5);
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "exit 5 must be immediate"
-        );
         assert!(r.stderr.contains("lock"), "{}", r.stderr);
+        // It did not wait for the lock: the first run is still parked.
+        assert!(
+            w.sim.wait_parked(Duration::ZERO).is_some(),
+            "exit 5 must come while the first run holds the lock"
+        );
     });
     assert_code(&out, 0);
     assert_eq!(w.snapshot()["users"].as_array().unwrap().len(), 1);

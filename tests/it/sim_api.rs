@@ -32,8 +32,8 @@ fn admin(http: &Http) -> String {
 
 #[test]
 fn readiness_is_503_while_booting_then_200() {
-    let (_sim, http) = started(SimOptions {
-        ready_after: Duration::from_millis(400),
+    let (sim, http) = started(SimOptions {
+        hold_ready: true,
         ..sim_opts()
     });
     let (s, v) = http.get("/api/v1/health/readiness", None);
@@ -48,10 +48,8 @@ fn readiness_is_503_while_booting_then_200() {
     );
     // Before ready, the API answers 503 too.
     assert_eq!(http.get("/api/v2/ping", None).0, 503);
-    assert!(wait_until(Duration::from_secs(10), || http
-        .get("/api/v1/health/readiness", None)
-        .0
-        == 200));
+    sim.release_ready();
+    assert_eq!(http.get("/api/v1/health/readiness", None).0, 200);
     let (_, v) = http.get("/api/v1/health/readiness", None);
     assert_eq!(v["status"], "OK");
     assert_eq!(
@@ -63,23 +61,21 @@ fn readiness_is_503_while_booting_then_200() {
 
 #[test]
 fn legacy_mode_has_health_check_and_no_readiness() {
-    let (_sim, http) = started(SimOptions {
+    let (sim, http) = started(SimOptions {
         legacy_health: true,
-        ready_after: Duration::from_millis(300),
+        hold_ready: true,
         ..sim_opts()
     });
     assert_eq!(http.get("/api/v1/health/readiness", None).0, 404);
     assert_eq!(http.get("/_health_check", None).0, 502);
-    assert!(wait_until(Duration::from_secs(10), || http
-        .get("/_health_check", None)
-        .0
-        == 200));
+    sim.release_ready();
+    assert_eq!(http.get("/_health_check", None).0, 200);
 }
 
 #[test]
-fn port_stays_closed_until_listen_after() {
+fn port_stays_closed_until_opened() {
     let sim = Sim::start(SimOptions {
-        listen_after: Duration::from_millis(500),
+        hold_port: true,
         ..sim_opts()
     })
     .unwrap();
@@ -87,7 +83,8 @@ fn port_stays_closed_until_listen_after() {
         !tfe_bootstrap::sim::http::port_open(sim.addr()),
         "port must be closed at first"
     );
-    assert!(wait_until(Duration::from_secs(10), || {
+    sim.open_port();
+    assert!(wait_until(Duration::from_secs(30), || {
         tfe_bootstrap::sim::http::port_open(sim.addr())
     }));
 }

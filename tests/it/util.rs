@@ -674,3 +674,98 @@ pub fn tools_present(tools: &[&str], require: &str, install: &str) -> bool {
     );
     ok
 }
+
+/// A run whose JSON events the test reads as they come, so it can act on
+/// what the run has seen (open a held port once a poll was refused,
+/// release a held boot once a poll saw 503) rather than on time.
+pub struct EventStream {
+    child: std::process::Child,
+    rx: std::sync::mpsc::Receiver<Value>,
+    seen: Vec<Value>,
+}
+
+impl EventStream {
+    /// Waits for an event `pred` accepts, within `deadline`; fails naming
+    /// what it waited for and what it saw.
+    #[track_caller]
+    pub fn wait_for(
+        &mut self,
+        what: &str,
+        deadline: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let end = std::time::Instant::now() + deadline;
+        loop {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(v) => {
+                    self.seen.push(v.clone());
+                    if pred(&v) {
+                        return v;
+                    }
+                }
+                Err(_) => {
+                    let _ = self.child.kill();
+                    panic!("no {what} within {deadline:?}; events: {:#?}", self.seen);
+                }
+            }
+        }
+    }
+
+    /// Waits for the run to end (within [`CHILD_DEADLINE`]): its exit code
+    /// and every event it printed.
+    pub fn finish(mut self) -> (i32, Vec<Value>) {
+        let ended = wait_until(CHILD_DEADLINE, || {
+            matches!(self.child.try_wait(), Ok(Some(_)))
+        });
+        if !ended {
+            let _ = self.child.kill();
+        }
+        let status = self.child.wait().expect("wait for the run");
+        assert!(
+            ended,
+            "the run was still going after {CHILD_DEADLINE:?}: killed"
+        );
+        while let Ok(v) = self.rx.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(v);
+        }
+        (status.code().unwrap_or(-1), self.seen)
+    }
+}
+
+impl World {
+    /// Starts `tfe-bootstrap ARGS --output json` and streams its events.
+    pub fn events(&self, args: &[&str]) -> EventStream {
+        use std::io::BufRead;
+        let mut child = self
+            .command(args)
+            .args(["--output", "json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tfe-bootstrap");
+        let out = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && tx.send(v).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        EventStream {
+            child,
+            rx,
+            seen: vec![],
+        }
+    }
+}
+
+/// A `wait_poll` event whose status contains `text`.
+pub fn poll_saw(text: &'static str) -> impl Fn(&Value) -> bool {
+    move |v: &Value| {
+        v["event"] == "wait_poll" && v["status"].as_str().is_some_and(|s| s.contains(text))
+    }
+}

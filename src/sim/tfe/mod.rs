@@ -139,6 +139,8 @@ pub const PTFE_SETTINGS_PAGE: &str = "ptfe-settings-page";
 pub struct Tfe {
     pub behaviour: Behaviour,
     pub boot: Instant,
+    /// Not ready until the test releases it (`SimOptions::hold_ready`).
+    pub ready_held: bool,
     pub users: Vec<User>,
     pub tokens: Vec<Token>,
     pub general: Map<String, Value>,
@@ -276,6 +278,7 @@ impl Tfe {
         Tfe {
             behaviour,
             boot: Instant::now(),
+            ready_held: false,
             users: vec![],
             tokens: vec![],
             general: obj(general),
@@ -402,7 +405,7 @@ impl Tfe {
     }
 
     pub fn is_ready(&self) -> bool {
-        self.boot.elapsed() >= self.behaviour.ready_after
+        !self.ready_held && self.boot.elapsed() >= self.behaviour.ready_after
     }
 
     /// The id of the user holding API token `value`.
