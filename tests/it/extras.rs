@@ -1,8 +1,6 @@
 //! Beyond the first admin (issue #6): SAML, Twilio, the organization and
 //! owners-team service-account tokens, and token safety under TTL policies.
 
-use std::os::unix::fs::PermissionsExt;
-
 use crate::util::*;
 
 const SAML_KEY: &str = "-----BEGIN PRIVATE KEY-----\nsaml-sp-key-Zq81\n-----END PRIVATE KEY-----";
@@ -186,38 +184,15 @@ fn twilio_world_text(w: &World) -> String {
 }
 
 fn tokens_world() -> World {
-    let w = World::new(sim_opts());
-    let t = w.config_text().replace(
-        "[organization.token_ttl]",
-        &format!(
-            "[organization.service_token]\nfile = \"{}\"\n\n[organization.owners_team_token]\nfile = \"{}\"\n\n[organization.token_ttl]",
-            w.dir.path().join("org-token").display(),
-            w.dir.path().join("owners-token").display()
-        ),
-    );
+    let w = World::new(sim_opts()).with_service_tokens();
     // TTLs the minted tokens' 24 months fit in, so they stay usable here.
-    w.write_config(
-        &t.replace("organization = \"1y\"", "organization = \"2y\"")
-            .replace("team = \"90d\"", "team = \"2y\""),
-    );
+    w.edit_config("organization = \"1y\"", "organization = \"2y\"");
+    w.edit_config("team = \"90d\"", "team = \"2y\"");
     w
 }
 
 fn read_token(w: &World, name: &str) -> String {
-    let p = w.dir.path().join(name);
-    assert_eq!(
-        std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
-        0o600,
-        "{name} mode"
-    );
-    std::fs::read_to_string(p).unwrap().trim().to_string()
-}
-
-fn works(w: &World, token: &str) -> bool {
-    Http::new(w.sim.url())
-        .get("/api/v2/organizations/my-org", Some(token))
-        .0
-        == 200
+    w.token_at(&w.dir.path().join(name))
 }
 
 #[test]
@@ -226,7 +201,7 @@ fn service_tokens_are_minted_once_and_only_regenerated_on_force() {
     assert_code(&w.run(&["run"]), 0);
     let org = read_token(&w, "org-token");
     let team = read_token(&w, "owners-token");
-    assert!(works(&w, &org) && works(&w, &team));
+    assert!(w.authenticates(&org) && w.authenticates(&team));
     // Rerun: nothing regenerated, both still valid.
     let n = w.mutating().len();
     let r = w.run(&["run"]);
@@ -239,13 +214,13 @@ fn service_tokens_are_minted_once_and_only_regenerated_on_force() {
     assert_code(&r, 0);
     assert!(r.stdout.contains("not regenerated"), "{}", r.stdout);
     assert_eq!(w.mutating().len(), n);
-    assert!(works(&w, &org));
+    assert!(w.authenticates(&org));
     // --force mints a new one: the old is invalid from then on.
     assert_code(&w.run(&["run", "--force", "org-token"]), 0);
     let org2 = read_token(&w, "org-token");
     assert_ne!(org2, org);
-    assert!(works(&w, &org2) && !works(&w, &org));
-    assert!(works(&w, &team), "the team token is untouched");
+    assert!(w.authenticates(&org2) && !w.authenticates(&org));
+    assert!(w.authenticates(&team), "the team token is untouched");
 }
 
 #[test]
@@ -269,7 +244,7 @@ fn a_crash_around_the_org_token_mint_never_loses_the_file_silently() {
         assert_code(&r, 0);
         let org = read_token(&w, "org-token");
         assert!(
-            works(&w, &org),
+            w.authenticates(&org),
             "{rule}: the file holds the organization's valid token"
         );
         let org_tokens = w.snapshot()["tokens"]
@@ -362,7 +337,7 @@ fn a_moved_token_file_carries_the_token_and_another_orgs_file_is_refused() {
         "the same token, carried over"
     );
     assert_eq!(w.mutating().len(), n, "nothing minted");
-    assert!(works(&w, &org), "the token in use stays valid");
+    assert!(w.authenticates(&org), "the token in use stays valid");
 
     // The organization is renamed in the config: the file still holds my-org's token.
     w.edit_config("name = \"my-org\"", "name = \"other-org\"");

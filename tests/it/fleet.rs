@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tfe_bootstrap::sim::Sim;
-use tfe_bootstrap::sim::faults::FaultRule;
 
 use crate::util::*;
 
@@ -58,11 +57,9 @@ impl Node {
     pub fn team_token(&self) -> PathBuf {
         self.root.join("team-token")
     }
+    #[track_caller]
     fn read(p: &Path) -> String {
-        std::fs::read_to_string(p)
-            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-            .trim()
-            .to_string()
+        token_in(p)
     }
 }
 
@@ -173,18 +170,11 @@ wait = {:?}
 
     /// The command line for `verb` (`run`, `renew`, ...) on node `n`.
     pub fn command_for(&self, n: &Node, verb: &str) -> Command {
-        let mut c = Command::new(bin());
-        c.args([verb, "--config"])
-            .arg(&n.config)
-            .env("T_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("T_SMTP_PASSWORD", SMTP_PASSWORD)
-            .env("T_TWILIO_TOKEN", TWILIO_TOKEN)
-            // The cloud-init example's names.
-            .env("TFE_IACT_TOKEN", IACT)
+        let mut c = bootstrap_command(&[verb], &n.config);
+        // The cloud-init example's names.
+        c.env("TFE_IACT_TOKEN", IACT)
             .env("TFE_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("SMTP_PASSWORD", SMTP_PASSWORD)
-            .env_remove("TFE_BOOTSTRAP_CONFIG")
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Backend::Etcd(ep) = &self.backend {
@@ -422,13 +412,7 @@ fn without_a_store_a_token_held_elsewhere_is_not_reminted() {
 /// Runs `node` until the simulator parks the request `rule` matches, then
 /// SIGKILLs it and lets the simulator go on.
 fn kill_node_at(f: &Fleet, node: &Node, rule: &str) {
-    f.sim.add_fault(FaultRule::parse(rule).unwrap());
-    let mut child = f.spawn(node);
-    let parked = f.sim.wait_parked(Duration::from_secs(60));
-    child.kill().unwrap();
-    let _ = child.wait_timed();
-    f.sim.release();
-    assert!(parked.is_some(), "{rule}: the node never got there");
+    kill_when_parked(&f.sim, f.command(node), rule);
 }
 
 /// A node killed right after creating the admin (it published the token,

@@ -158,12 +158,6 @@ fn token_file_at(w: &World, path: &std::path::Path) {
     );
 }
 
-/// Whether `token` authenticates as a site admin.
-fn authenticates(w: &World, token: &str) -> bool {
-    let (status, v) = Http::new(w.sim.url()).get("/api/v2/account/details", Some(token));
-    status == 200 && v["data"]["attributes"]["is-site-admin"] == true
-}
-
 /// The one-time admin token must never be received with nowhere to keep it.
 /// A full file system under token_file is found before the POST: exit 2,
 /// nothing sent; once space is freed the rerun completes.
@@ -200,7 +194,7 @@ fn a_full_disk_is_found_before_the_admin_is_created() {
     let r = w.run(&["run"]);
     assert_code(&r, 0);
     let tok = std::fs::read_to_string(&token_file).unwrap();
-    assert!(authenticates(&w, tok.trim()));
+    assert!(w.is_site_admin(tok.trim()));
     println!("RELIABILITY hostile-full-disk-before-post exit=2 admin-posts=0 then exit=0");
 }
 
@@ -223,7 +217,7 @@ fn a_disk_that_fills_during_the_admin_post_keeps_the_token() {
     // TFE showed once is kept either way.
     let tok = std::fs::read_to_string(&token_file).unwrap();
     assert!(
-        authenticates(&w, tok.trim()),
+        w.is_site_admin(tok.trim()),
         "token file holds {tok:?}\n{}",
         r.both()
     );
@@ -257,7 +251,7 @@ fn an_unwritable_token_file_after_the_post_rescues_the_token() {
         r.stderr
     );
     let kept = std::fs::read_to_string(&rescue).unwrap();
-    assert!(authenticates(&w, kept.trim()));
+    assert!(w.is_site_admin(kept.trim()));
     let r = w.run(&["run"]);
     assert_code(&r, 0);
     assert!(r.stdout.contains("moved the admin token"), "{}", r.stdout);

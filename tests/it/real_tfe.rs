@@ -16,19 +16,8 @@ use crate::util::*;
 /// (organization 1y, team 90d, user 30d, audit_trails 2y) and rotate_token at
 /// its default.
 fn tokens_world(opts: SimOptions) -> World {
-    let w = World::new(opts);
-    let t = w
-        .config_text()
-        .replace("rotate_token = true\n", "")
-        .replace(
-            "[organization.token_ttl]",
-            &format!(
-                "[organization.service_token]\nfile = \"{}\"\n\n[organization.owners_team_token]\nfile = \"{}\"\n\n[organization.token_ttl]",
-                w.dir.path().join("org-token").display(),
-                w.dir.path().join("owners-token").display()
-            ),
-        );
-    w.write_config(&t);
+    let w = World::new(opts).with_service_tokens();
+    w.edit_config("rotate_token = true\n", "");
     w
 }
 
@@ -38,7 +27,7 @@ fn file_token(w: &World, name: &str) -> String {
     } else {
         w.dir.path().join(name)
     };
-    std::fs::read_to_string(p).unwrap().trim().to_string()
+    w.token_at(&p)
 }
 
 /// The end-of-run invariant a user depends on: every token file answers 200.

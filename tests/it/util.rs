@@ -158,17 +158,8 @@ impl World {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(bin());
-        c.args(args)
-            .arg("--config")
-            .arg(&self.config)
-            .env("T_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("T_SMTP_PASSWORD", SMTP_PASSWORD)
-            .env("T_TWILIO_TOKEN", TWILIO_TOKEN)
-            .env("T_IACT", IACT)
-            .env_remove("TFE_BOOTSTRAP_CONFIG")
-            .env_remove("NO_COLOR")
-            .stdin(Stdio::null());
+        let mut c = bootstrap_command(args, &self.config);
+        c.env_remove("NO_COLOR");
         c
     }
 
@@ -190,23 +181,7 @@ impl World {
 
     /// [`World::kill_at`] for any command line.
     pub fn kill_during(&self, args: &[&str], rule: &str) {
-        self.sim
-            .add_fault(tfe_bootstrap::sim::faults::FaultRule::parse(rule).unwrap());
-        let mut child = self
-            .command(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let parked = self.sim.wait_parked(Duration::from_secs(30));
-        // SIGKILL, then collect what the killed run had printed and audit it too.
-        child.kill().unwrap(); // std sends SIGKILL on Unix
-        let out = child.wait_timed().unwrap();
-        self.sim.release();
-        assert!(
-            parked.is_some(),
-            "{rule}: the run never reached the parked request"
-        );
+        let out = kill_when_parked(&self.sim, self.command(args), rule);
         self.assert_no_secrets(&to_run(out));
     }
 
@@ -254,21 +229,10 @@ impl World {
         self
     }
 
-    /// The token in `path` (a file this run wrote): a regular file, not a
-    /// link, mode 0600.
+    /// The token in `path` (a file this run wrote): see [`token_in`].
     #[track_caller]
     pub fn token_at(&self, path: &Path) -> String {
-        use std::os::unix::fs::PermissionsExt;
-        let meta =
-            std::fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert!(meta.is_file(), "{} is not a regular file", path.display());
-        assert_eq!(
-            meta.permissions().mode() & 0o777,
-            0o600,
-            "{} mode",
-            path.display()
-        );
-        std::fs::read_to_string(path).unwrap().trim().to_string()
+        token_in(path)
     }
 
     /// Whether `token` may read organization my-org on the simulator now.
@@ -277,6 +241,12 @@ impl World {
             .get("/api/v2/organizations/my-org", Some(token))
             .0
             == 200
+    }
+
+    /// Whether `token` authenticates as a site admin.
+    pub fn is_site_admin(&self, token: &str) -> bool {
+        let (status, v) = Http::new(self.sim.url()).get("/api/v2/account/details", Some(token));
+        status == 200 && v["data"]["attributes"]["is-site-admin"] == true
     }
 
     /// What a user checks at the end of a run: every token file the config
@@ -768,4 +738,60 @@ pub fn poll_saw(text: &'static str) -> impl Fn(&Value) -> bool {
     move |v: &Value| {
         v["event"] == "wait_poll" && v["status"].as_str().is_some_and(|s| s.contains(text))
     }
+}
+
+/// `tfe-bootstrap ARGS --config CONFIG` with the secrets the test configs
+/// name in its environment (and no stray config from the caller's), stdin
+/// closed. Every test spawns the tool through here.
+pub fn bootstrap_command(args: &[&str], config: &Path) -> Command {
+    let mut c = Command::new(bin());
+    c.args(args)
+        .arg("--config")
+        .arg(config)
+        .env("T_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("T_SMTP_PASSWORD", SMTP_PASSWORD)
+        .env("T_TWILIO_TOKEN", TWILIO_TOKEN)
+        .env("T_IACT", IACT)
+        .env_remove("TFE_BOOTSTRAP_CONFIG")
+        .stdin(Stdio::null());
+    c
+}
+
+/// The token in `path`, a file the run wrote: a regular file, not a link,
+/// mode 0600; its content without the trailing newline.
+#[track_caller]
+pub fn token_in(path: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let meta =
+        std::fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(meta.is_file(), "{} is not a regular file", path.display());
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o600,
+        "{} mode",
+        path.display()
+    );
+    std::fs::read_to_string(path).unwrap().trim().to_string()
+}
+
+/// Starts `cmd` with a fault `rule` that parks a request, SIGKILLs it once
+/// the request is parked, then lets the simulator go on. What it printed.
+#[track_caller]
+pub fn kill_when_parked(sim: &Sim, mut cmd: Command, rule: &str) -> Output {
+    sim.add_fault(tfe_bootstrap::sim::faults::FaultRule::parse(rule).unwrap());
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let parked = sim.wait_parked(Duration::from_secs(60));
+    // SIGKILL, then collect what the killed run had printed.
+    child.kill().unwrap(); // std sends SIGKILL on Unix
+    let out = child.wait_timed().unwrap();
+    sim.release();
+    assert!(
+        parked.is_some(),
+        "{rule}: the run never reached the parked request"
+    );
+    out
 }
