@@ -268,12 +268,7 @@ fn todays_tfe_gets_post_and_customization_settings() {
 fn an_older_install_gets_put_patch_and_general_settings() {
     let w = endpoints_world(tfe_bootstrap::sim::tfe::PTFE_SETTINGS_PAGE);
     // That shape has no token TTL policies either.
-    let t = w.config_text().replace("max_ttl_enabled = true\n", "");
-    let start = t.find("[organization.token_ttl]").unwrap();
-    let end = t[start..].find("\n\n").map(|e| start + e).unwrap();
-    let mut t = t;
-    t.replace_range(start..end, "");
-    w.write_config(&t);
+    w.write_config(&without_ttl(&w.config_text()));
     assert_code(&w.run(&["run"]), 0);
     let s = w.snapshot();
     assert_eq!(

@@ -795,3 +795,15 @@ pub fn kill_when_parked(sim: &Sim, mut cmd: Command, rule: &str) -> Output {
     );
     out
 }
+
+/// `text` (the full config) without the token TTL policies and their
+/// enforcement: for installs that have none.
+pub fn without_ttl(text: &str) -> String {
+    let mut t = text.replace("max_ttl_enabled = true\n", "");
+    let start = t
+        .find("[organization.token_ttl]")
+        .expect("a [organization.token_ttl] table");
+    let end = t[start..].find("\n\n").map_or(t.len(), |e| start + e);
+    t.replace_range(start..end, "");
+    t
+}

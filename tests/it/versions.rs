@@ -20,10 +20,7 @@ fn world(version: &str, ttl: bool) -> World {
         "api_rate_limit = 60\n\n[customization]\nsupport_email_address = \"help@example.com\"\n",
     );
     if !ttl {
-        t = t.replace("max_ttl_enabled = true\n", "");
-        let start = t.find("[organization.token_ttl]").unwrap();
-        let end = t[start..].find("\n\n").map(|e| start + e).unwrap();
-        t.replace_range(start..end, "");
+        t = without_ttl(&t);
     }
     w.write_config(&(t + TWILIO_SECTION));
     w
