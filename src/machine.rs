@@ -31,7 +31,7 @@ use crate::error::Error;
 use crate::fleet::{Store, Turn};
 use crate::output::{Event, Reporter};
 use crate::state::{Checkpoint, CheckpointStore, DirStore, State};
-use crate::step::{Applied, Applies, Ctx, LiveCtx, Outcome, Schedule, Step, StepName};
+use crate::step::{Applies, Ctx, Done, LiveCtx, Outcome, Schedule, Step, StepName};
 use crate::steps;
 use crate::tfe::Client;
 use crate::util::rfc3339;
@@ -243,11 +243,11 @@ pub fn assess(
 
 /// Runs the machine to the end (the `run` command).
 pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> Result<(), Error> {
-    let store = DirStore::new(&cfg.state_dir);
+    let checkpoints = DirStore::new(&cfg.state_dir);
     // A secret that a pending step must send and that is absent stops the
     // run before the state directory is touched or anything is sent.
     if !cfg.absent.is_empty() {
-        let peek = store
+        let peek = checkpoints
             .load()
             .ok()
             .flatten()
@@ -257,10 +257,10 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
             return Err(e);
         }
     }
-    let _lock = store.lock()?;
-    let state = match store.load()? {
+    let _lock = checkpoints.lock()?;
+    let state = match checkpoints.load()? {
         Some(s) => {
-            store.check_owner(&s, &cfg.tfe.address)?;
+            checkpoints.check_owner(&s, &cfg.tfe.address)?;
             s
         }
         None => State::new(&cfg.tfe.address),
@@ -271,7 +271,7 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
         .store
         .as_ref()
         .map(|s| Store::new(s, &cfg.tfe.address, &cfg.secret_envs));
-    let mut ctx = Ctx::new(cfg, client, state, &store, fleet.as_ref(), report);
+    let mut ctx = Ctx::new(cfg, client, state, &checkpoints, fleet.as_ref(), report);
     for w in &cfg.warnings {
         report.emit(Event::Warning {
             step: None,
@@ -370,7 +370,7 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
                             if let Some(o) = ctx.client.clock_offset() {
                                 ctx.state.facts.tfe_clock_offset = Some(o);
                             }
-                            if let Err(e) = store.save(&ctx.state) {
+                            if let Err(e) = checkpoints.save(&ctx.state) {
                                 let e = Error::step(
                                     name,
                                     format!(
@@ -418,7 +418,7 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
                             && ctx.state.steps.remove(name.as_str()).is_some()
                         {
                             ctx.state.facts.verified.clear();
-                            let _ = store.save(&ctx.state);
+                            let _ = checkpoints.save(&ctx.state);
                         }
                         let msg = match &e {
                             Error::Step { message, .. } => message.clone(),
@@ -540,7 +540,7 @@ pub fn unchecked_secrets(cfg: &Config, plan: &[(&'static dyn Step, Assessment)])
 /// others wait, then take the fleet's word (`applied-STEP`, which names the
 /// config TFE last took for the step) or, where that word is older than
 /// their config, confirm from live state.
-fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result<Applied, Error> {
+fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result<Done, Error> {
     let name = step.name();
     let on_change = step.schedule() == Schedule::OnChange;
     let shared = on_change && !ctx.forced;
@@ -550,7 +550,7 @@ fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result
             && !ctx.new_install
             && let Some(d) = converged(step, ctx)
         {
-            return Ok(Applied::unchanged(d));
+            return Ok(Done::unchanged(d));
         }
         let applied = step.apply(ctx)?;
         // `--force` on a node of a fleet: the fleet's record follows what
@@ -577,7 +577,7 @@ fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result
         Ok(!local && fleet.applied(name.as_str()).map_err(store_err)?.as_deref() == Some(&*fp))
     };
     let by_word = || {
-        Applied::unchanged(format!(
+        Done::unchanged(format!(
             "the fleet applied this config ([store] key applied-{name}); nothing sent"
         ))
     };
@@ -611,7 +611,7 @@ fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result
                 return followed(
                     step,
                     ctx,
-                    Applied::unchanged(format!("another node applied it: {d}")),
+                    Done::unchanged(format!("another node applied it: {d}")),
                 );
             }
             // TFE holds something else: a new duty, named after TFE's live
@@ -626,7 +626,7 @@ fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result
                         return followed(
                             step,
                             ctx,
-                            Applied::unchanged(format!("another node applied it: {d}")),
+                            Done::unchanged(format!("another node applied it: {d}")),
                         );
                     }
                     fleet_release_has(step, ctx)?;
@@ -644,7 +644,7 @@ fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result
                         return followed(
                             step,
                             ctx,
-                            Applied::unchanged(format!("another node applied it: {d}")),
+                            Done::unchanged(format!("another node applied it: {d}")),
                         );
                     }
                     None => k,
@@ -670,7 +670,7 @@ fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result
                     .set_applied(name.as_str(), &fp)
                     .and(fleet.finish(&key, true));
                 told.map_err(store_err)?;
-                return Ok(Applied::unchanged(d));
+                return Ok(Done::unchanged(d));
             }
             key
         }
@@ -702,13 +702,9 @@ fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result
 
 /// `applied`, after [`Step::follow`] took whatever the applying node
 /// changed that this node uses too.
-fn followed(
-    step: &'static dyn Step,
-    ctx: &mut Ctx<'_>,
-    applied: Applied,
-) -> Result<Applied, Error> {
+fn followed(step: &'static dyn Step, ctx: &mut Ctx<'_>, applied: Done) -> Result<Done, Error> {
     Ok(match step.follow(ctx)? {
-        Some(more) => Applied::unchanged(format!("{}; {more}", applied.detail)),
+        Some(more) => Done::unchanged(format!("{}; {more}", applied.detail)),
         None => applied,
     })
 }
@@ -742,14 +738,14 @@ fn took_over(
     fleet: &Store,
     key: &str,
     fp: &str,
-) -> Option<Applied> {
+) -> Option<Done> {
     let name = step.name();
     if !step.writes_node_files()
         && let Some(d) = converged(step, ctx)
     {
         let _ = fleet.set_applied(name.as_str(), fp);
         let _ = fleet.finish(key, true);
-        return Some(Applied::unchanged(format!(
+        return Some(Done::unchanged(format!(
             "the node that took this step did not report it, but TFE holds it: {d}"
         )));
     }
@@ -873,17 +869,17 @@ pub fn renew(
     report: &Reporter,
     dry_run: bool,
 ) -> Result<bool, Error> {
-    let store = DirStore::new(&cfg.state_dir);
-    let _lock = store.lock()?;
-    let Some(state) = store.load()? else {
+    let checkpoints = DirStore::new(&cfg.state_dir);
+    let _lock = checkpoints.lock()?;
+    let Some(state) = checkpoints.load()? else {
         return Ok(false);
     };
-    store.check_owner(&state, &cfg.tfe.address)?;
+    checkpoints.check_owner(&state, &cfg.tfe.address)?;
     let fleet = cfg
         .store
         .as_ref()
         .map(|s| Store::new(s, &cfg.tfe.address, &cfg.secret_envs));
-    let mut ctx = Ctx::new(cfg, client, state, &store, fleet.as_ref(), report);
+    let mut ctx = Ctx::new(cfg, client, state, &checkpoints, fleet.as_ref(), report);
     let started = Instant::now();
     let mut counts = [0usize; 4];
     match steps::renew::renew(&mut ctx, dry_run) {
@@ -931,10 +927,10 @@ pub fn load_state(
     cfg_dir: &std::path::Path,
     address: Option<&str>,
 ) -> Result<Option<State>, Error> {
-    let store = DirStore::new(cfg_dir);
-    let st = store.load()?;
+    let checkpoints = DirStore::new(cfg_dir);
+    let st = checkpoints.load()?;
     if let (Some(s), Some(a)) = (&st, address) {
-        store.check_owner(s, a)?;
+        checkpoints.check_owner(s, a)?;
     }
     Ok(st)
 }

@@ -42,22 +42,22 @@ impl Outcome {
     }
 }
 
-/// What a step did.
+/// How a step ended (applied, unchanged or skipped) and what it did.
 #[derive(Debug, Clone)]
-pub struct Applied {
+pub struct Done {
     pub outcome: Outcome,
     pub detail: String,
 }
 
-impl Applied {
-    pub fn changed(detail: impl Into<String>) -> Applied {
-        Applied {
+impl Done {
+    pub fn changed(detail: impl Into<String>) -> Done {
+        Done {
             outcome: Outcome::Applied,
             detail: detail.into(),
         }
     }
-    pub fn unchanged(detail: impl Into<String>) -> Applied {
-        Applied {
+    pub fn unchanged(detail: impl Into<String>) -> Done {
+        Done {
             outcome: Outcome::Unchanged,
             detail: detail.into(),
         }
@@ -260,9 +260,10 @@ pub struct Ctx<'a> {
     /// Whose token `admin` holds, when known (set where it is loaded).
     pub admin_role: Option<Role>,
     pub state: State,
-    /// Where `state` is saved; a step saves only to record an intent
-    /// before a side effect (see `steps::witness`).
-    pub store: &'a dyn CheckpointStore,
+    /// Where `state` is saved (the state directory; not `[store]`, which
+    /// is [`Ctx::fleet`]); a step saves only to record an intent before a
+    /// side effect (see `steps::witness`).
+    pub checkpoints: &'a dyn CheckpointStore,
     /// `[store]`: what other nodes published, and who does which duty.
     pub fleet: Option<&'a crate::fleet::Store>,
     pub progress: &'a dyn Progress,
@@ -292,7 +293,7 @@ impl<'a> Ctx<'a> {
         cfg: &'a Config,
         client: Client,
         state: State,
-        store: &'a dyn CheckpointStore,
+        checkpoints: &'a dyn CheckpointStore,
         fleet: Option<&'a crate::fleet::Store>,
         progress: &'a dyn Progress,
     ) -> Ctx<'a> {
@@ -302,7 +303,7 @@ impl<'a> Ctx<'a> {
             admin: None,
             admin_role: None,
             state,
-            store,
+            checkpoints,
             fleet,
             progress,
             iact: None,
@@ -406,7 +407,7 @@ pub trait Step: Sync {
     }
 
     /// Applies it.
-    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error>;
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Done, Error>;
 
     /// What this node does when another node of the fleet applied it:
     /// nothing by default (TFE holds it). A step whose applying node

@@ -17,18 +17,29 @@ extern "C" fn record(sig: libc::c_int) {
     SIGNAL.store(sig, Ordering::SeqCst);
 }
 
-/// Installs the handlers for SIGTERM and SIGINT (with `SA_RESTART`).
+/// Installs the handlers for SIGTERM and SIGINT (with `SA_RESTART`, which
+/// a request on the wire relies on). A handler the system refuses is said
+/// on stderr: the run then goes on, and that signal stops it at once, as
+/// if there were no handler. (signal-hook's `flag::register` would do the
+/// same without `unsafe`; a second crate for two calls is not worth it.)
 pub fn install() {
     for sig in [libc::SIGTERM, libc::SIGINT] {
         // SAFETY: a zeroed sigaction is a valid starting point; the handler
         // is an `extern "C" fn(c_int)` that only stores to an atomic, and
         // sigaction is given valid pointers.
-        unsafe {
+        let rc = unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = record as extern "C" fn(libc::c_int) as libc::sighandler_t;
             sa.sa_flags = libc::SA_RESTART;
             libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut());
+            libc::sigaction(sig, &sa, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            eprintln!(
+                "warning: cannot handle {} ({}): it will stop the run at once, without a checkpoint of the step under way",
+                name(sig),
+                std::io::Error::last_os_error()
+            );
         }
     }
 }

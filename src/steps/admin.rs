@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::config::secret::Secret;
 use crate::error::Error;
 use crate::fleet::Turn;
-use crate::step::{Applied, Applies, Ctx, Desired, Progress, Role, Schedule, Step, StepName};
+use crate::step::{Applies, Ctx, Desired, Done, Progress, Role, Schedule, Step, StepName};
 use crate::tfe::{Client, TfeError};
 use crate::tokens::{self, Claim, ClaimError, KeepError};
 use crate::util::write_atomic;
@@ -58,7 +58,7 @@ impl Step for Admin {
             },
         })
     }
-    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Done, Error> {
         run(ctx)
     }
 }
@@ -446,7 +446,7 @@ pub fn take_rotated(ctx: &mut Ctx<'_>, step: StepName) -> Result<bool, Error> {
     Ok(true)
 }
 
-fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+fn run(ctx: &mut Ctx<'_>) -> Result<Done, Error> {
     let cfg = ctx.cfg;
     let step = NAME;
     if cfg.admin.token.is_none()
@@ -479,11 +479,11 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
                 cfg.admin.token_file.display()
             )
         };
-        return Ok(Applied::unchanged(how));
+        return Ok(Done::unchanged(how));
     }
     if let Some(t) = published(ctx, step)? {
         adopt(ctx, &t, step)?;
-        return Ok(Applied::unchanged(format!(
+        return Ok(Done::unchanged(format!(
             "another node created the admin: took its token from [store] into {} (0600)",
             cfg.admin.token_file.display()
         )));
@@ -540,7 +540,7 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
 }
 
 /// Waits for the admin token the node that created the admin publishes.
-fn take_published(ctx: &mut Ctx<'_>, fleet: &crate::fleet::Store) -> Result<Applied, Error> {
+fn take_published(ctx: &mut Ctx<'_>, fleet: &crate::fleet::Store) -> Result<Done, Error> {
     let cfg = ctx.cfg;
     match fleet
         .wait_for(STORE_KEY, fleet.wait)
@@ -548,7 +548,7 @@ fn take_published(ctx: &mut Ctx<'_>, fleet: &crate::fleet::Store) -> Result<Appl
     {
         Some(t) => {
             adopt(ctx, &t, NAME)?;
-            Ok(Applied::unchanged(format!(
+            Ok(Done::unchanged(format!(
                 "another node created the admin: took its token from [store] into {} (0600)",
                 cfg.admin.token_file.display()
             )))
@@ -571,7 +571,7 @@ fn create(
     ctx: &mut Ctx<'_>,
     iact: &Secret,
     (username, email, password): (&String, &String, &Secret),
-) -> Result<Applied, Error> {
+) -> Result<Done, Error> {
     let cfg = ctx.cfg;
     let step = NAME;
     let claims = claim_space(cfg)?;
@@ -605,7 +605,7 @@ fn create(
             .with_token(Secret::new(token, "initial-admin-user")),
     );
     ctx.iact = None;
-    Ok(Applied::changed(format!(
+    Ok(Done::changed(format!(
         "created site admin {username:?}; token saved to {} (0600)",
         cfg.admin.token_file.display()
     )))

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{admin_client, api_error, ensure, no_org, org_cfg};
 use crate::config::{Config, PoolRef};
 use crate::error::Error;
-use crate::step::{Applied, Applies, Ctx, Desired, Step, StepName};
+use crate::step::{Applies, Ctx, Desired, Done, Step, StepName};
 
 pub const NAME: StepName = StepName::new("agent-pool");
 
@@ -29,7 +29,7 @@ impl Step for AgentPool {
             None => Applies::no("no default_agent_pool in [organization]"),
         }
     }
-    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Done, Error> {
         let o = org_cfg(ctx.cfg, NAME)?;
         let Some(PoolRef::Name(name)) = &o.default_agent_pool else {
             return Err(Error::step(
@@ -44,7 +44,7 @@ impl Step for AgentPool {
         )
         .map_err(|e| api_error(NAME, ctx, e))?;
         ctx.state.facts.agent_pool_id = Some(id.clone());
-        Ok(Applied::changed(if created {
+        Ok(Done::changed(if created {
             format!("created agent pool {name:?} ({id})")
         } else {
             format!("agent pool {name:?} exists ({id})")

@@ -17,7 +17,7 @@ use super::{admin_client, api_error, no_org, org_cfg};
 use crate::config::{Config, PoolRef};
 use crate::error::Error;
 use crate::state::AgentTokenRecord;
-use crate::step::{Applied, Applies, Ctx, Desired, Step, StepName};
+use crate::step::{Applies, Ctx, Desired, Done, Step, StepName};
 use crate::tokens::{Claim, ClaimError, KeepError};
 
 pub const NAME: StepName = StepName::new("agent-token");
@@ -55,7 +55,7 @@ impl Step for AgentToken {
         }
         Applies::Yes(d)
     }
-    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Done, Error> {
         let o = org_cfg(ctx.cfg, NAME)?;
         let Some(a) = o.agent_token.clone() else {
             return Err(Error::step(NAME, "no [organization.agent_token]"));
@@ -70,7 +70,7 @@ impl Step for AgentToken {
                 .agent_token
                 .clone()
                 .filter(|r| r.path == file);
-            return Ok(Applied::unchanged(match record {
+            return Ok(Done::unchanged(match record {
                 Some(r) => format!(
                     "{} holds agent token {} (not minted again)",
                     file.display(),
@@ -98,7 +98,7 @@ impl Step for AgentToken {
             let _ = std::fs::remove_file(&rescue);
             record(ctx, file, &pool, &id, true);
             publish(ctx, &org, &id, &token, file)?;
-            return Ok(Applied::changed(format!(
+            return Ok(Done::changed(format!(
                 "agent token {id} that an earlier run rescued moved into {}",
                 file.display()
             )));
@@ -150,7 +150,7 @@ impl Step for AgentToken {
         }
         record(ctx, file, &pool, &id, true);
         publish(ctx, &org, &id, &token, file)?;
-        Ok(Applied::changed(format!(
+        Ok(Done::changed(format!(
             "agent token {id} for pool {pool} written to {} (0600)",
             file.display()
         )))
@@ -205,7 +205,7 @@ fn take_published(
     org: &str,
     pool: &str,
     file: &Path,
-) -> Result<Option<Applied>, Error> {
+) -> Result<Option<Done>, Error> {
     let Some(fleet) = ctx.fleet else {
         return Ok(None);
     };
@@ -239,7 +239,7 @@ fn take_published(
         .map_err(|e| Error::step(NAME, format!("cannot write {}: {e}", file.display())))?;
     let (id, pool) = (id.to_string(), pool.to_string());
     record(ctx, file, &pool, &id, false);
-    Ok(Some(Applied::unchanged(format!(
+    Ok(Some(Done::unchanged(format!(
         "another node minted agent token {id}: took it from [store] into {} (0600)",
         file.display()
     ))))

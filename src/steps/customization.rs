@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use super::{admin_client, api_error, settings};
 use crate::config::Config;
 use crate::error::Error;
-use crate::step::{Applied, Applies, Ctx, Drift, LiveCtx, Step, StepName};
+use crate::step::{Applies, Ctx, Done, Drift, LiveCtx, Step, StepName};
 use crate::tfe::api::SettingsKind;
 
 pub const NAME: StepName = StepName::new("customization");
@@ -46,7 +46,7 @@ impl Step for Customization {
             })
             .collect())
     }
-    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Done, Error> {
         let c = settings::section(ctx.cfg.customization.as_ref(), NAME)?;
         let client = admin_client(ctx, NAME)?.clone();
         let keys: Vec<&str> = c.attributes.keys().map(String::as_str).collect();
@@ -56,7 +56,7 @@ impl Step for Customization {
         let tried =
             (!absent).then(|| client.patch_settings(SettingsKind::Customization, &c.attributes));
         match tried {
-            Some(Ok(())) => Ok(Applied::changed(format!(
+            Some(Ok(())) => Ok(Done::changed(format!(
                 "PATCH customization-settings ({})",
                 keys.join(", ")
             ))),
@@ -81,7 +81,7 @@ impl Step for Customization {
                 client
                     .patch_settings(SettingsKind::General, &attrs)
                     .map_err(|e| api_error(NAME, ctx, e))?;
-                Ok(Applied::changed(format!(
+                Ok(Done::changed(format!(
                     "PATCH general-settings ({SUPPORT_EMAIL}: this install has no customization settings)"
                 )))
             }

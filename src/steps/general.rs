@@ -6,7 +6,7 @@
 use super::{admin_client, api_error, settings};
 use crate::config::Config;
 use crate::error::Error;
-use crate::step::{Applied, Applies, Ctx, Drift, LiveCtx, Step, StepName};
+use crate::step::{Applies, Ctx, Done, Drift, LiveCtx, Step, StepName};
 use crate::tfe::api::SettingsKind;
 
 pub const NAME: StepName = StepName::new("general");
@@ -23,14 +23,14 @@ impl Step for General {
     fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, crate::tfe::TfeError> {
         settings::live(cx, SettingsKind::General, cx.cfg.general.as_ref())
     }
-    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Done, Error> {
         let g = settings::section(ctx.cfg.general.as_ref(), NAME)?;
         let client = admin_client(ctx, NAME)?.clone();
         client
             .patch_settings(SettingsKind::General, &g.attributes)
             .map_err(|e| api_error(NAME, ctx, e))?;
         let keys: Vec<&str> = g.attributes.keys().map(String::as_str).collect();
-        Ok(Applied::changed(format!(
+        Ok(Done::changed(format!(
             "PATCH general-settings ({})",
             keys.join(", ")
         )))

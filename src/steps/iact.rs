@@ -16,7 +16,7 @@ use crate::config::duration::format_duration;
 use crate::config::secret::Secret;
 use crate::config::{Config, IactSource};
 use crate::error::Error;
-use crate::step::{Applied, Applies, Ctx, Desired, Schedule, Step, StepName};
+use crate::step::{Applies, Ctx, Desired, Done, Schedule, Step, StepName};
 use crate::util::unix_now;
 
 pub const NAME: StepName = StepName::new("iact");
@@ -60,14 +60,14 @@ impl Step for Iact {
         }
         Applies::Yes(Desired::plain(json!({"address": cfg.tfe.address})))
     }
-    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Done, Error> {
         run(ctx)
     }
 }
 
-fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+fn run(ctx: &mut Ctx<'_>) -> Result<Done, Error> {
     if super::admin::published(ctx, NAME)?.is_some() {
-        return Ok(Applied::unchanged(
+        return Ok(Done::unchanged(
             "not needed: another node created the admin and published its token to [store]",
         ));
     }
@@ -81,7 +81,7 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         {
             Some(crate::fleet::Turn::Mine(key)) => ctx.admin_duty = Some(key),
             _ => {
-                return Ok(Applied::unchanged(
+                return Ok(Done::unchanged(
                     "not needed: another node creates the admin (this node obtains the IACT if it takes that over)",
                 ));
             }
@@ -99,7 +99,7 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
 }
 
 /// Obtains the IACT from the configured sources into `ctx.iact`.
-pub(super) fn obtain(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+pub(super) fn obtain(ctx: &mut Ctx<'_>) -> Result<Done, Error> {
     let cfg = &ctx.cfg.iact;
     let order: &[IactSource] = match cfg.source {
         IactSource::Auto => &[IactSource::Token, IactSource::Api, IactSource::Command],
@@ -134,7 +134,7 @@ pub(super) fn obtain(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
         match got {
             Ok((token, how)) => {
                 ctx.iact = Some(token);
-                return Ok(Applied::changed(format!("obtained from {how}")));
+                return Ok(Done::changed(format!("obtained from {how}")));
             }
             Err(Some(reason)) => reasons.push(reason),
             Err(None) => {}

@@ -7,7 +7,7 @@ use serde_json::{Map, json};
 use super::{admin_client, api_error, no_org, org_cfg};
 use crate::config::{Config, PoolRef};
 use crate::error::Error;
-use crate::step::{Applied, Applies, Ctx, Desired, Drift, LiveCtx, Step, StepName};
+use crate::step::{Applies, Ctx, Desired, Done, Drift, LiveCtx, Step, StepName};
 
 pub const NAME: StepName = StepName::new("org-defaults");
 
@@ -59,7 +59,7 @@ impl Step for OrgDefaults {
         }
         Ok(rows)
     }
-    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Done, Error> {
         let o = org_cfg(ctx.cfg, NAME)?;
         let Some(mode) = &o.default_execution_mode else {
             return Err(Error::step(
@@ -91,7 +91,7 @@ impl Step for OrgDefaults {
         client
             .patch_organization(&o.name, attrs, pool)
             .map_err(|e| api_error(NAME, ctx, e))?;
-        Ok(Applied::changed(match pool_id {
+        Ok(Done::changed(match pool_id {
             Some(id) if mode == "agent" => {
                 format!("default execution mode agent, default pool {id}")
             }

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::{no_org, org_cfg, service_token};
 use crate::config::Config;
 use crate::error::Error;
-use crate::step::{Applied, Applies, Ctx, Desired, Step, StepName};
+use crate::step::{Applies, Ctx, Desired, Done, Step, StepName};
 
 pub const NAME: StepName = StepName::new("org-token");
 
@@ -37,12 +37,18 @@ impl Step for OrgToken {
         let o = crate::need!(cfg.organization.as_ref(), no_org());
         Applies::Yes(Desired::plain(json!({"org": o.name})))
     }
-    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Done, Error> {
         let o = org_cfg(ctx.cfg, NAME)?;
         let Some(file) = &o.service_token_file else {
             return Err(Error::step(NAME, "no [organization.service_token] file"));
         };
         let name = o.name.clone();
-        service_token::mint_once(ctx, NAME, service_token::Account::Organization, file, &name)
+        service_token::mint_once(
+            ctx,
+            NAME,
+            service_token::ServiceAccount::Organization,
+            file,
+            &name,
+        )
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::{admin_client, api_error, ensure, no_org, org_cfg};
 use crate::config::Config;
 use crate::error::Error;
-use crate::step::{Applied, Applies, Ctx, Desired, Drift, LiveCtx, Step, StepName};
+use crate::step::{Applies, Ctx, Desired, Done, Drift, LiveCtx, Step, StepName};
 
 pub const NAME: StepName = StepName::new("organization");
 
@@ -44,7 +44,7 @@ impl Step for Organization {
                 .collect(),
         })
     }
-    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Done, Error> {
         let o = org_cfg(ctx.cfg, NAME)?;
         let client = admin_client(ctx, NAME)?.clone();
         let (org, created) = ensure(
@@ -89,12 +89,12 @@ impl Step for Organization {
             format!("organization {:?} exists", o.name)
         };
         if attrs.is_empty() {
-            return Ok(Applied::changed(what));
+            return Ok(Done::changed(what));
         }
         let keys: Vec<String> = attrs.iter().map(|(k, v)| format!("{k} = {v}")).collect();
         client
             .patch_organization(&o.name, attrs, None)
             .map_err(|e| api_error(NAME, ctx, e))?;
-        Ok(Applied::changed(format!("{what}; set {}", keys.join(", "))))
+        Ok(Done::changed(format!("{what}; set {}", keys.join(", "))))
     }
 }

@@ -21,14 +21,14 @@
 
 use std::path::PathBuf;
 
-use super::service_token::{self, Account, Companion};
+use super::service_token::{self, Companion, ServiceAccount};
 use super::{admin, admin_client, agent_token, api_error, expiry_within, org_token, team_token};
 use crate::config::secret::Secret;
 use crate::config::{Config, FLEET_RENEW_GRACE, TFE_DEFAULT_TOKEN_LIFETIME_MS};
 use crate::error::Error;
 use crate::fleet::Turn;
 use crate::state::{Retiring, State, TokenFile};
-use crate::step::{Applied, Ctx, StepName};
+use crate::step::{Ctx, Done, StepName};
 use crate::tokens::{Claim, ClaimError};
 use crate::util::{rfc3339_unix, unix_now, write_atomic};
 
@@ -175,7 +175,7 @@ pub fn held(cfg: &Config, state: &State) -> Vec<Held> {
 /// One token's `renew` outcome.
 pub struct Renewed {
     pub step: StepName,
-    pub applied: Applied,
+    pub applied: Done,
 }
 
 /// The token's `[store]` key; its non-secret companion
@@ -185,9 +185,9 @@ fn store_key(h: &Held) -> String {
     if h.step == admin::NAME {
         admin::STORE_KEY.to_string()
     } else if h.step == org_token::NAME {
-        Account::Organization.store_key(org)
+        ServiceAccount::Organization.store_key(org)
     } else if h.step == team_token::NAME {
-        Account::OwnersTeam.store_key(org)
+        ServiceAccount::OwnersTeam.store_key(org)
     } else {
         agent_token::store_key(org)
     }
@@ -211,7 +211,7 @@ fn save(ctx: &mut Ctx<'_>, step: StepName) -> Result<(), Error> {
     if let Some(o) = ctx.client.clock_offset() {
         ctx.state.facts.tfe_clock_offset = Some(o);
     }
-    ctx.store.save(&ctx.state).map_err(|e| {
+    ctx.checkpoints.save(&ctx.state).map_err(|e| {
         Error::step(
             step,
             format!(
@@ -225,10 +225,10 @@ fn when(t: u64) -> String {
     rfc3339_unix(t)
 }
 
-fn renew_one(ctx: &mut Ctx<'_>, h: &Held, dry_run: bool) -> Result<Applied, Error> {
+fn renew_one(ctx: &mut Ctx<'_>, h: &Held, dry_run: bool) -> Result<Done, Error> {
     let step = h.step;
     if !h.file.exists() {
-        return Ok(Applied::unchanged(format!(
+        return Ok(Done::unchanged(format!(
             "{} is missing: not renewed (`tfe-bootstrap run` writes it again)",
             h.file.display()
         )));
@@ -238,7 +238,7 @@ fn renew_one(ctx: &mut Ctx<'_>, h: &Held, dry_run: bool) -> Result<Applied, Erro
         return Ok(a);
     }
     let (Some(expires), Some(renew_at)) = (h.expires, h.renew_at) else {
-        return Ok(Applied::unchanged(format!(
+        return Ok(Done::unchanged(format!(
             "{}: never renewed{}",
             h.file.display(),
             if h.note.is_empty() {
@@ -250,7 +250,7 @@ fn renew_one(ctx: &mut Ctx<'_>, h: &Held, dry_run: bool) -> Result<Applied, Erro
     };
     let now = tfe_now(&ctx.state);
     if now < renew_at {
-        return Ok(Applied::unchanged(format!(
+        return Ok(Done::unchanged(format!(
             "{}: expires {}{}; renewed from {}",
             h.file.display(),
             when(expires),
@@ -259,7 +259,7 @@ fn renew_one(ctx: &mut Ctx<'_>, h: &Held, dry_run: bool) -> Result<Applied, Erro
         )));
     }
     if dry_run {
-        return Ok(Applied::changed(format!(
+        return Ok(Done::changed(format!(
             "would renew {} (expires {}{}; due since {})",
             h.file.display(),
             when(expires),
@@ -307,7 +307,7 @@ fn renew_one(ctx: &mut Ctx<'_>, h: &Held, dry_run: bool) -> Result<Applied, Erro
 /// With `[store]`: the token another node published for `h`, when it
 /// differs from the file's and TFE accepts it, written over the file
 /// (0600, atomically) with its expiry recorded.
-fn take_published(ctx: &mut Ctx<'_>, h: &Held) -> Result<Option<Applied>, Error> {
+fn take_published(ctx: &mut Ctx<'_>, h: &Held) -> Result<Option<Done>, Error> {
     let step = h.step;
     let Some(fleet) = ctx.fleet else {
         return Ok(None);
@@ -362,7 +362,7 @@ fn take_published(ctx: &mut Ctx<'_>, h: &Held) -> Result<Option<Applied>, Error>
         ctx.admin = Some(c);
     }
     save(ctx, step)?;
-    Ok(Some(Applied::changed(format!(
+    Ok(Some(Done::changed(format!(
         "another node renewed it: took the new token from [store] into {} (0600{})",
         h.file.display(),
         expires
@@ -452,7 +452,7 @@ fn grace(cfg: &Config) -> u64 {
 }
 
 /// Mints the replacement of `h` (this node's turn).
-fn mint(ctx: &mut Ctx<'_>, h: &Held) -> Result<Applied, Error> {
+fn mint(ctx: &mut Ctx<'_>, h: &Held) -> Result<Done, Error> {
     match h.step {
         s if s == admin::NAME => renew_admin(ctx, h),
         s if s == team_token::NAME => renew_team(ctx, h),
@@ -543,7 +543,7 @@ fn retire_later(
     });
 }
 
-fn renew_admin(ctx: &mut Ctx<'_>, h: &Held) -> Result<Applied, Error> {
+fn renew_admin(ctx: &mut Ctx<'_>, h: &Held) -> Result<Done, Error> {
     let step = h.step;
     let client = admin_client(ctx, step)?.clone();
     let me = client.account().map_err(|e| api_error(step, ctx, e))?;
@@ -583,7 +583,7 @@ fn renew_admin(ctx: &mut Ctx<'_>, h: &Held) -> Result<Applied, Error> {
     retire_later(ctx, step, old_id.clone(), None);
     ctx.admin = Some(fresh);
     save(ctx, step)?;
-    Ok(Applied::changed(format!(
+    Ok(Done::changed(format!(
         "renewed into {} (0600, expires {}){}",
         h.file.display(),
         when(expires),
@@ -604,7 +604,7 @@ fn retire_note(cfg: &Config, known: bool) -> String {
     }
 }
 
-fn renew_team(ctx: &mut Ctx<'_>, h: &Held) -> Result<Applied, Error> {
+fn renew_team(ctx: &mut Ctx<'_>, h: &Held) -> Result<Done, Error> {
     let step = h.step;
     let org = h.org.clone().unwrap_or_default();
     let client = admin_client(ctx, step)?.clone();
@@ -657,7 +657,7 @@ fn renew_team(ctx: &mut Ctx<'_>, h: &Held) -> Result<Applied, Error> {
     record(ctx, h, Some(now), Some(expires), minted.id, true);
     retire_later(ctx, step, old_id, legacy);
     save(ctx, step)?;
-    Ok(Applied::changed(format!(
+    Ok(Done::changed(format!(
         "renewed into {} (0600, expires {}){}",
         h.file.display(),
         when(expires),
@@ -668,12 +668,12 @@ fn renew_team(ctx: &mut Ctx<'_>, h: &Held) -> Result<Applied, Error> {
 /// The organization token (and the owners token on installs without
 /// described team tokens): TFE holds one, so the mint replaces it at once
 /// ([`service_token::mint_to`]: claim, intent, mint, keep, publish).
-fn renew_org(ctx: &mut Ctx<'_>, h: &Held) -> Result<Applied, Error> {
+fn renew_org(ctx: &mut Ctx<'_>, h: &Held) -> Result<Done, Error> {
     let step = h.step;
     let account = if step == team_token::NAME {
-        Account::OwnersTeam
+        ServiceAccount::OwnersTeam
     } else {
-        Account::Organization
+        ServiceAccount::Organization
     };
     let org = h.org.clone().unwrap_or_default();
     let rec = service_token::mint_to(ctx, step, account, &h.file, &org)?;
@@ -698,7 +698,7 @@ fn renew_org(ctx: &mut Ctx<'_>, h: &Held) -> Result<Applied, Error> {
     );
     record(ctx, h, Some(now), Some(expires), None, true);
     save(ctx, step)?;
-    Ok(Applied::changed(format!(
+    Ok(Done::changed(format!(
         "renewed into {} (0600, expires {}); TFE holds one such token, so the replaced one stopped working at once: \
          whatever reads this file must read it again",
         h.file.display(),
@@ -727,7 +727,7 @@ fn retire(ctx: &mut Ctx<'_>, dry_run: bool, out: &mut Vec<Renewed>) -> Result<()
         if dry_run {
             out.push(Renewed {
                 step,
-                applied: Applied::changed(format!("would revoke the replaced {what}")),
+                applied: Done::changed(format!("would revoke the replaced {what}")),
             });
             continue;
         }
@@ -742,7 +742,7 @@ fn retire(ctx: &mut Ctx<'_>, dry_run: bool, out: &mut Vec<Renewed>) -> Result<()
         save(ctx, step)?;
         out.push(Renewed {
             step,
-            applied: Applied::changed(if gone {
+            applied: Done::changed(if gone {
                 format!("revoked the replaced {what}")
             } else {
                 format!("the replaced {what} was already gone")

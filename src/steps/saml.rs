@@ -4,7 +4,7 @@
 use super::{admin_client, api_error, settings};
 use crate::config::Config;
 use crate::error::Error;
-use crate::step::{Applied, Applies, Ctx, Drift, LiveCtx, Step, StepName};
+use crate::step::{Applies, Ctx, Done, Drift, LiveCtx, Step, StepName};
 use crate::tfe::api::SettingsKind;
 
 pub const NAME: StepName = StepName::new("saml");
@@ -28,12 +28,12 @@ impl Step for Saml {
     fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, crate::tfe::TfeError> {
         settings::live(cx, SettingsKind::Saml, cx.cfg.saml.as_ref())
     }
-    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Done, Error> {
         let s = settings::section(ctx.cfg.saml.as_ref(), NAME)?;
         let detail = {
             let client = admin_client(ctx, NAME)?.clone();
             settings::patch(&client, SettingsKind::Saml, s).map_err(|e| api_error(NAME, ctx, e))?
         };
-        Ok(Applied::changed(detail))
+        Ok(Done::changed(detail))
     }
 }

@@ -12,7 +12,7 @@ use super::{admin_client, api_error, expiry_within, human_ms};
 use crate::config::TFE_DEFAULT_TOKEN_LIFETIME_MS;
 use crate::error::Error;
 use crate::state::TokenFile;
-use crate::step::{Applied, Ctx, StepName};
+use crate::step::{Ctx, Done, StepName};
 use crate::tfe::api::TokenMeta;
 use crate::tfe::{Client, TfeError};
 use crate::tokens::{Claim, ClaimError, KeepError};
@@ -20,25 +20,25 @@ use crate::util::{rfc3339_unix, write_atomic};
 
 /// Which service account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Account {
+pub(super) enum ServiceAccount {
     /// The organization's token (`POST .../organizations/:org/authentication-token`).
     Organization,
     /// The owners team's token (`POST /teams/:id/authentication-token`).
     OwnersTeam,
 }
 
-impl Account {
+impl ServiceAccount {
     /// The `token-type` of its TTL policy.
     pub(super) fn policy_type(self) -> &'static str {
         match self {
-            Account::Organization => "organization",
-            Account::OwnersTeam => "team",
+            ServiceAccount::Organization => "organization",
+            ServiceAccount::OwnersTeam => "team",
         }
     }
     pub(super) fn what(self) -> &'static str {
         match self {
-            Account::Organization => "the organization token",
-            Account::OwnersTeam => "the owners team token",
+            ServiceAccount::Organization => "the organization token",
+            ServiceAccount::OwnersTeam => "the owners team token",
         }
     }
     /// Its `[store]` key, per organization (a renamed organization never
@@ -50,26 +50,26 @@ impl Account {
     pub(super) fn store_key(self, org: &str) -> String {
         let org = store_escape(org);
         match self {
-            Account::Organization => format!("org-token-{org}"),
-            Account::OwnersTeam => format!("team-token-{org}"),
+            ServiceAccount::Organization => format!("org-token-{org}"),
+            ServiceAccount::OwnersTeam => format!("team-token-{org}"),
         }
     }
     fn mint(self, c: &Client, org: &str, expired_at: Option<&str>) -> Result<String, TfeError> {
         match self {
-            Account::Organization => c.create_org_token(org, expired_at),
-            Account::OwnersTeam => c.create_team_token(&c.owners_team(org)?, expired_at),
+            ServiceAccount::Organization => c.create_org_token(org, expired_at),
+            ServiceAccount::OwnersTeam => c.create_team_token(&c.owners_team(org)?, expired_at),
         }
     }
     /// The token TFE holds for it now (its value is never shown again).
     fn meta(self, c: &Client, org: &str) -> Result<Option<TokenMeta>, TfeError> {
         match self {
-            Account::Organization => c.org_token_meta(org),
-            Account::OwnersTeam => c.team_token_meta(&c.owners_team(org)?),
+            ServiceAccount::Organization => c.org_token_meta(org),
+            ServiceAccount::OwnersTeam => c.team_token_meta(&c.owners_team(org)?),
         }
     }
 }
 
-/// See [`Account::store_key`]: injective, and within `[a-z0-9.-]`.
+/// See [`ServiceAccount::store_key`]: injective, and within `[a-z0-9.-]`.
 pub(crate) fn store_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -82,7 +82,7 @@ pub(crate) fn store_escape(s: &str) -> String {
 }
 
 /// The TTL policy the config sets for `account`'s token type, in ms.
-fn policy_ms(ctx: &Ctx<'_>, account: Account) -> Option<u64> {
+fn policy_ms(ctx: &Ctx<'_>, account: ServiceAccount) -> Option<u64> {
     ctx.cfg
         .organization
         .as_ref()?
@@ -106,7 +106,7 @@ pub(super) fn rescue_path(ctx: &Ctx<'_>, step: StepName) -> std::path::PathBuf {
 pub(super) fn mint_to(
     ctx: &mut Ctx<'_>,
     step: StepName,
-    account: Account,
+    account: ServiceAccount,
     file: &Path,
     org: &str,
 ) -> Result<TokenFile, Error> {
@@ -129,7 +129,7 @@ pub(super) fn mint_to(
         .facts
         .mint_intents
         .insert(step.as_str().into(), org.to_string());
-    if let Err(e) = ctx.store.save(&ctx.state) {
+    if let Err(e) = ctx.checkpoints.save(&ctx.state) {
         claim.discard();
         return Err(Error::env(
             step,
@@ -269,7 +269,7 @@ impl Companion {
 fn publish(
     ctx: &Ctx<'_>,
     step: StepName,
-    account: Account,
+    account: ServiceAccount,
     file: &Path,
     org: &str,
     token: &str,
@@ -296,7 +296,7 @@ fn publish(
 fn promote_rescued(
     ctx: &mut Ctx<'_>,
     step: StepName,
-    account: Account,
+    account: ServiceAccount,
     file: &Path,
     org: &str,
 ) -> Result<bool, Error> {
@@ -347,13 +347,13 @@ fn promote_rescued(
 pub(super) fn mint_once(
     ctx: &mut Ctx<'_>,
     step: StepName,
-    account: Account,
+    account: ServiceAccount,
     file: &Path,
     org: &str,
-) -> Result<Applied, Error> {
+) -> Result<Done, Error> {
     let what = account.what();
     if !file.exists() && promote_rescued(ctx, step, account, file, org)? {
-        return Ok(Applied::changed(format!(
+        return Ok(Done::changed(format!(
             "{what} that an earlier run rescued moved into {} (0600)",
             file.display()
         )));
@@ -394,7 +394,7 @@ pub(super) fn mint_once(
                     .create(&account.store_key(org), t.trim())
                     .map_err(|e| Error::step(step, e))?;
             }
-            return Ok(Applied::unchanged(format!(
+            return Ok(Done::unchanged(format!(
                 "{} exists: not regenerated (that would invalidate the token in use; --force {step} mints a new one)",
                 file.display(),
             )));
@@ -421,7 +421,7 @@ pub(super) fn mint_once(
                 .facts
                 .token_files
                 .insert(step.as_str().into(), moved);
-            return Ok(Applied::changed(format!(
+            return Ok(Done::changed(format!(
                 "{what} copied from {} to {} (0600), not regenerated; the old file is left in place",
                 p.path.display(),
                 file.display()
@@ -485,7 +485,7 @@ pub(super) fn mint_once(
         .facts
         .token_files
         .insert(step.as_str().into(), record);
-    Ok(Applied::changed(format!(
+    Ok(Done::changed(format!(
         "{what} written to {} (0600{until}){again}",
         file.display()
     )))
@@ -497,7 +497,7 @@ pub(super) fn mint_once(
 pub(super) fn refit(
     ctx: &mut Ctx<'_>,
     step: StepName,
-    accounts: &[(StepName, Account)],
+    accounts: &[(StepName, ServiceAccount)],
 ) -> Result<Vec<String>, Error> {
     let mut done = vec![];
     for (owner, account) in accounts {
@@ -563,10 +563,10 @@ pub(super) fn refit(
 fn take_published(
     ctx: &mut Ctx<'_>,
     step: StepName,
-    account: Account,
+    account: ServiceAccount,
     file: &Path,
     org: &str,
-) -> Result<Option<Applied>, Error> {
+) -> Result<Option<Done>, Error> {
     let Some(fleet) = ctx.fleet else {
         return Ok(None);
     };
@@ -629,7 +629,7 @@ fn take_published(
             token_id: id,
         },
     );
-    Ok(Some(Applied::unchanged(format!(
+    Ok(Some(Done::unchanged(format!(
         "another node minted {}: took it from [store] into {} (0600)",
         account.what(),
         file.display()
@@ -639,7 +639,7 @@ fn take_published(
 /// With `[store]`: the token another node published for `account`, when it
 /// differs from the one in `file` (which TFE then refuses): written over
 /// `file`. Whether it replaced the file.
-pub(super) fn refresh_file(ctx: &Ctx<'_>, account: Account, file: &Path, org: &str) -> bool {
+pub(super) fn refresh_file(ctx: &Ctx<'_>, account: ServiceAccount, file: &Path, org: &str) -> bool {
     let Some(Ok(Some(token))) = ctx.fleet.map(|f| f.get(&account.store_key(org))) else {
         return false;
     };
@@ -687,7 +687,7 @@ mod tests {
         let names = ["team-a", "team_a", "Team-A", "team.5fa", "a", "A", "-", "_"];
         let keys: Vec<String> = names
             .iter()
-            .map(|n| Account::Organization.store_key(n))
+            .map(|n| ServiceAccount::Organization.store_key(n))
             .collect();
         for (i, k) in keys.iter().enumerate() {
             assert!(
@@ -707,7 +707,7 @@ mod tests {
             }
         }
         assert_eq!(
-            Account::Organization.store_key("team_a"),
+            ServiceAccount::Organization.store_key("team_a"),
             "org-token-team.5fa"
         );
     }

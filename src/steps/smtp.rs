@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use super::{admin_client, api_error, settings, witness};
 use crate::config::Config;
 use crate::error::Error;
-use crate::step::{Applied, Applies, Ctx, Drift, LiveCtx, Step, StepName};
+use crate::step::{Applies, Ctx, Done, Drift, LiveCtx, Step, StepName};
 use crate::tfe::api::SettingsKind;
 use crate::tfe::{Client, TfeError};
 
@@ -34,7 +34,7 @@ impl Step for Smtp {
     fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, crate::tfe::TfeError> {
         settings::live(cx, SettingsKind::Smtp, cx.cfg.smtp.as_ref())
     }
-    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Done, Error> {
         let s = settings::section(ctx.cfg.smtp.as_ref(), NAME)?;
         let fp = witness::fingerprint(ctx, self)?;
         let client = admin_client(ctx, NAME)?.clone();
@@ -44,7 +44,7 @@ impl Step for Smtp {
                 .map_err(|e| api_error(NAME, ctx, e))?
         {
             witness::clear(ctx, NAME);
-            return Ok(Applied::changed(format!(
+            return Ok(Done::changed(format!(
                 "an earlier run's PATCH reached TFE, which holds these settings ({unread}); \
                  not sent again, so no second test mail"
             )));
@@ -56,7 +56,7 @@ impl Step for Smtp {
                 let waited = ctx.cfg.tfe.request_timeout;
                 if read_back(&client, s, waited) {
                     witness::clear(ctx, NAME);
-                    return Ok(Applied::changed(format!(
+                    return Ok(Done::changed(format!(
                         "TFE's answer to the PATCH was lost ({e}), but it holds these settings ({unread}); \
                          the PATCH was not repeated, so there was one test mail"
                     )));
@@ -89,7 +89,7 @@ impl Step for Smtp {
                 detail.push_str(&format!("; TFE sent a test mail to {to}"));
             }
         }
-        Ok(Applied::changed(detail))
+        Ok(Done::changed(detail))
     }
 }
 

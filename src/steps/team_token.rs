@@ -6,7 +6,7 @@ use serde_json::json;
 use super::{no_org, org_cfg, service_token};
 use crate::config::Config;
 use crate::error::Error;
-use crate::step::{Applied, Applies, Ctx, Desired, Step, StepName};
+use crate::step::{Applies, Ctx, Desired, Done, Step, StepName};
 
 pub const NAME: StepName = StepName::new("team-token");
 
@@ -37,7 +37,7 @@ impl Step for TeamToken {
         let o = crate::need!(cfg.organization.as_ref(), no_org());
         Applies::Yes(Desired::plain(json!({"org": o.name, "team": "owners"})))
     }
-    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Done, Error> {
         let o = org_cfg(ctx.cfg, NAME)?;
         let Some(file) = &o.owners_team_token_file else {
             return Err(Error::step(
@@ -46,6 +46,12 @@ impl Step for TeamToken {
             ));
         };
         let name = o.name.clone();
-        service_token::mint_once(ctx, NAME, service_token::Account::OwnersTeam, file, &name)
+        service_token::mint_once(
+            ctx,
+            NAME,
+            service_token::ServiceAccount::OwnersTeam,
+            file,
+            &name,
+        )
     }
 }

@@ -5,12 +5,12 @@
 
 use serde_json::{Map, Value, json};
 
-use super::service_token::{self, Account};
+use super::service_token::{self, ServiceAccount};
 use super::{admin_client, api_error, expiry_within, human_ms, no_org, org_cfg};
 use crate::config::Config;
 use crate::config::secret::Secret;
 use crate::error::Error;
-use crate::step::{Applied, Applies, Ctx, Desired, Drift, LiveCtx, Step, StepName};
+use crate::step::{Applies, Ctx, Desired, Done, Drift, LiveCtx, Step, StepName};
 use crate::tokens::{Claim, ClaimError};
 use crate::util::rfc3339_unix;
 
@@ -58,7 +58,7 @@ impl Step for TokenTtl {
         }
         Ok(rows)
     }
-    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Done, Error> {
         token_ttl(ctx)
     }
     fn requires(&self, cfg: &Config) -> Option<crate::step::Requirement> {
@@ -161,7 +161,7 @@ fn rotate_admin_token(ctx: &mut Ctx<'_>, ttl_ms: u64) -> Result<Option<String>, 
 /// the policies, re-mint service tokens the policies would refuse, and only
 /// then enforce `max-ttl-enabled`: no token this run holds or wrote is ever
 /// dead, not even between two requests.
-fn token_ttl(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+fn token_ttl(ctx: &mut Ctx<'_>) -> Result<Done, Error> {
     let o = org_cfg(ctx.cfg, NAME)?;
     let mut done = vec![];
     let user_ttl_ms = o
@@ -213,8 +213,8 @@ fn token_ttl(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
             ctx,
             NAME,
             &[
-                (super::org_token::NAME, Account::Organization),
-                (super::team_token::NAME, Account::OwnersTeam),
+                (super::org_token::NAME, ServiceAccount::Organization),
+                (super::team_token::NAME, ServiceAccount::OwnersTeam),
             ],
         )?);
     }
@@ -226,5 +226,5 @@ fn token_ttl(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
             .map_err(|e| api_error(NAME, ctx, e))?;
         done.push(format!("max-ttl-enabled = {enabled}"));
     }
-    Ok(Applied::changed(done.join("; ")))
+    Ok(Done::changed(done.join("; ")))
 }

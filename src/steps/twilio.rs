@@ -9,7 +9,7 @@
 use super::{admin_client, api_error, settings, witness};
 use crate::config::Config;
 use crate::error::Error;
-use crate::step::{Applied, Applies, Ctx, Drift, LiveCtx, Step, StepName};
+use crate::step::{Applies, Ctx, Done, Drift, LiveCtx, Step, StepName};
 use crate::tfe::api::SettingsKind;
 
 pub const NAME: StepName = StepName::new("twilio");
@@ -33,7 +33,7 @@ impl Step for Twilio {
     fn live(&self, cx: &LiveCtx<'_>) -> Result<Vec<Drift>, crate::tfe::TfeError> {
         settings::live(cx, SettingsKind::Twilio, cx.cfg.twilio.as_ref())
     }
-    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Done, Error> {
         let s = settings::section(ctx.cfg.twilio.as_ref(), NAME)?;
         let mut detail = {
             let client = admin_client(ctx, NAME)?.clone();
@@ -48,7 +48,7 @@ impl Step for Twilio {
                 detail.push_str(&format!(
                     "; the verification SMS to {n} was sent (or may have been) by an earlier run: not sent again"
                 ));
-                return Ok(Applied::changed(detail));
+                return Ok(Done::changed(detail));
             }
             witness::record(ctx, NAME, &fp)?;
             match client.twilio_verify(n) {
@@ -69,6 +69,6 @@ impl Step for Twilio {
             witness::clear(ctx, NAME);
             detail.push_str(&format!("; verification SMS sent to {n}"));
         }
-        Ok(Applied::changed(detail))
+        Ok(Done::changed(detail))
     }
 }

@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::service_token::{self, Account};
+use super::service_token::{self, ServiceAccount};
 use super::{admin_client, api_error};
 use crate::config::Config;
 use crate::config::secret::Secret;
 use crate::error::Error;
 use crate::state::State;
-use crate::step::{Applied, Applies, Ctx, Desired, Schedule, Step, StepName};
+use crate::step::{Applies, Ctx, Desired, Done, Schedule, Step, StepName};
 
 pub const NAME: StepName = StepName::new("verify-tokens");
 
@@ -42,13 +42,13 @@ impl Step for VerifyTokens {
             ],
         })))
     }
-    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Done, Error> {
         let checked = verify(ctx)?;
         ctx.state.facts.verified = token_files(ctx.cfg, &ctx.state)
             .into_iter()
             .map(|(p, _, _)| (p.display().to_string(), crate::tokens::stamp(&p)))
             .collect();
-        Ok(Applied::changed(format!(
+        Ok(Done::changed(format!(
             "every token authenticates: {}",
             checked.join(", ")
         )))
@@ -81,7 +81,7 @@ pub fn recheck(cfg: &Config, state: &State) -> Option<String> {
 /// Every token file the config names and this run keeps: the admin
 /// token_file (unless the run uses `[admin] token` unrotated), and each
 /// service token file whose step applies, with the step that mints it.
-fn token_files(cfg: &Config, state: &State) -> Vec<(PathBuf, StepName, Option<Account>)> {
+fn token_files(cfg: &Config, state: &State) -> Vec<(PathBuf, StepName, Option<ServiceAccount>)> {
     let mut out = vec![];
     let rotated = state.facts.admin_token_expires_unix.is_some();
     if cfg.tfe.platform != crate::config::Platform::Hcp && (cfg.admin.token.is_none() || rotated) {
@@ -92,14 +92,14 @@ fn token_files(cfg: &Config, state: &State) -> Vec<(PathBuf, StepName, Option<Ac
             out.push((
                 f.clone(),
                 super::org_token::NAME,
-                Some(Account::Organization),
+                Some(ServiceAccount::Organization),
             ));
         }
         if let Some(f) = &o.owners_team_token_file {
             out.push((
                 f.clone(),
                 super::team_token::NAME,
-                Some(Account::OwnersTeam),
+                Some(ServiceAccount::OwnersTeam),
             ));
         }
     }

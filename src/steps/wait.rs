@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::config::duration::format_duration;
 use crate::config::{Config, Platform};
 use crate::error::Error;
-use crate::step::{Applied, Applies, Ctx, Desired, Schedule, Step, StepName};
+use crate::step::{Applies, Ctx, Desired, Done, Schedule, Step, StepName};
 use crate::tfe::TfeError;
 use crate::util::unix_now;
 
@@ -33,12 +33,12 @@ impl Step for Wait {
     fn desired(&self, cfg: &Config) -> Applies {
         Applies::Yes(Desired::plain(json!({"address": cfg.tfe.address})))
     }
-    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+    fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Done, Error> {
         run(ctx)
     }
 }
 
-fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
+fn run(ctx: &mut Ctx<'_>) -> Result<Done, Error> {
     let started = Instant::now();
     let deadline = started + ctx.cfg.wait.timeout;
     let mut interval = Duration::from_millis(100).min(ctx.cfg.wait.max_interval);
@@ -94,7 +94,7 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Applied, Error> {
                 } else {
                     ""
                 };
-                return Ok(Applied::changed(format!(
+                return Ok(Done::changed(format!(
                     "TFE is ready after {attempt} poll{}{via}",
                     if attempt == 1 { "" } else { "s" }
                 )));

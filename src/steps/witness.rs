@@ -36,7 +36,7 @@ pub(super) fn record(ctx: &mut Ctx<'_>, step: StepName, fp: &str) -> Result<(), 
         .facts
         .witnesses
         .insert(step.as_str().into(), fp.into());
-    ctx.store.save(&ctx.state).map_err(Error::State)
+    ctx.checkpoints.save(&ctx.state).map_err(Error::State)
 }
 
 /// Forgets the intent (the change is known to have landed); the checkpoint
@@ -49,5 +49,5 @@ pub(super) fn clear(ctx: &mut Ctx<'_>, step: StepName) {
 /// sends again.
 pub(super) fn forget(ctx: &mut Ctx<'_>, step: StepName) -> Result<(), Error> {
     clear(ctx, step);
-    ctx.store.save(&ctx.state).map_err(Error::State)
+    ctx.checkpoints.save(&ctx.state).map_err(Error::State)
 }

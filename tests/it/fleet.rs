@@ -90,6 +90,15 @@ impl Fleet {
         }
     }
 
+    /// `[store] timeout`: the aws CLI (a Python program) starts slowly,
+    /// and on a starved machine one call can take many seconds.
+    pub fn helper_timeout(&self) -> &'static str {
+        match self.backend {
+            Backend::Ssm(_) => "2m",
+            _ => "30s",
+        }
+    }
+
     /// The `[store] command` line's value for this fleet's backend.
     pub fn store_command(&self) -> String {
         match &self.backend {
@@ -154,11 +163,13 @@ file = {:?}
 command = {command}
 env = [\"ETCDCTL_*\", \"AWS_*\"]
 wait = {:?}
+timeout = {:?}
 ",
                 f.base_config(root),
                 root.join("org-token").display().to_string(),
                 root.join("team-token").display().to_string(),
                 f.wait,
+                f.helper_timeout(),
                 command = f.store_command(),
             )
         })
@@ -298,7 +309,13 @@ wait = {:?}
 /// Runs `n` nodes at once, checks the fleet, then a replacement node.
 /// Returns (convergence: last done minus first done, mutating requests).
 pub fn fleet_round(backend: Option<Backend>, n: usize) -> (Duration, usize) {
-    let mut f = Fleet::new(backend, "60s");
+    // A slow helper makes a live duty holder slow: wait long enough that it
+    // is never taken for dead.
+    let wait = match backend {
+        Some(Backend::Ssm(_)) => "10m",
+        _ => "60s",
+    };
+    let mut f = Fleet::new(backend, wait);
     let nodes: Vec<Node> = (0..n).map(|_| f.node()).collect();
     let done = f.run_all(&nodes);
     let runs: Vec<Run> = done

@@ -167,7 +167,10 @@ fn adding_a_step_touches_the_places_readme_names() {
         readme.contains("src/steps/") && readme.contains("ORDER"),
         "README's Development section must say where a step goes"
     );
-    let machine = std::fs::read_to_string(root.join("src/machine.rs")).unwrap();
+    // The order as the code has it (a commented-out line drops a step).
+    let order: Vec<&str> = tfe_bootstrap::machine::names()
+        .map(|n| n.as_str())
+        .collect();
     let helpers = [
         "mod.rs",
         "settings.rs",
@@ -180,12 +183,23 @@ fn adding_a_step_touches_the_places_readme_names() {
         if helpers.contains(&name) {
             continue;
         }
-        let module = name.trim_end_matches(".rs");
+        // Each step file declares its own name: `StepName::new("...")`.
+        let text = std::fs::read_to_string(&f).unwrap();
+        let declared = text
+            .split("StepName::new(\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_else(|| panic!("src/steps/{name} declares no StepName"));
         assert!(
-            machine.contains(&format!("&steps::{module}::")),
-            "src/steps/{name} is not in machine.rs ORDER"
+            order.contains(&declared),
+            "src/steps/{name} (step {declared}) is not in machine.rs ORDER: {order:?}"
         );
     }
+    assert_eq!(
+        order.len(),
+        files_under(&root.join("src/steps")).len() - helpers.len(),
+        "every step in ORDER has its own file under src/steps/"
+    );
 }
 
 /// Every top-level module's edges to the others, read from the sources.
