@@ -286,13 +286,7 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
     }
     // Checked again under the lock: another run may have moved on since.
     if let Some(e) = needs_secret(&plan) {
-        finish(
-            report,
-            &counts,
-            Some(&e),
-            ctx.state.facts.tfe_version.as_deref(),
-        );
-        return Err(e);
+        return Err(ended(report, &counts, &ctx, e));
     }
     // What the pending steps need of the TFE release: checked once TFE is
     // ready, before the first step that may change anything. On a node of
@@ -313,26 +307,14 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
             && name != steps::wait::NAME
             && let Err(e) = release_has(&mut ctx, &std::mem::take(&mut needs), true)
         {
-            finish(
-                report,
-                &counts,
-                Some(&e),
-                ctx.state.facts.tfe_version.as_deref(),
-            );
-            return Err(e);
+            return Err(ended(report, &counts, &ctx, e));
         }
         if let Some(signal) = crate::stop::requested() {
             let e = Error::Interrupted {
                 signal,
                 after: None,
             };
-            finish(
-                report,
-                &counts,
-                Some(&e),
-                ctx.state.facts.tfe_version.as_deref(),
-            );
-            return Err(e);
+            return Err(ended(report, &counts, &ctx, e));
         }
         let (outcome, detail) = match a {
             Assessment::NotConfigured(reason) | Assessment::NeedsSecret(reason) => {
@@ -378,13 +360,7 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
                                     ),
                                 );
                                 count(&mut counts, Outcome::Failed);
-                                finish(
-                                    report,
-                                    &counts,
-                                    Some(&e),
-                                    ctx.state.facts.tfe_version.as_deref(),
-                                );
-                                return Err(e);
+                                return Err(ended(report, &counts, &ctx, e));
                             }
                         }
                         let mut detail = applied.detail;
@@ -431,13 +407,7 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
                             elapsed,
                             detail: &msg,
                         });
-                        finish(
-                            report,
-                            &counts,
-                            Some(&e),
-                            ctx.state.facts.tfe_version.as_deref(),
-                        );
-                        return Err(e);
+                        return Err(ended(report, &counts, &ctx, e));
                     }
                 }
             }
@@ -840,6 +810,17 @@ pub(crate) fn count(counts: &mut [usize; 4], o: Outcome) {
         Outcome::Failed => 3,
     };
     counts[i] += 1;
+}
+
+/// Emits `finished` for `e` and hands it back (`return Err(ended(..))`).
+fn ended(report: &Reporter, counts: &[usize; 4], ctx: &Ctx<'_>, e: Error) -> Error {
+    finish(
+        report,
+        counts,
+        Some(&e),
+        ctx.state.facts.tfe_version.as_deref(),
+    );
+    e
 }
 
 /// The `finished` event; `release`: the TFE version the run knows (see

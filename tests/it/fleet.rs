@@ -724,10 +724,13 @@ fn a_hanging_store_helper_is_cut_off_at_its_timeout() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&hang, std::fs::Permissions::from_mode(0o755)).unwrap();
     let n = f.node();
-    let text = std::fs::read_to_string(&n.config).unwrap().replace(
-        &f.store_command(),
-        &format!("[{:?}]\ntimeout = \"1s\"", hang.display().to_string()),
-    );
+    let text = std::fs::read_to_string(&n.config)
+        .unwrap()
+        .replace(
+            &f.store_command(),
+            &format!("[{:?}]", hang.display().to_string()),
+        )
+        .replace("timeout = \"30s\"", "timeout = \"1s\"");
     std::fs::write(&n.config, text).unwrap();
     let r = to_run(f.spawn(&n).wait_timed().unwrap());
     assert_eq!(r.code, 2, "{}", r.both());

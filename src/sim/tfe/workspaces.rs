@@ -118,16 +118,10 @@ impl Tfe {
             return not_found();
         };
         if req.method == "PATCH" {
-            let attrs = match body_attributes(req, "workspaces") {
+            let attrs = match workspace_attributes(req) {
                 Ok(a) => a,
                 Err(r) => return r,
             };
-            if let Some(k) = attrs
-                .keys()
-                .find(|k| !CREATE_ATTRIBUTES.contains(&k.as_str()))
-            {
-                return invalid(format!("unknown attribute {k:?} for workspaces"));
-            }
             let w = &mut self.workspaces[i];
             if let Some(v) = attrs.get("execution-mode").and_then(Value::as_str) {
                 w.execution_mode = v.to_string();
@@ -142,16 +136,10 @@ impl Tfe {
     /// `POST /organizations/:org/workspaces`: a name is required and unique
     /// within the organization (422 otherwise, as for organizations).
     pub(super) fn create_workspace(&mut self, org: &str, req: &Request) -> Response {
-        let attrs = match body_attributes(req, "workspaces") {
+        let attrs = match workspace_attributes(req) {
             Ok(a) => a,
             Err(r) => return r,
         };
-        if let Some(k) = attrs
-            .keys()
-            .find(|k| !CREATE_ATTRIBUTES.contains(&k.as_str()))
-        {
-            return invalid(format!("unknown attribute {k:?} for workspaces"));
-        }
         let Some(name) = attrs
             .get("name")
             .and_then(Value::as_str)
@@ -185,5 +173,18 @@ impl Tfe {
         let doc = self.workspace_doc(&w);
         self.workspaces.push(w);
         Response::json(201, &doc)
+    }
+}
+
+/// A workspace body's attributes, each one go-tfe may send (422 for any
+/// other, as TFE answers an unknown attribute).
+fn workspace_attributes(req: &Request) -> Result<serde_json::Map<String, Value>, Response> {
+    let attrs = body_attributes(req, "workspaces")?;
+    match attrs
+        .keys()
+        .find(|k| !CREATE_ATTRIBUTES.contains(&k.as_str()))
+    {
+        Some(k) => Err(invalid(format!("unknown attribute {k:?} for workspaces"))),
+        None => Ok(attrs),
     }
 }
