@@ -154,19 +154,25 @@ fn run(cli: &Cli, sel: &Selection, report: &Arc<Reporter>) -> Result<u8, Error> 
         )));
     }
     let client = client(&cfg, report)?;
+    started(report, &cfg, "run");
+    machine::run(&cfg, sel, client, report).map(|()| exit::OK)
+}
+
+/// The `run_started` event of `command`, with the TFE release an earlier
+/// run recorded.
+pub(super) fn started(report: &Reporter, cfg: &Config, command: &str) {
     let dir = cfg.state_dir.display().to_string();
     let seen = machine::load_state(&cfg.state_dir, None)
         .ok()
         .flatten()
         .and_then(|s| s.facts.tfe_version);
     report.emit(Event::RunStarted {
-        command: "run",
+        command,
         address: &cfg.tfe.address,
         state_dir: &dir,
         platform: cfg.tfe.platform.as_str(),
         tfe_version: seen.as_deref(),
     });
-    machine::run(&cfg, sel, client, report).map(|()| exit::OK)
 }
 
 /// The state dir `run` would use, and how it was found (for messages).

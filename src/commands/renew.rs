@@ -5,24 +5,14 @@ use std::sync::Arc;
 use super::{client, load};
 use crate::cli::Cli;
 use crate::error::{Error, exit};
-use crate::output::{Event, Reporter};
+use crate::output::Reporter;
 
 pub(super) fn renew(cli: &Cli, report: &Arc<Reporter>, dry_run: bool) -> Result<u8, Error> {
     crate::stop::install();
     let cfg = load(cli)?;
     let client = client(&cfg, report)?;
     let dir = cfg.state_dir.display().to_string();
-    let seen = crate::machine::load_state(&cfg.state_dir, None)
-        .ok()
-        .flatten()
-        .and_then(|s| s.facts.tfe_version);
-    report.emit(Event::RunStarted {
-        command: "renew",
-        address: &cfg.tfe.address,
-        state_dir: &dir,
-        platform: cfg.tfe.platform.as_str(),
-        tfe_version: seen.as_deref(),
-    });
+    super::started(report, &cfg, "renew");
     if !crate::machine::renew(&cfg, client, report, dry_run)? {
         report.print(&format!(
             "no state in {dir}: `tfe-bootstrap run` has written no token yet, so there is nothing to renew"

@@ -650,12 +650,13 @@ impl Tfe {
                     ("GET", ["agent-pools"]) => self.list_pools(&org, req),
                     ("POST", ["agent-pools"]) => self.create_pool(&org, req),
                     (_, ["token-ttl-policies"]) if !self.has_token_ttl() => not_found(),
-                    // Reading and setting the policies is the owners' (the
-                    // organization settings docs, "Maximum Time to Live":
-                    // organization owners set it; the 403 text is the sim's
-                    // own). Whether a site admin who is not in the owners
-                    // team counts is not in our sources: off by default,
-                    // `--site-admin-owns-orgs` models the other answer.
+                    // The owners team's: go-tfe `v2/openapi/spec.json` lists
+                    // 403 "User is not part of the owners team of the
+                    // organization" for these paths (tfe-api.md §5). That
+                    // the GET answers it too, and whether a site admin
+                    // outside the owners team counts, are not in our
+                    // sources: both are modelled (`--site-admin-owns-orgs`
+                    // for the other answer), and the client copes with both.
                     (_, ["token-ttl-policies"])
                         if !(matches!(&tok.kind, TokenKind::User(id) if self.orgs[idx].owners.contains(id))
                             || (site_admin && self.behaviour.site_admin_owner)) =>

@@ -55,17 +55,19 @@ const CREATE_ATTRIBUTES: &[&str] = &[
 ];
 
 impl Tfe {
-    /// `GET /organizations/:org/entitlement-set` (type `entitlement-sets`,
-    /// id the organization's): Terraform Enterprise has every feature.
+    /// `GET /organizations/:org/entitlement-set` (type `entitlement-sets`):
+    /// the attributes of go-tfe `organization.go` `Entitlements`, each one.
+    /// That an enterprise install is entitled to all but the HCP-only
+    /// Waypoint features is the sim's own reading, not from a source.
     pub(super) fn entitlement_set(&self, org: &str) -> Response {
         Response::json(
             200,
             &json!({"data": {"id": format!("org-{org}"), "type": "entitlement-sets", "attributes": {
                 "agents": true, "audit-logging": true, "cost-estimation": true,
                 "global-run-tasks": true, "operations": true, "private-module-registry": true,
-                "private-run-tasks": true, "run-tasks": true, "sentinel": true,
-                "single-sign-on": true, "state-storage": true, "teams": true,
-                "vcs-integrations": true, "waypoint-actions": false, "waypoint-templates-and-addons": false,
+                "run-tasks": true, "sso": true, "sentinel": true, "state-storage": true,
+                "teams": true, "vcs-integrations": true, "waypoint-actions": false,
+                "waypoint-templates-and-addons": false,
             }}}),
         )
     }
