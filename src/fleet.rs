@@ -232,22 +232,31 @@ impl Store {
     }
 
     /// The fleet's salt: created by the first node that asks, read by the
-    /// others.
+    /// others. Read first: every node but the first finds it with one
+    /// helper call (a slow helper such as the aws CLI costs about a second
+    /// a call, and a cloud store's API has a rate limit).
     pub fn salt(&self) -> Result<&str, StoreError> {
         if let Some(s) = self.salt.get() {
             return Ok(s);
         }
-        let mut rng = fastrand::Rng::new();
-        let mine: String = (0..32)
-            .map(|_| char::from_digit(rng.u32(..16), 16).unwrap_or('0'))
-            .collect();
-        let salt = if self.create("salt", &mine)? {
-            mine
-        } else {
-            self.get("salt")?
-                .filter(|s| !s.trim().is_empty())
-                .ok_or(StoreError::EmptySalt)?
+        let salt = match self.get("salt")? {
+            Some(s) => s,
+            None => {
+                let mut rng = fastrand::Rng::new();
+                let mine: String = (0..32)
+                    .map(|_| char::from_digit(rng.u32(..16), 16).unwrap_or('0'))
+                    .collect();
+                if self.create("salt", &mine)? {
+                    mine
+                } else {
+                    // Another node created it between the read and ours.
+                    self.get("salt")?.unwrap_or_default()
+                }
+            }
         };
+        if salt.trim().is_empty() {
+            return Err(StoreError::EmptySalt);
+        }
         Ok(self.salt.get_or_init(|| salt.trim().to_string()))
     }
 

@@ -201,19 +201,39 @@ timeout = {:?}
         self.command(n).spawn().expect("start tfe-bootstrap")
     }
 
+    /// How long one node's run may take before its test fails, naming the
+    /// node. A run calls the store helper about 50 times; through the aws
+    /// CLI (a Python program, about a second of CPU a call) four nodes at
+    /// once need minutes of CPU, many more on a starved machine
+    /// (`scripts/stress.sh`), so that backend gets a longer deadline.
+    pub fn deadline(&self) -> Duration {
+        match self.backend {
+            Backend::Ssm(_) => Duration::from_secs(900),
+            _ => CHILD_DEADLINE,
+        }
+    }
+
+    /// Waits for node `n`'s `child` within [`Fleet::deadline`].
+    fn wait_node(&self, n: &Node, child: Child) -> Run {
+        let what = format!("tfe-bootstrap run of node {}", n.root.display());
+        to_run(wait_child(child, self.deadline(), &what))
+    }
+
+    /// Runs node `n` to its end (within [`Fleet::deadline`]).
+    pub fn run_node(&self, n: &Node) -> Run {
+        self.wait_node(n, self.spawn(n))
+    }
+
     /// Runs `nodes` at once; each one's run and when it ended.
     pub fn run_all(&self, nodes: &[Node]) -> Vec<(Run, Instant)> {
-        let children: Vec<Child> = nodes.iter().map(|n| self.spawn(n)).collect();
-        let waiters: Vec<_> = children
-            .into_iter()
-            .map(|c| {
-                std::thread::spawn(move || {
-                    let out = c.wait_timed().unwrap();
-                    (to_run(out), Instant::now())
-                })
-            })
-            .collect();
-        waiters.into_iter().map(|t| t.join().unwrap()).collect()
+        std::thread::scope(|s| {
+            let waiters: Vec<_> = nodes
+                .iter()
+                .map(|n| (n, self.spawn(n)))
+                .map(|(n, c)| s.spawn(move || (self.wait_node(n, c), Instant::now())))
+                .collect();
+            waiters.into_iter().map(|t| t.join().unwrap()).collect()
+        })
     }
 
     pub fn snapshot(&self) -> Value {
@@ -338,7 +358,7 @@ pub fn fleet_round(backend: Option<Backend>, n: usize) -> (Duration, usize) {
 
     // A replacement: empty state dir, same store, TFE already configured.
     let fresh = f.node();
-    let r = to_run(f.spawn(&fresh).wait_timed().unwrap());
+    let r = f.run_node(&fresh);
     assert_eq!(r.code, 0, "replacement:\n{}", r.both());
     assert_eq!(
         f.mutating(),
@@ -477,7 +497,7 @@ fn a_node_killed_holding_a_duty_is_taken_over_after_the_wait() {
 fn a_failing_store_is_named_by_verb_and_key() {
     let mut f = Fleet::new(Some(Backend::Dir(PathBuf::from("/proc/no-such-dir"))), "3s");
     let n = f.node();
-    let r = to_run(f.spawn(&n).wait_timed().unwrap());
+    let r = f.run_node(&n);
     assert_eq!(r.code, 2, "{}", r.both());
     assert!(
         r.stderr.contains("[store] command") && r.stderr.contains("get salt"),
@@ -732,7 +752,7 @@ fn a_hanging_store_helper_is_cut_off_at_its_timeout() {
         )
         .replace("timeout = \"30s\"", "timeout = \"1s\"");
     std::fs::write(&n.config, text).unwrap();
-    let r = to_run(f.spawn(&n).wait_timed().unwrap());
+    let r = f.run_node(&n);
     assert_eq!(r.code, 2, "{}", r.both());
     assert!(
         r.stderr.contains("get salt") && r.stderr.contains("[store] timeout (1s)"),

@@ -140,7 +140,7 @@ fn a_store_wait_shorter_than_a_request_is_refused() {
         .unwrap()
         .replace("wait = \"60s\"", "wait = \"1s\"");
     std::fs::write(&n.config, t).unwrap();
-    let r = to_run(f.spawn(&n).wait_timed().unwrap());
+    let r = f.run_node(&n);
     assert_eq!(r.code, 2, "{}", r.both());
     assert!(
         r.stderr.contains("[store] wait") && r.stderr.contains("[tfe] request_deadline"),
@@ -576,7 +576,7 @@ fn a_stale_admin_token_in_the_store_names_the_key_and_the_command() {
     )
     .unwrap();
     let n = f.node();
-    let r = to_run(f.spawn(&n).wait_timed().unwrap());
+    let r = f.run_node(&n);
     assert_eq!(r.code, 4, "{}", r.both());
     assert!(
         r.stderr.contains("admin-token")
