@@ -1,4 +1,5 @@
-//! TFE endpoints, one function each, as in `shared/spec/tfe-api.md`. They
+//! TFE endpoints, one function each, as go-tfe and the HashiCorp API docs
+//! describe them (each function cites the file or page it follows). They
 //! build bodies, pick the [`Replay`] class and decode answers; deciding what
 //! to do with them is the steps' job.
 

@@ -1,5 +1,5 @@
 //! Many nodes, one TFE: N real `tfe-bootstrap` processes with their own
-//! state dirs and one `[store]` (interface.md, "Running on many nodes"),
+//! state dirs and one `[store]` (README, "Many nodes"),
 //! through `scripts/store/file` and, when etcd is installed, through
 //! `scripts/store/etcd` against a real etcd on loopback.
 

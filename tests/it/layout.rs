@@ -285,17 +285,25 @@ fn no_top_level_modules_import_each_other_in_a_circle() {
     );
 }
 
+/// Every `.rs` file under `src/`, with its text.
+fn library_sources() -> Vec<(PathBuf, String)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    files_under(&src)
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "rs"))
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).unwrap();
+            (f, text)
+        })
+        .collect()
+}
+
 /// Errors are typed (issue 25): no public function of the library, and no
 /// method of its public `Step` trait, returns `Result<_, String>`.
 #[test]
 fn no_public_signature_returns_a_string_error() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut found = vec![];
-    for f in files_under(&src)
-        .into_iter()
-        .filter(|f| f.extension().is_some_and(|e| e == "rs"))
-    {
-        let text = std::fs::read_to_string(&f).unwrap();
+    for (f, text) in library_sources() {
         let mut sig = String::new();
         for line in text.lines() {
             let l = line.trim_start();
@@ -315,4 +323,80 @@ fn no_public_signature_returns_a_string_error() {
         }
     }
     assert!(found.is_empty(), "{found:#?}");
+}
+
+/// The variants of the library's error types, each with whether it has a
+/// doc comment: every `pub enum` whose name ends in `Error` or `Failure`,
+/// or that derives `thiserror::Error`.
+fn error_variants(text: &str) -> Vec<(String, bool)> {
+    let mut out = vec![];
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let name = lines[i]
+            .strip_prefix("pub enum ")
+            .map(|r| r.trim_end_matches('{').trim().to_string());
+        let derives = lines[i.saturating_sub(3)..i]
+            .iter()
+            .any(|l| l.contains("thiserror::Error"));
+        let Some(name) = name.filter(|n| derives || n.ends_with("Error") || n.ends_with("Failure"))
+        else {
+            i += 1;
+            continue;
+        };
+        let (mut depth, mut doc) = (0i32, false);
+        for l in &lines[i..] {
+            i += 1;
+            if depth == 1 && l.starts_with("///") {
+                doc = true;
+            }
+            let variant = l
+                .split(|c: char| !c.is_alphanumeric() && c != '_')
+                .next()
+                .filter(|w| w.starts_with(|c: char| c.is_ascii_uppercase()));
+            if depth == 1
+                && let Some(v) = variant
+            {
+                out.push((format!("{name}::{v}"), doc));
+                doc = false;
+            }
+            depth += l.matches('{').count() as i32 - l.matches('}').count() as i32;
+            if depth == 0 && l.contains('}') {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// `cargo doc` says when each error happens (issue 25): every variant of
+/// every error type in `src/` has a doc comment.
+#[test]
+fn every_error_variant_says_when_it_happens() {
+    let all: Vec<_> = library_sources()
+        .iter()
+        .flat_map(|(_, text)| error_variants(text))
+        .collect();
+    let bare: Vec<_> = all.iter().filter(|(_, doc)| !doc).collect();
+    assert!(
+        bare.is_empty(),
+        "error variants without a doc comment: {bare:#?}"
+    );
+    // The reader itself: it finds the types it must, and a bare variant.
+    for known in [
+        "StoreError::Spawn",
+        "TfeError::Status",
+        "StepFailure::NoAdmin",
+        "DurationError::NoUnit",
+    ] {
+        assert!(
+            all.iter().any(|(v, _)| v == known),
+            "{known} not found in {all:#?}"
+        );
+    }
+    let planted = "#[derive(Debug, thiserror::Error)]\npub enum E {\n    /// When.\n    #[error(\n        \"x\"\n    )]\n    A(String),\n    B { x: u8 },\n}\n";
+    assert_eq!(
+        error_variants(planted),
+        vec![("E::A".to_string(), true), ("E::B".to_string(), false)]
+    );
 }

@@ -1,5 +1,6 @@
 //! tfe-sim over real HTTP: each endpoint's success and error paths
-//! (issue #2), as `shared/spec/tfe-api.md` describes TFE.
+//! (issue #2), as the simulator's cited sources (HashiCorp API docs,
+//! go-tfe) describe TFE.
 
 use std::time::Duration;
 

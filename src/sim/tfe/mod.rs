@@ -1,7 +1,8 @@
 //! The simulated Terraform Enterprise: its data and its endpoints, following
-//! `shared/spec/tfe-api.md`. Strict where TFE is documented to be strict, and
-//! stricter where a lenient peer would let a client bug pass (unknown
-//! attributes are refused with 422).
+//! the HashiCorp API docs and go-tfe (each behaviour cites its source).
+//! Strict where TFE is documented to be strict, and stricter where a
+//! lenient peer would let a client bug pass (attributes no source names
+//! are refused with 422).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -465,7 +466,9 @@ impl Tfe {
             ("GET", "/api/v2/ping") => {
                 // Numbered releases say `X-TFE-Current-Version`, monthly
                 // ones `X-TFE-Version` (the provider's `RemoteTFEVersion()`
-                // reads both; tfe-api.md 1c).
+                // reads both: terraform-provider-tfe
+                // `internal/provider/provider.go`; go-tfe `tfe.go`
+                // `getRawAPIMetadata()` sends this ping).
                 let r = Response::empty(204)
                     .with_header("TFP-API-Version", "2.6")
                     .with_header("TFP-AppName", "Terraform Enterprise")
@@ -652,7 +655,7 @@ impl Tfe {
                     (_, ["token-ttl-policies"]) if !self.has_token_ttl() => not_found(),
                     // The owners team's: go-tfe `v2/openapi/spec.json` lists
                     // 403 "User is not part of the owners team of the
-                    // organization" for these paths (tfe-api.md §5). That
+                    // organization" for these paths. That
                     // the GET answers it too, and whether a site admin
                     // outside the owners team counts, are not in our
                     // sources: both are modelled (`--site-admin-owns-orgs`
