@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, unit and integration tests (the
+# The whole test suite: formatting, lints, the API docs (every link
+# resolves, every error variant says when it happens), unit and integration tests (the
 # real binaries against tfe-sim, over HTTP and TLS), and the cross-check of
 # the simulator's wire format with the official Python SDK.
 set -euo pipefail
@@ -26,5 +27,6 @@ command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
   echo "test.sh: etcd is not installed: the [store] tests against a real etcd will be skipped (apt-get install etcd-server etcd-client)" >&2
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --quiet
 cargo test --locked
 scripts/pytfe-check.sh

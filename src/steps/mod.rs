@@ -3,7 +3,7 @@
 //! fingerprint's input) or why it does not apply, how its live state reads
 //! (for `plan`'s drift), and how it applies. Steps never print and never
 //! import the machine or the reporter: they return an
-//! [`crate::step::Applied`] and send warnings through [`crate::step::Progress`].
+//! [`crate::step::Done`] and send warnings through [`crate::step::Progress`].
 //!
 //! This file holds only what several steps share: the site-admin client,
 //! error wording, and "ensure" (read, create if missing).

@@ -6,7 +6,7 @@
 //! The PATCH is never repeated after it may have reached TFE (a slow relay
 //! outlasting `request_timeout`); the settings are read back instead, and
 //! the step counts as applied when TFE holds them. A rerun that finds its
-//! own intent for the same change (see [`super::witness`]) reads back first.
+//! own intent for the same change (see `steps/witness.rs`) reads back first.
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! were applied in this run.
 //!
 //! The SMS is a witness: at most one per change. The intent is saved before
-//! the verify request leaves ([`super::witness`]); a rerun that finds it for
+//! the verify request leaves (`steps/witness.rs`); a rerun that finds it for
 //! the same change, with TFE holding the settings, does not send again.
 
 use super::{admin_client, api_error, settings, witness};

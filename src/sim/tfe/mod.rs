@@ -123,7 +123,7 @@ pub struct Behaviour {
     /// HCP Terraform rather than Terraform Enterprise (see [`Tfe::handle`]).
     pub hcp: bool,
     /// Enforce the API rate limit of the general settings (see
-    /// [`Tfe::rate_limited`]).
+    /// `Tfe::rate_limited`).
     pub rate_limit: bool,
     /// A site admin counts as an owner of every organization for the token
     /// TTL policies (unconfirmed; off: only the owners team's members).
@@ -420,7 +420,7 @@ impl Tfe {
     /// Routes one request. `Response` is what TFE would answer.
     ///
     /// With `hcp`, HCP Terraform: the admin API is "only available for
-    /// Terraform Enterprise and [does] not function against HCP Terraform"
+    /// Terraform Enterprise and \[does\] not function against HCP Terraform"
     /// (go-tfe `tfe.go`, `Admin`), so `/api/v2/admin/*` is 404 for every
     /// token. The install-time endpoints (IACT, initial admin, the health
     /// checks) are described only for self-hosted installs (TFE
