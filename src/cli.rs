@@ -93,10 +93,12 @@ pub enum Command {
     /// Replace every token the run wrote (admin token_file, organization,
     /// owners team) whose remaining life is under `[renew] before` (a third
     /// of its lifetime by default); revoke replaced tokens once their
-    /// `[renew] grace` has passed. Sends nothing when nothing is due: for a
-    /// daily systemd timer or cron. Exit codes as `run`.
+    /// `[renew] grace` has passed. What is due is judged by TFE's clock (one
+    /// `GET /api/v2/ping` reads it); when nothing is due, that read is all it
+    /// sends: for a daily systemd timer or cron. Exit codes as `run`.
     Renew {
-        /// Say what would be renewed or revoked, and send nothing.
+        /// Say what would be renewed or revoked, and change nothing (TFE's
+        /// clock is still read, to judge what is due).
         #[arg(long)]
         dry_run: bool,
     },

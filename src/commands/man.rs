@@ -71,7 +71,8 @@ pub(super) fn render() -> std::io::Result<Vec<u8>> {
          type's TTL policy: the new token is written atomically, checked against TFE and published to [store] \
          before the replaced one is revoked, and with [store] only after [renew] grace (default 2d; 0s without \
          [store]). The organization token cannot wait: TFE holds one, so whatever reads its file must read it \
-         again. Agent tokens carry no expiry and are never due. Nothing is sent when nothing is due; \
+         again. Agent tokens carry no expiry and are never due. What is due is judged by TFE's clock, read first \
+         with one GET /api/v2/ping; when nothing is due, that read is all that is sent; \
          \\fB\\-\\-dry\\-run\\fR says what would be done. In a fleet one node renews each token and the others \
          take it from [store]. tfe\\-bootstrap\\-renew.timer runs it daily; \\fBstatus\\fR shows each token's \
          expiry and when it is renewed."

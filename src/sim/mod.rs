@@ -334,6 +334,14 @@ impl Sim {
         lock(&self.shared.tfe).ready_held = false;
     }
 
+    /// Moves TFE's clock `by` ahead of this host's: as if that much time had
+    /// passed for TFE (tokens minted before now look older, and may have
+    /// expired) while the client's clock stood still (a host clock that
+    /// fell behind after the run recorded TFE's offset).
+    pub fn advance_clock(&self, by: std::time::Duration) {
+        lock(&self.shared.tfe).clock_ahead_ms += by.as_millis() as u64;
+    }
+
     /// Opens a port held closed by `hold_port`.
     pub fn open_port(&self) {
         *lock(&self.shared.port_held) = false;

@@ -198,13 +198,33 @@ fn store_key(h: &Held) -> String {
 /// each change.
 pub fn renew(ctx: &mut Ctx<'_>, dry_run: bool) -> Result<Vec<Renewed>, Error> {
     let mut out = vec![];
-    for h in held(ctx.cfg, &ctx.state) {
+    let held = held(ctx.cfg, &ctx.state);
+    if held.iter().any(|h| h.renew_at.is_some()) {
+        read_tfe_clock(ctx);
+    }
+    for h in held {
         let step = h.step;
         let applied = renew_one(ctx, &h, dry_run)?;
         out.push(Renewed { step, applied });
     }
     retire(ctx, dry_run, &mut out)?;
     Ok(out)
+}
+
+/// What is due is judged by TFE's clock, and this host's clock may have
+/// moved since TFE's offset was last seen (an RTC reset at a reboot, NTP
+/// not yet synced, a VM restored from a snapshot): one read (`GET
+/// /api/v2/ping`, which changes nothing) takes TFE's `Date` now. When TFE
+/// does not answer, the offset seen last time stands, and a warning says so.
+fn read_tfe_clock(ctx: &mut Ctx<'_>) {
+    ctx.release();
+    match ctx.client.clock_offset() {
+        Some(o) => ctx.state.facts.tfe_clock_offset = Some(o),
+        None => ctx.progress.warning(
+            None,
+            "TFE did not answer a ping, so its clock is taken as this host's clock plus the offset              seen last time: if this host's clock has moved since, what is due may be misjudged.              Check that TFE is reachable and rerun renew",
+        ),
+    }
 }
 
 fn save(ctx: &mut Ctx<'_>, step: StepName) -> Result<(), Error> {

@@ -32,6 +32,21 @@ fn files(w: &World) -> [PathBuf; 3] {
     ]
 }
 
+/// Since request `from`, renew sent one read of TFE's clock (`GET
+/// /api/v2/ping`) and nothing else: nothing was due.
+#[track_caller]
+fn assert_only_a_clock_read(w: &World, from: usize, out: &str) {
+    let sent: Vec<String> = w.requests()[from..]
+        .iter()
+        .map(|e| format!("{} {}", e.method, e.path))
+        .collect();
+    assert_eq!(
+        sent,
+        ["GET /api/v2/ping"],
+        "nothing due: only TFE's clock is read\n{out}"
+    );
+}
+
 fn set_before(w: &World, before: &str) {
     let t = w.config_text();
     w.write_config(&format!("{t}\n[renew]\nbefore = \"{before}\"\n"));
@@ -39,15 +54,16 @@ fn set_before(w: &World, before: &str) {
 
 /// Every due token is replaced; each new file authenticates; the replaced
 /// admin and team tokens are revoked (no `[store]`: no grace); the agent
-/// token, which carries no expiry, stays. A second renew sends nothing.
+/// token, which carries no expiry, stays. A second renew changes nothing
+/// (it reads TFE's clock, nothing else).
 #[test]
-fn renew_replaces_every_due_token_and_a_second_renew_sends_nothing() {
+fn renew_replaces_every_due_token_and_a_second_renew_changes_nothing() {
     let w = due_world();
-    // Not due yet under the default (a third of 6h): nothing is sent.
+    // Not due yet under the default (a third of 6h): only the clock is read.
     let before = w.requests().len();
     let r = w.run(&["renew"]);
     assert_code(&r, 0);
-    assert_eq!(w.requests().len(), before, "nothing due: no request");
+    assert_only_a_clock_read(&w, before, &r.stdout);
     assert!(r.stdout.contains("renewed from"), "{}", r.stdout);
 
     // status says when each token expires and when renew replaces it.
@@ -68,7 +84,7 @@ fn renew_replaces_every_due_token_and_a_second_renew_sends_nothing() {
     let agent = w.token_at(&w.dir.path().join("agent-token"));
     let r = w.run(&["renew", "--dry-run"]);
     assert_code(&r, 0);
-    assert_eq!(w.requests().len(), before, "--dry-run sends nothing");
+    assert_only_a_clock_read(&w, before + 1, &r.stdout);
     assert_eq!(r.stdout.matches("would renew").count(), 3, "{}", r.stdout);
 
     let r = w.run(&["renew"]);
@@ -98,7 +114,7 @@ fn renew_replaces_every_due_token_and_a_second_renew_sends_nothing() {
     let n = w.requests().len();
     let r = w.run(&["renew"]);
     assert_code(&r, 0);
-    assert_eq!(w.requests().len(), n, "{}", r.stdout);
+    assert_only_a_clock_read(&w, n, &r.stdout);
     // The run after it agrees: every file works, nothing re-minted.
     let r = w.run(&["run"]);
     assert_code(&r, 0);
@@ -221,4 +237,45 @@ fn in_a_fleet_one_node_renews_and_the_others_take_the_new_tokens() {
         let (st, _) = http.get("/api/v2/organizations/my-org", Some(&values[0]));
         assert_eq!(st, 200);
     }
+}
+
+/// The host's clock falls behind TFE's after the run (an RTC reset at a
+/// reboot, NTP not yet synced): five hours pass for TFE while this host's
+/// clock stands still. `renew` must judge what is due by TFE's clock, not
+/// by the offset it saw last time, or the tokens die unrenewed. Checked
+/// where the user would: after the old tokens' expiry, every file works.
+#[test]
+fn a_host_clock_fallen_behind_after_the_run_still_renews_in_time() {
+    let w = due_world();
+    let old: Vec<String> = files(&w).iter().map(|f| w.token_at(f)).collect();
+    // Policies of 6h, renewed from 4h (a third before): due at 5h.
+    w.sim
+        .advance_clock(std::time::Duration::from_secs(5 * 3600));
+    let r = w.run(&["renew", "--dry-run"]);
+    assert_code(&r, 0);
+    assert_eq!(r.stdout.matches("would renew").count(), 3, "{}", r.stdout);
+    let r = w.run(&["renew"]);
+    assert_code(&r, 0);
+    w.assert_no_secrets(&r);
+    for (f, o) in files(&w).iter().zip(&old) {
+        assert_ne!(
+            &w.token_at(f),
+            o,
+            "{} was not renewed:\n{}",
+            f.display(),
+            r.stdout
+        );
+    }
+    // Two more hours: the old tokens would have expired; the files work.
+    w.sim
+        .advance_clock(std::time::Duration::from_secs(2 * 3600));
+    for (f, o) in files(&w).iter().zip(&old) {
+        assert!(
+            !w.authenticates(o),
+            "{}: the old token still works",
+            f.display()
+        );
+    }
+    assert_eq!(w.assert_token_files_work(), 4);
+    println!("RELIABILITY renew-host-clock-behind offset=5h renewed=3 token-files-working=4");
 }

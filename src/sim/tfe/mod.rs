@@ -142,6 +142,10 @@ pub struct Tfe {
     pub boot: Instant,
     /// Not ready until the test releases it (`SimOptions::hold_ready`).
     pub ready_held: bool,
+    /// How far TFE's clock is ahead of this host's (`Sim::advance_clock`):
+    /// time passing for TFE, or a client whose clock fell behind. Every
+    /// expiry, creation time and `Date` header reads [`Tfe::now_ms`].
+    pub clock_ahead_ms: u64,
     pub users: Vec<User>,
     pub tokens: Vec<Token>,
     pub general: Map<String, Value>,
@@ -183,7 +187,7 @@ impl Tfe {
             TokenKind::Organization(o) => format!("org:{o}"),
             TokenKind::Team(t, _) => format!("team:{t}"),
         };
-        let now = now_ms();
+        let now = self.now_ms();
         let second = now / 1000;
         let entry = self.rate.entry(who).or_insert((second, 0));
         if entry.0 != second {
@@ -207,7 +211,7 @@ impl Tfe {
     }
 }
 
-fn now_ms() -> u64 {
+fn host_now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -280,6 +284,7 @@ impl Tfe {
             behaviour,
             boot: Instant::now(),
             ready_held: false,
+            clock_ahead_ms: 0,
             users: vec![],
             tokens: vec![],
             general: obj(general),
@@ -313,7 +318,7 @@ impl Tfe {
     pub fn issue_token(&mut self, kind: TokenKind) -> String {
         let value = format!("{}.atlasv1.{}", self.random(14), self.random(64));
         let id = format!("at-{}", self.random(16));
-        let created = now_ms();
+        let created = self.now_ms();
         self.tokens.push(Token {
             value: value.clone(),
             id,
@@ -336,7 +341,7 @@ impl Tfe {
         });
         match token {
             Some(value) => {
-                let created = now_ms();
+                let created = self.now_ms();
                 let token_id = format!("at-{}", self.random(16));
                 let expires_ms = if self.behaviour.tokens_without_expiry {
                     NO_EXPIRY
@@ -429,6 +434,24 @@ impl Tfe {
     /// `/api/v2/ping` answers (go-tfe's `PingEndpoint`, "a
     /// no-op API endpoint", called by `NewClient`) with `TFP-AppName`.
     pub fn handle(&mut self, req: &Request) -> Response {
+        let resp = self.route(req);
+        // TFE's nginx sends `Date` (RFC 9110 section 6.6.1) by TFE's clock.
+        let date = crate::util::http_date(self.now_ms() / 1000);
+        resp.with_header("Date", &date)
+    }
+
+    /// TFE's time now (Unix milliseconds): this host's clock plus
+    /// [`Tfe::clock_ahead_ms`].
+    pub fn now_ms(&self) -> u64 {
+        host_now_ms() + self.clock_ahead_ms
+    }
+
+    /// [`Tfe::now_ms`] in RFC 3339, for `created-at` attributes.
+    pub fn now_rfc3339(&self) -> String {
+        crate::util::rfc3339(UNIX_EPOCH + Duration::from_millis(self.now_ms()))
+    }
+
+    fn route(&mut self, req: &Request) -> Response {
         let path = req.path.trim_end_matches('/');
         let m = req.method.as_str();
         if self.behaviour.hcp {
@@ -500,7 +523,7 @@ impl Tfe {
             return errors(401, "unauthorized", "");
         };
         // An expired token authenticates nothing (api-tokens docs).
-        if tok.expires_ms <= now_ms() {
+        if tok.expires_ms <= self.now_ms() {
             return errors(401, "unauthorized", "token has expired");
         }
         // Organization and team tokens belong to one organization, whose

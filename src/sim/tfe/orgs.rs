@@ -127,7 +127,7 @@ impl Tfe {
                 .iter()
                 .map(|t| (t.to_string(), DEFAULT_TTL_MS))
                 .collect(),
-            created: rfc3339(SystemTime::now()),
+            created: self.now_rfc3339(),
         });
         let team_id = format!("team-{}", self.random(16));
         self.teams.push(Team {
@@ -465,7 +465,7 @@ impl Tfe {
                     pool: pool.to_string(),
                     description: description.to_string(),
                     value: format!("{}.atlasv1.{}", self.random(14), self.random(60)),
-                    created: crate::util::rfc3339(std::time::SystemTime::now()),
+                    created: self.now_rfc3339(),
                 };
                 let doc = Self::agent_token_doc(&t, true);
                 self.agent_tokens.push(t);

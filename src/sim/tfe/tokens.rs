@@ -28,6 +28,7 @@ fn requested_expiry(attrs: &Map<String, Value>, now: u64) -> Result<Option<u64>,
 /// examples POST no body at all, so an empty body is accepted) and the
 /// expiry it asks for.
 fn token_request(
+    now: u64,
     req: &Request,
     ty: &str,
     allowed: &[&str],
@@ -39,7 +40,7 @@ fn token_request(
     if let Some(k) = attrs.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(invalid(format!("unknown attribute {k:?} for {ty}")));
     }
-    let expires = requested_expiry(&attrs, now_ms())?;
+    let expires = requested_expiry(&attrs, now)?;
     Ok((attrs, expires))
 }
 
@@ -82,10 +83,11 @@ impl Tfe {
     /// are accepted; any other type is 409, as for every JSON:API resource.
     /// `expired-at`: go-tfe `OrganizationTokenCreateOptions.ExpiredAt`.
     pub(super) fn org_token(&mut self, org: &str, req: &Request) -> Response {
-        let expires = match token_request(req, "authentication-token", &["expired-at"]) {
-            Ok((_, e)) => e,
-            Err(r) => return r,
-        };
+        let expires =
+            match token_request(self.now_ms(), req, "authentication-token", &["expired-at"]) {
+                Ok((_, e)) => e,
+                Err(r) => return r,
+            };
         self.tokens
             .retain(|t| t.kind != TokenKind::Organization(org.to_string()));
         let (t, value) = self.issue_with_expiry(TokenKind::Organization(org.to_string()), expires);
@@ -122,11 +124,15 @@ impl Tfe {
         let Some(team) = self.team_owned_by(tid, tok, site_admin) else {
             return not_found();
         };
-        let (attrs, expires) =
-            match token_request(req, "authentication-token", &["expired-at", "description"]) {
-                Ok(x) => x,
-                Err(r) => return r,
-            };
+        let (attrs, expires) = match token_request(
+            self.now_ms(),
+            req,
+            "authentication-token",
+            &["expired-at", "description"],
+        ) {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
         // Only the legacy (undescribed) token is replaced; described ones
         // stay (pytfe `team_tokens.py` `create_with_options`).
         self.tokens.retain(|t| {
@@ -201,11 +207,15 @@ impl Tfe {
         let Some(team) = self.team_owned_by(tid, tok, site_admin) else {
             return not_found();
         };
-        let (attrs, expires) =
-            match token_request(req, "authentication-tokens", &["expired-at", "description"]) {
-                Ok(x) => x,
-                Err(r) => return r,
-            };
+        let (attrs, expires) = match token_request(
+            self.now_ms(),
+            req,
+            "authentication-tokens",
+            &["expired-at", "description"],
+        ) {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
         let Some(description) = attrs
             .get("description")
             .and_then(Value::as_str)
@@ -292,7 +302,7 @@ impl Tfe {
         {
             return invalid(format!("unknown attribute {k:?} for authentication-tokens"));
         }
-        let expires = match requested_expiry(&attrs, now_ms()) {
+        let expires = match requested_expiry(&attrs, self.now_ms()) {
             Ok(e) => e,
             Err(r) => return r,
         };

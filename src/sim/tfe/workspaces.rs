@@ -170,7 +170,7 @@ impl Tfe {
                 .and_then(Value::as_str)
                 .unwrap_or("latest")
                 .to_string(),
-            created: crate::util::rfc3339(std::time::SystemTime::now()),
+            created: self.now_rfc3339(),
         };
         let doc = self.workspace_doc(&w);
         self.workspaces.push(w);
