@@ -214,7 +214,7 @@ timeout = {:?}
     }
 
     /// Waits for node `n`'s `child` within [`Fleet::deadline`].
-    fn wait_node(&self, n: &Node, child: Child) -> Run {
+    pub fn wait_node(&self, n: &Node, child: Child) -> Run {
         let what = format!("tfe-bootstrap run of node {}", n.root.display());
         to_run(wait_child(child, self.deadline(), &what))
     }
@@ -222,6 +222,16 @@ timeout = {:?}
     /// Runs node `n` to its end (within [`Fleet::deadline`]).
     pub fn run_node(&self, n: &Node) -> Run {
         self.wait_node(n, self.spawn(n))
+    }
+
+    /// Runs `tfe-bootstrap VERB` (`renew`, ...) on node `n` to its end
+    /// (within [`Fleet::deadline`]).
+    pub fn run_verb(&self, n: &Node, verb: &str) -> Run {
+        let child = self
+            .command_for(n, verb)
+            .spawn()
+            .expect("start tfe-bootstrap");
+        self.wait_node(n, child)
     }
 
     /// Runs `nodes` at once; each one's run and when it ended.

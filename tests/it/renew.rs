@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
-use crate::fleet::Fleet;
+use std::time::Duration;
+
+use crate::fleet::{Fleet, Node};
 use crate::util::*;
 
 /// A world with org, owners team and agent tokens, TTL policies of hours,
@@ -213,9 +215,8 @@ fn in_a_fleet_one_node_renews_and_the_others_take_the_new_tokens() {
         .iter()
         .map(|n| f.command_for(n, "renew").spawn().unwrap())
         .collect();
-    for c in children {
-        let r = to_run(c.wait_timed().unwrap());
-        assert_code(&r, 0);
+    for (n, c) in nodes.iter().zip(children) {
+        assert_code(&f.wait_node(n, c), 0);
     }
     assert_eq!(
         posts(&f, "/authentication-tokens") - user0,
@@ -249,8 +250,7 @@ fn a_host_clock_fallen_behind_after_the_run_still_renews_in_time() {
     let w = due_world();
     let old: Vec<String> = files(&w).iter().map(|f| w.token_at(f)).collect();
     // Policies of 6h, renewed from 4h (a third before): due at 5h.
-    w.sim
-        .advance_clock(std::time::Duration::from_secs(5 * 3600));
+    w.sim.advance_clock(Duration::from_secs(5 * 3600));
     let r = w.run(&["renew", "--dry-run"]);
     assert_code(&r, 0);
     assert_eq!(r.stdout.matches("would renew").count(), 3, "{}", r.stdout);
@@ -267,8 +267,7 @@ fn a_host_clock_fallen_behind_after_the_run_still_renews_in_time() {
         );
     }
     // Two more hours: the old tokens would have expired; the files work.
-    w.sim
-        .advance_clock(std::time::Duration::from_secs(2 * 3600));
+    w.sim.advance_clock(Duration::from_secs(2 * 3600));
     for (f, o) in files(&w).iter().zip(&old) {
         assert!(
             !w.authenticates(o),
@@ -278,4 +277,75 @@ fn a_host_clock_fallen_behind_after_the_run_still_renews_in_time() {
     }
     assert_eq!(w.assert_token_files_work(), 4);
     println!("RELIABILITY renew-host-clock-behind offset=5h renewed=3 token-files-working=4");
+}
+
+/// With `[store]` and no `[renew]` section, a replaced admin or owners
+/// token is kept for the default grace of 2 days, so every node's daily
+/// renew takes the new one from the store before the old one stops
+/// working; after the grace, a renew revokes it. TFE's clock is moved, the
+/// host's is not: the days pass for TFE only.
+#[test]
+fn in_a_fleet_replaced_tokens_live_out_the_default_two_day_grace() {
+    let mut f = Fleet::new(None, "30s");
+    let nodes: Vec<_> = (0..2)
+        .map(|_| {
+            f.node_with(|f, root| {
+                let mut text = f.base_config(root).replace(
+                    "[organization.token_ttl]\norganization = \"1y\"\nteam = \"90d\"\nuser = \"30d\"",
+                    "[organization.token_ttl]\norganization = \"30d\"\nteam = \"30d\"\nuser = \"30d\"",
+                );
+                text.push_str(&format!(
+                    "\n[organization.service_token]\nfile = {:?}\n\n[organization.owners_team_token]\nfile = {:?}\n\n[store]\ncommand = {}\nwait = \"30s\"\n",
+                    root.join("org-token").display().to_string(),
+                    root.join("team-token").display().to_string(),
+                    f.store_command()
+                ));
+                text
+            })
+        })
+        .collect();
+    for (r, _) in f.run_all(&nodes) {
+        assert_code(&r, 0);
+    }
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let token = |p: PathBuf| token_in(&p);
+    let works = |t: &str| {
+        Http::new(f.sim.url())
+            .get("/api/v2/organizations/my-org", Some(t))
+            .0
+            == 200
+    };
+    let old_admin = token(a.admin_token());
+    let old_team = token(a.team_token());
+    // Due from 20 days (a third of 30 before the expiry).
+    f.sim.advance_clock(Duration::from_secs(21 * 86_400));
+    let r = f.run_verb(a, "renew");
+    assert_code(&r, 0);
+    assert_ne!(token(a.admin_token()), old_admin, "{}", r.stdout);
+    assert_ne!(token(a.team_token()), old_team, "{}", r.stdout);
+    assert!(
+        works(&old_admin) && works(&old_team),
+        "revoked inside the grace:\n{}",
+        r.stdout
+    );
+    // The other node's daily renew takes the new tokens from the store.
+    let r = f.run_verb(b, "renew");
+    assert_code(&r, 0);
+    for get in [Node::admin_token, Node::org_token, Node::team_token] {
+        assert_eq!(token(get(b)), token(get(a)), "{}", r.stdout);
+        assert!(works(&token(get(b))));
+    }
+    assert!(works(&old_admin), "one day in: still in its grace");
+    // Two days and an hour after the renewal: the next renew revokes them.
+    f.sim.advance_clock(Duration::from_secs(2 * 86_400 + 3600));
+    let r = f.run_verb(a, "renew");
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("revoked the replaced"), "{}", r.stdout);
+    assert!(!works(&old_admin) && !works(&old_team), "{}", r.stdout);
+    for n in [a, b] {
+        for get in [Node::admin_token, Node::org_token, Node::team_token] {
+            assert!(works(&token(get(n))), "{} does not work", get(n).display());
+        }
+    }
+    println!("RELIABILITY renew-fleet-default-grace kept=2d revoked-after=2d1h nodes=2");
 }
