@@ -104,6 +104,11 @@ pub struct AgentTokenRecord {
     /// This node minted it (not taken from `[store]`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub minted_here: bool,
+    /// [`crate::tokens::digest`] of the token written to the file (never
+    /// the token): `verify-tokens` tells a file changed by hand from the
+    /// one written. Absent in states of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// A service-account token file this tool wrote.

@@ -157,6 +157,12 @@ pub fn read(file: &Path) -> io::Result<(String, Option<String>)> {
     Ok((t.to_string(), warning))
 }
 
+/// A short SHA-256 of a token (16 hex digits): enough to tell two tokens
+/// apart, never enough to recover one (tokens carry hundreds of bits).
+pub fn digest(token: &str) -> String {
+    crate::util::sha256_hex(&[token.trim().as_bytes()])[..16].to_string()
+}
+
 /// What a token file is on disk now (device, inode, size, mtime, type),
 /// never its content: a change since the last verification means the token
 /// must be checked again.

@@ -96,7 +96,7 @@ impl Step for AgentToken {
             crate::util::write_atomic(file, format!("{token}\n").as_bytes())
                 .map_err(|e| Error::step(NAME, format!("cannot write {}: {e}", file.display())))?;
             let _ = std::fs::remove_file(&rescue);
-            record(ctx, file, &pool, &id, true);
+            record(ctx, file, (&pool, &id, &token), true);
             publish(ctx, &org, &id, &token, file)?;
             return Ok(Done::changed(format!(
                 "agent token {id} that an earlier run rescued moved into {}",
@@ -148,7 +148,7 @@ impl Step for AgentToken {
                 ),
             });
         }
-        record(ctx, file, &pool, &id, true);
+        record(ctx, file, (&pool, &id, &token), true);
         publish(ctx, &org, &id, &token, file)?;
         Ok(Done::changed(format!(
             "agent token {id} for pool {pool} written to {} (0600)",
@@ -178,12 +178,18 @@ fn pool_id(ctx: &mut Ctx<'_>) -> Result<String, Error> {
     }
 }
 
-fn record(ctx: &mut Ctx<'_>, file: &Path, pool: &str, id: &str, minted_here: bool) {
+fn record(
+    ctx: &mut Ctx<'_>,
+    file: &Path,
+    (pool, id, token): (&str, &str, &str),
+    minted_here: bool,
+) {
     ctx.state.facts.agent_token = Some(AgentTokenRecord {
         path: file.to_path_buf(),
         pool_id: pool.to_string(),
         token_id: id.to_string(),
         minted_here,
+        digest: Some(crate::tokens::digest(token)),
     });
 }
 
@@ -238,7 +244,7 @@ fn take_published(
     crate::util::write_atomic(file, format!("{token}\n").as_bytes())
         .map_err(|e| Error::step(NAME, format!("cannot write {}: {e}", file.display())))?;
     let (id, pool) = (id.to_string(), pool.to_string());
-    record(ctx, file, &pool, &id, false);
+    record(ctx, file, (&pool, &id, token), false);
     Ok(Some(Done::unchanged(format!(
         "another node minted agent token {id}: took it from [store] into {} (0600)",
         file.display()

@@ -208,10 +208,6 @@ pub(super) fn companion_key(key: &str) -> String {
     format!("{key}-expiry")
 }
 
-fn digest(token: &str) -> String {
-    crate::util::sha256_hex(&[token.trim().as_bytes()])[..16].to_string()
-}
-
 impl Companion {
     pub(super) fn value(&self, token: &str) -> String {
         format!(
@@ -219,7 +215,7 @@ impl Companion {
             self.minted,
             self.expires.unwrap_or(0),
             self.id.as_deref().unwrap_or("-"),
-            digest(token)
+            crate::tokens::digest(token)
         )
     }
 
@@ -230,7 +226,7 @@ impl Companion {
         let [minted, expires, id, d] = f[..] else {
             return None;
         };
-        if d != digest(token) {
+        if d != crate::tokens::digest(token) {
             return None;
         }
         Some(Companion {

@@ -44,9 +44,9 @@ impl Step for VerifyTokens {
     }
     fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Done, Error> {
         let checked = verify(ctx)?;
-        ctx.state.facts.verified = token_files(ctx.cfg, &ctx.state)
+        ctx.state.facts.verified = stamped(ctx.cfg, &ctx.state)
             .into_iter()
-            .map(|(p, _, _)| (p.display().to_string(), crate::tokens::stamp(&p)))
+            .map(|p| (p.display().to_string(), crate::tokens::stamp(&p)))
             .collect();
         Ok(Done::changed(format!(
             "every token authenticates: {}",
@@ -65,9 +65,9 @@ pub fn recheck(cfg: &Config, state: &State) -> Option<String> {
     if !state.steps.contains_key(NAME.as_str()) {
         return Some("the last check did not pass".into());
     }
-    token_files(cfg, state)
+    stamped(cfg, state)
         .into_iter()
-        .find(|(p, _, _)| {
+        .find(|p| {
             state
                 .facts
                 .verified
@@ -75,7 +75,25 @@ pub fn recheck(cfg: &Config, state: &State) -> Option<String> {
                 .map(String::as_str)
                 != Some(crate::tokens::stamp(p).as_str())
         })
-        .map(|(p, _, _)| format!("{} changed since it was last verified", p.display()))
+        .map(|p| format!("{} changed since it was last verified", p.display()))
+}
+
+/// The files whose stamps `verify-tokens` keeps: the token files, and the
+/// agent token's file (checked against the pool and the digest recorded
+/// when it was written).
+fn stamped(cfg: &Config, state: &State) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = token_files(cfg, state)
+        .into_iter()
+        .map(|(p, _, _)| p)
+        .collect();
+    if let Some(a) = cfg
+        .organization
+        .as_ref()
+        .and_then(|o| o.agent_token.as_ref())
+    {
+        out.push(a.file.clone());
+    }
+    out
 }
 
 /// Every token file the config names and this run keeps: the admin
@@ -211,7 +229,7 @@ fn verify(ctx: &mut Ctx<'_>) -> Result<Vec<String>, Error> {
 /// a bearer token: the pool's list is what can be checked).
 fn check_agent_token(ctx: &mut Ctx<'_>, file: &Path) -> Result<String, Error> {
     let owner = super::agent_token::NAME;
-    crate::tokens::read(file).map_err(|e| {
+    let (token, _) = crate::tokens::read(file).map_err(|e| {
         Error::step(
             NAME,
             format!(
@@ -233,6 +251,23 @@ fn check_agent_token(ctx: &mut Ctx<'_>, file: &Path) -> Result<String, Error> {
             file.display()
         ));
     };
+    if rec
+        .digest
+        .as_ref()
+        .is_some_and(|d| *d != crate::tokens::digest(&token))
+    {
+        return Err(Error::step(
+            NAME,
+            format!(
+                "{} changed since agent token {} was written there: it holds another value now (edited, \
+                 restored or copied over), which this tool cannot check. Put agent token {} back, or run \
+                 `run --force {owner}` to mint a new one into it",
+                file.display(),
+                rec.token_id,
+                rec.token_id
+            ),
+        ));
+    }
     let admin = admin_client(ctx, NAME)?.clone();
     let ids = admin
         .agent_token_ids(&rec.pool_id)

@@ -79,6 +79,46 @@ fn an_agent_token_for_the_pool_is_minted_once() {
     );
 }
 
+/// The agent token file changed behind the run's back (overwritten by
+/// hand, by a config-management tool, a restore): the next run checks it
+/// again, says the file no longer holds the token it wrote, and names the
+/// fix, rather than exiting 0 over a file the agent cannot use. The fix
+/// then leaves a file whose token the pool holds.
+#[test]
+fn an_agent_token_file_changed_behind_the_run_is_caught() {
+    let w = World::new(sim_opts());
+    let file = w.dir.path().join("agent-token");
+    w.edit_config(
+        "[organization.token_ttl]",
+        &format!(
+            "[organization.agent_token]\nfile = \"{}\"\n\n[organization.token_ttl]",
+            file.display()
+        ),
+    );
+    assert_code(&w.run(&["run"]), 0);
+    let planted = "AbCdEfGhIjKlMn.atlasv1.planted-by-hand-0123456789";
+    std::fs::write(&file, format!("{planted}\n")).unwrap();
+    let r = w.run(&["run"]);
+    assert_code(&r, 1);
+    assert!(
+        r.stderr.contains(&file.display().to_string())
+            && r.stderr.contains("changed")
+            && r.stderr.contains("--force agent-token"),
+        "{}",
+        r.stderr
+    );
+    w.assert_no_secrets(&r);
+    assert!(
+        !r.both().contains(planted),
+        "the file's content is not shown"
+    );
+    let r = w.run(&["run", "--force", "agent-token"]);
+    assert_code(&r, 0);
+    assert_ne!(w.token_at(&file), planted);
+    w.assert_token_files_work();
+    assert_code(&w.run(&["run"]), 0);
+}
+
 /// `saml revoke-old-cert` with no previous IdP certificate on TFE reads
 /// first, says there is nothing to revoke, and sends no POST.
 #[test]
