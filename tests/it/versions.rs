@@ -416,3 +416,33 @@ fn api_without_subnets_is_refused_for_a_remote_tfe() {
     assert!(r.stderr.contains("[iact] subnets"), "{}", r.stderr);
     assert!(w.requests().is_empty());
 }
+
+/// A monthly release before v202003-1 has no customization-settings (the
+/// v202309-1 settings docs date them from v202003-1): the client, knowing
+/// the release, never asks for them and puts the support address in the
+/// general settings, where that release keeps it.
+#[test]
+fn a_release_before_customization_settings_gets_the_address_in_general() {
+    let w = world("v201912-1", false);
+    let r = w.run(&["run"]);
+    assert_code(&r, 0);
+    let s = w.snapshot();
+    assert_eq!(
+        s["settings"]["general"]["support-email-address"],
+        "help@example.com"
+    );
+    let asked: Vec<String> = w
+        .requests()
+        .iter()
+        .filter(|q| q.path.contains("customization-settings"))
+        .map(|q| format!("{} {} {}", q.method, q.path, q.status))
+        .collect();
+    assert!(asked.is_empty(), "{asked:?}\n{}", r.stdout);
+    // The tool's own HTTP client agrees: that release answers 404 there.
+    let admin = w.token_at(&w.token_file());
+    let (st, _) = Http::new(w.sim.url()).get("/api/v2/admin/customization-settings", Some(&admin));
+    assert_eq!(st, 404);
+    // A rerun after a change sends nothing for customization.
+    w.edit_config("api_rate_limit = 60", "api_rate_limit = 61");
+    assert_code(&w.run(&["run"]), 0);
+}

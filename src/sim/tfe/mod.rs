@@ -380,6 +380,17 @@ impl Tfe {
         self.behaviour.version == PTFE_SETTINGS_PAGE
     }
 
+    /// Whether this release has customization-settings: every documented
+    /// one from v202003-1 (the v202309-1 settings docs: "Customization
+    /// Settings", available since v202003-1) and every numbered release.
+    /// Before it, `support-email-address` is a general setting, as on the
+    /// PTFE "Settings API" page (`GENERAL_LEGACY`), the only source that
+    /// shows a TFE without customization settings. An unknown release
+    /// has them.
+    pub fn has_customization(&self) -> bool {
+        !self.legacy_api() && self.release().is_none_or(|v| v.has_customization())
+    }
+
     /// A monthly release (`vYYYYMM-N`; docs v202309-1): general settings
     /// without `support-email-address` (it is a customization setting) and
     /// without plan/apply timeouts (v202309-1 `api-docs/admin/settings.mdx`).

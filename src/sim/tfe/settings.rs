@@ -216,7 +216,7 @@ pub(super) fn settings_doc(id: &str, ty: &str, m: &Map<String, Value>, schema: &
 
 impl Tfe {
     pub(super) fn settings(&self, kind: &str) -> Option<SettingsRef<'_>> {
-        let legacy = self.legacy_api();
+        let legacy = !self.has_customization();
         Some(match kind {
             "general-settings" if legacy => {
                 (&self.general, GENERAL_LEGACY, "general", "general-settings")
