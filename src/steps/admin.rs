@@ -433,6 +433,17 @@ pub fn take_rotated(ctx: &mut Ctx<'_>, step: StepName) -> Result<bool, Error> {
         return Ok(false);
     }
     adopt(ctx, &token, step)?;
+    // What the rotating node said of it: its expiry and id (so a renew on
+    // this node can revoke it once it is replaced).
+    if let Some(f) = ctx.fleet
+        && let Ok(Some(c)) = super::service_token::Companion::get(f, STORE_KEY, &token)
+    {
+        let facts = &mut ctx.state.facts;
+        facts.admin_token_minted_unix = Some(c.minted);
+        facts.admin_token_expires_unix = c.expires;
+        facts.admin_token_id = c.id;
+        return Ok(true);
+    }
     let user_ttl_ms = ctx
         .cfg
         .organization

@@ -145,10 +145,34 @@ fn rotate_admin_token(ctx: &mut Ctx<'_>, ttl_ms: u64) -> Result<Option<String>, 
             ),
         )
     })?;
+    let described = service_token::Companion {
+        minted: client.tfe_now(),
+        expires: Some(expires_unix),
+        id: minted.id,
+    };
+    // Its companion first (`admin-token-expiry`): a node that takes the
+    // rotated token learns its id, so whichever node renews it later can
+    // revoke it (renew's retirement needs the id).
+    if let Some(f) = ctx.fleet {
+        f.put(
+            &service_token::companion_key(super::admin::STORE_KEY),
+            &described.value(&token),
+        )
+        .map_err(|e| {
+            Error::step(
+                NAME,
+                format!(
+                    "the rotated admin token is in {}, but [store] did not take what describes it: {e}. \
+                     Fix the store and rerun",
+                    file.display()
+                ),
+            )
+        })?;
+    }
     super::admin::publish(ctx, &token, NAME, true)?;
-    ctx.state.facts.admin_token_expires_unix = Some(expires_unix);
-    ctx.state.facts.admin_token_minted_unix = Some(client.tfe_now());
-    ctx.state.facts.admin_token_id = minted.id;
+    ctx.state.facts.admin_token_expires_unix = described.expires;
+    ctx.state.facts.admin_token_minted_unix = Some(described.minted);
+    ctx.state.facts.admin_token_id = described.id;
     ctx.admin = Some(
         ctx.client
             .clone()

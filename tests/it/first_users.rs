@@ -31,11 +31,8 @@ fn a_test_address_with_smtp_disabled_sends_and_claims_no_mail() {
     assert_eq!(w.snapshot()["settings"]["smtp"]["enabled"], false);
 }
 
-/// `[organization.agent_token]` for the default pool: the run ends with a
-/// token the simulator holds for that pool, the file (0600) holds its
-/// value, and a rerun sends no request.
-#[test]
-fn an_agent_token_for_the_pool_is_minted_once() {
+/// A world whose config asks for an agent token in `agent-token`.
+fn agent_token_world() -> (World, std::path::PathBuf) {
     let w = World::new(sim_opts());
     let file = w.dir.path().join("agent-token");
     w.edit_config(
@@ -45,6 +42,15 @@ fn an_agent_token_for_the_pool_is_minted_once() {
             file.display()
         ),
     );
+    (w, file)
+}
+
+/// `[organization.agent_token]` for the default pool: the run ends with a
+/// token the simulator holds for that pool, the file (0600) holds its
+/// value, and a rerun sends no request.
+#[test]
+fn an_agent_token_for_the_pool_is_minted_once() {
+    let (w, file) = agent_token_world();
     let r = w.run(&["run"]);
     assert_code(&r, 0);
     let s = w.snapshot();
@@ -86,15 +92,7 @@ fn an_agent_token_for_the_pool_is_minted_once() {
 /// then leaves a file whose token the pool holds.
 #[test]
 fn an_agent_token_file_changed_behind_the_run_is_caught() {
-    let w = World::new(sim_opts());
-    let file = w.dir.path().join("agent-token");
-    w.edit_config(
-        "[organization.token_ttl]",
-        &format!(
-            "[organization.agent_token]\nfile = \"{}\"\n\n[organization.token_ttl]",
-            file.display()
-        ),
-    );
+    let (w, file) = agent_token_world();
     assert_code(&w.run(&["run"]), 0);
     let planted = "AbCdEfGhIjKlMn.atlasv1.planted-by-hand-0123456789";
     std::fs::write(&file, format!("{planted}\n")).unwrap();

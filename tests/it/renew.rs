@@ -177,20 +177,20 @@ fn a_kill_at_any_renew_request_never_leaves_a_dead_token_file() {
     }
 }
 
-/// Four nodes due at once: one renews each token, the others take it from
-/// `[store]`; every node ends with the same working tokens.
-#[test]
-fn in_a_fleet_one_node_renews_and_the_others_take_the_new_tokens() {
+/// `n` nodes through one `[store]`, with organization and owners team
+/// tokens under TTL policies of `ttl` for every type and `extra` appended
+/// to each config, after a first run on all of them at once.
+fn renewing_fleet(n: usize, ttl: &str, extra: &str) -> (Fleet, Vec<Node>) {
     let mut f = Fleet::new(None, "30s");
-    let nodes: Vec<_> = (0..4)
+    let nodes: Vec<_> = (0..n)
         .map(|_| {
             f.node_with(|f, root| {
                 let mut text = f.base_config(root).replace(
                     "[organization.token_ttl]\norganization = \"1y\"\nteam = \"90d\"\nuser = \"30d\"",
-                    "[organization.token_ttl]\norganization = \"6h\"\nteam = \"6h\"\nuser = \"6h\"",
+                    &format!("[organization.token_ttl]\norganization = \"{ttl}\"\nteam = \"{ttl}\"\nuser = \"{ttl}\""),
                 );
                 text.push_str(&format!(
-                    "\n[organization.service_token]\nfile = {:?}\n\n[organization.owners_team_token]\nfile = {:?}\n\n[store]\ncommand = {}\nwait = \"30s\"\n\n[renew]\nbefore = \"1d\"\ngrace = \"0s\"\n",
+                    "\n[organization.service_token]\nfile = {:?}\n\n[organization.owners_team_token]\nfile = {:?}\n\n[store]\ncommand = {}\nwait = \"30s\"\n{extra}",
                     root.join("org-token").display().to_string(),
                     root.join("team-token").display().to_string(),
                     f.store_command()
@@ -202,6 +202,14 @@ fn in_a_fleet_one_node_renews_and_the_others_take_the_new_tokens() {
     for (r, _) in f.run_all(&nodes) {
         assert_code(&r, 0);
     }
+    (f, nodes)
+}
+
+/// Four nodes due at once: one renews each token, the others take it from
+/// `[store]`; every node ends with the same working tokens.
+#[test]
+fn in_a_fleet_one_node_renews_and_the_others_take_the_new_tokens() {
+    let (f, nodes) = renewing_fleet(4, "6h", "\n[renew]\nbefore = \"1d\"\ngrace = \"0s\"\n");
     let posts = |f: &Fleet, suffix: &str| {
         f.sim
             .requests()
@@ -286,27 +294,7 @@ fn a_host_clock_fallen_behind_after_the_run_still_renews_in_time() {
 /// host's is not: the days pass for TFE only.
 #[test]
 fn in_a_fleet_replaced_tokens_live_out_the_default_two_day_grace() {
-    let mut f = Fleet::new(None, "30s");
-    let nodes: Vec<_> = (0..2)
-        .map(|_| {
-            f.node_with(|f, root| {
-                let mut text = f.base_config(root).replace(
-                    "[organization.token_ttl]\norganization = \"1y\"\nteam = \"90d\"\nuser = \"30d\"",
-                    "[organization.token_ttl]\norganization = \"30d\"\nteam = \"30d\"\nuser = \"30d\"",
-                );
-                text.push_str(&format!(
-                    "\n[organization.service_token]\nfile = {:?}\n\n[organization.owners_team_token]\nfile = {:?}\n\n[store]\ncommand = {}\nwait = \"30s\"\n",
-                    root.join("org-token").display().to_string(),
-                    root.join("team-token").display().to_string(),
-                    f.store_command()
-                ));
-                text
-            })
-        })
-        .collect();
-    for (r, _) in f.run_all(&nodes) {
-        assert_code(&r, 0);
-    }
+    let (f, nodes) = renewing_fleet(2, "30d", "");
     let (a, b) = (&nodes[0], &nodes[1]);
     let token = |p: PathBuf| token_in(&p);
     let works = |t: &str| {
