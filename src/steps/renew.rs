@@ -222,7 +222,9 @@ fn read_tfe_clock(ctx: &mut Ctx<'_>) {
         Some(o) => ctx.state.facts.tfe_clock_offset = Some(o),
         None => ctx.progress.warning(
             None,
-            "TFE did not answer a ping, so its clock is taken as this host's clock plus the offset              seen last time: if this host's clock has moved since, what is due may be misjudged.              Check that TFE is reachable and rerun renew",
+            "TFE did not answer a ping, so its clock is taken as this host's clock plus the offset \
+             seen last time: if this host's clock has moved since, what is due may be misjudged. \
+             Check that TFE is reachable and rerun renew",
         ),
     }
 }

@@ -337,3 +337,29 @@ fn in_a_fleet_replaced_tokens_live_out_the_default_two_day_grace() {
     }
     println!("RELIABILITY renew-fleet-default-grace kept=2d revoked-after=2d1h nodes=2");
 }
+
+/// TFE does not answer the clock read: renew goes on with the offset seen
+/// last time, and says so in words that name what to check.
+#[test]
+fn a_ping_without_answer_is_said_and_the_last_offset_stands() {
+    let w = due_world();
+    w.sim.add_fault(
+        tfe_bootstrap::sim::faults::FaultRule::parse("get=/api/v2/ping:drop*100").unwrap(),
+    );
+    let changes = w.mutating().len();
+    let r = w.run(&["renew"]);
+    assert_code(&r, 0);
+    assert!(
+        r.both().contains(
+            "TFE did not answer a ping, so its clock is taken as this host's clock plus the offset seen last time"
+        ) && r.both().contains("Check that TFE is reachable"),
+        "{}",
+        r.both()
+    );
+    assert_eq!(
+        w.mutating().len(),
+        changes,
+        "nothing was due: nothing changed"
+    );
+    assert_eq!(w.assert_token_files_work(), 4);
+}
