@@ -26,6 +26,16 @@ fn world(version: &str, ttl: bool) -> World {
     w
 }
 
+/// A default world after a successful run, an HTTP client for its
+/// simulator, and the admin token the run wrote.
+fn after_a_run() -> (World, Http, String) {
+    let w = World::new(sim_opts());
+    assert_code(&w.run(&["run"]), 0);
+    let h = Http::new(w.sim.url());
+    let admin = w.token_at(&w.token_file());
+    (w, h, admin)
+}
+
 #[test]
 fn every_modelled_release_gets_its_documented_forms_first_and_converges() {
     for v in RELEASES {
@@ -119,15 +129,12 @@ fn an_unknown_release_is_met_through_the_fallbacks() {
 /// the admin token the run wrote.
 #[test]
 fn a_client_that_starts_from_the_discovery_document_authenticates() {
-    let w = World::new(sim_opts());
-    assert_code(&w.run(&["run"]), 0);
-    let h = Http::new(w.sim.url());
+    let (_w, h, admin) = after_a_run();
     let (st, doc) = h.get("/.well-known/terraform.json", None);
     assert_eq!(st, 200);
     let base = doc["tfe.v2"]
         .as_str()
         .expect("tfe.v2 in the discovery document");
-    let admin = w.token_at(&w.token_file());
     let (st, me) = h.get(&format!("{}account/details", base), Some(&admin));
     assert_eq!(st, 200, "{me}");
     assert_eq!(me["data"]["attributes"]["username"], "tfe-admin");
@@ -196,10 +203,7 @@ dir = "{}"
 /// read, patched with the admin token, secrets never read back.
 #[test]
 fn cost_estimation_settings_are_modelled() {
-    let w = World::new(sim_opts());
-    assert_code(&w.run(&["run"]), 0);
-    let h = Http::new(w.sim.url());
-    let admin = w.token_at(&w.token_file());
+    let (_w, h, admin) = after_a_run();
     let path = "/api/v2/admin/cost-estimation-settings";
     let (st, v) = h.get(path, Some(&admin));
     assert_eq!(
@@ -329,10 +333,7 @@ fn a_token_without_an_expiry_is_rotated_under_the_policy() {
 /// read back; a name no source gives is still refused.
 #[test]
 fn organization_attributes_go_tfe_sends_are_taken() {
-    let w = World::new(sim_opts());
-    assert_code(&w.run(&["run"]), 0);
-    let h = Http::new(w.sim.url());
-    let admin = w.token_at(&w.token_file());
+    let (_w, h, admin) = after_a_run();
     let attrs = serde_json::json!({
         "name": "other-org", "email": "ops@example.com", "assessments-enforced": true,
         "session-remember": 600, "session-timeout": 60, "collaborator-auth-policy": "two_factor_mandatory",

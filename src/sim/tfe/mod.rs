@@ -383,10 +383,17 @@ impl Tfe {
     /// Whether this release has customization-settings: every documented
     /// one from v202003-1 (the v202309-1 settings docs: "Customization
     /// Settings", available since v202003-1) and every numbered release.
-    /// Before it, `support-email-address` is a general setting, as on the
-    /// PTFE "Settings API" page (`GENERAL_LEGACY`), the only source that
-    /// shows a TFE without customization settings. An unknown release
-    /// has them.
+    /// Before it, `support-email-address` is a general setting: the older
+    /// Settings API page (www.terraform.io `docs/cloud/api/admin/settings`,
+    /// the PTFE shape, `GENERAL_LEGACY`) shows it there and no
+    /// customization endpoint. An unknown release has them.
+    ///
+    /// The cut-over release is the same one the client's table
+    /// (`tfe/version.rs`) reads from the same page, so a test against it
+    /// shows only that both follow that page. If a real release disagrees
+    /// in the direction that matters today (the client expects the
+    /// endpoint and meets 404), the client falls back to general settings;
+    /// `an_unknown_release_is_met_through_the_fallbacks` covers that path.
     pub fn has_customization(&self) -> bool {
         !self.legacy_api() && self.release().is_none_or(|v| v.has_customization())
     }
