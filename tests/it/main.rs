@@ -1,5 +1,6 @@
 //! Integration tests: the real binaries against tfe-sim.
 
+mod compat;
 mod configs;
 mod examples;
 mod extras;
