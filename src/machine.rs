@@ -28,10 +28,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::fleet::{Store, Turn};
+use crate::fleet;
 use crate::output::{Event, Reporter};
-use crate::state::{Checkpoint, CheckpointStore, DirStore, State};
-use crate::step::{Applies, Ctx, Done, LiveCtx, Outcome, Schedule, Step, StepName};
+use crate::session::{Session, Tally};
+use crate::state::{Checkpoint, State};
+use crate::step::{Applies, Ctx, Done, Outcome, Schedule, Step, StepName};
 use crate::steps;
 use crate::tfe::Client;
 use crate::util::rfc3339;
@@ -129,80 +130,82 @@ pub fn assess(
     state: &State,
     sel: &Selection,
 ) -> Vec<(&'static dyn Step, Assessment)> {
-    let mut out: Vec<(&'static dyn Step, Assessment)> = vec![];
-    for &step in ORDER {
-        let name = step.name();
-        let excluded = if sel.skip.contains(&name) {
-            Some("--skip")
-        } else if !sel.only.is_empty() && !sel.only.contains(&name) {
-            Some("not in --only")
-        } else {
-            None
-        };
-        let missing: Vec<String> = step
-            .secret_keys(cfg)
-            .into_iter()
-            .filter_map(|k| cfg.absent.get(k).map(|why| format!("{k} {why}")))
-            .collect();
-        let a = match (step.desired(cfg), excluded) {
-            (Applies::No(reason), _) => Assessment::NotConfigured(reason),
-            (Applies::Yes(_), Some(why)) => Assessment::Excluded(why.into()),
-            // Done with a secret that is gone now (a used IACT or password
-            // the operator removed): unchanged, never re-sent without it.
-            (Applies::Yes(_), None) if !missing.is_empty() => {
-                match state.steps.get(name.as_str()) {
-                    Some(c) if !sel.force.contains(&name) => Assessment::Done { at: c.at.clone() },
-                    _ => Assessment::NeedsSecret(format!(
-                        "step {name} has to send {}: provide it and rerun (nothing was sent)",
-                        missing.join("; ")
-                    )),
-                }
+    let mut out: Vec<(&'static dyn Step, Assessment)> = ORDER
+        .iter()
+        .map(|&step| (step, assess_one(step, cfg, state, sel)))
+        .collect();
+    scheduled(&mut out, cfg, state);
+    out
+}
+
+/// One step on its own: its config, the selection flags, its checkpoint.
+fn assess_one(step: &'static dyn Step, cfg: &Config, state: &State, sel: &Selection) -> Assessment {
+    let name = step.name();
+    let excluded = if sel.skip.contains(&name) {
+        Some("--skip")
+    } else if !sel.only.is_empty() && !sel.only.contains(&name) {
+        Some("not in --only")
+    } else {
+        None
+    };
+    let missing: Vec<String> = step
+        .secret_keys(cfg)
+        .into_iter()
+        .filter_map(|k| cfg.absent.get(k).map(|why| format!("{k} {why}")))
+        .collect();
+    let checkpoint = state.steps.get(name.as_str());
+    let forced = sel.force.contains(&name);
+    match (step.desired(cfg), excluded) {
+        (Applies::No(reason), _) => Assessment::NotConfigured(reason),
+        (Applies::Yes(_), Some(why)) => Assessment::Excluded(why.into()),
+        // Done with a secret that is gone now (a used IACT or password
+        // the operator removed): unchanged, never re-sent without it.
+        (Applies::Yes(_), None) if !missing.is_empty() => match checkpoint {
+            Some(c) if !forced => Assessment::Done { at: c.at.clone() },
+            _ => Assessment::NeedsSecret(format!(
+                "step {name} has to send {}: provide it and rerun (nothing was sent)",
+                missing.join("; ")
+            )),
+        },
+        (Applies::Yes(d), None) => match checkpoint {
+            Some(_) if forced => Assessment::Pending {
+                changed: false,
+                forced: true,
+            },
+            Some(c) if c.fingerprint == d.fingerprint(&state.salt) => {
+                Assessment::Done { at: c.at.clone() }
             }
-            (Applies::Yes(d), None) => {
-                let fp = d.fingerprint(&state.salt);
-                let forced = sel.force.contains(&name);
-                match state.steps.get(name.as_str()) {
-                    Some(_) if forced => Assessment::Pending {
-                        changed: false,
-                        forced: true,
-                    },
-                    Some(c) if c.fingerprint == fp => Assessment::Done { at: c.at.clone() },
-                    Some(c) if step.schedule() == Schedule::Once => {
-                        Assessment::Done { at: c.at.clone() }
-                    }
-                    Some(_) => Assessment::Pending {
-                        changed: true,
-                        forced: false,
-                    },
-                    None => Assessment::Pending {
-                        changed: false,
-                        forced,
-                    },
-                }
-            }
-        };
-        out.push((step, a));
+            Some(c) if step.schedule() == Schedule::Once => Assessment::Done { at: c.at.clone() },
+            Some(_) => Assessment::Pending {
+                changed: true,
+                forced: false,
+            },
+            None => Assessment::Pending {
+                changed: false,
+                forced,
+            },
+        },
     }
-    // Schedules that depend on the others: a guard runs when anything else
-    // will, and only then; a helper step runs only with the step it serves.
-    let mut pending: Vec<StepName> = out
+}
+
+/// Schedules that depend on the others: a guard runs when anything else
+/// will, and only then; a helper step runs only with the step it serves;
+/// a step that must be checked again ([`Step::recheck`]) runs alone too.
+fn scheduled(out: &mut [(&'static dyn Step, Assessment)], cfg: &Config, state: &State) {
+    let live = |a: &Assessment| matches!(a, Assessment::Pending { .. } | Assessment::Done { .. });
+    let rechecked: Vec<StepName> = out
+        .iter()
+        .filter(|(s, a)| live(a) && s.recheck(cfg, state).is_some())
+        .map(|(s, _)| s.name())
+        .collect();
+    let pending: Vec<StepName> = out
         .iter()
         .filter(|(_, a)| a.is_pending())
         .map(|(s, _)| s.name())
+        .chain(rechecked.iter().copied())
         .collect();
-    // verify-tokens also runs alone when its last check failed or a token
-    // file changed on disk since: a run never ends green on a dead file.
-    let recheck = steps::verify_tokens::recheck(cfg, state).filter(|_| {
-        out.iter().any(|(s, a)| {
-            s.name() == steps::verify_tokens::NAME
-                && matches!(a, Assessment::Done { .. } | Assessment::Pending { .. })
-        })
-    });
-    if recheck.is_some() {
-        pending.push(steps::verify_tokens::NAME);
-    }
     for (step, a) in out.iter_mut() {
-        if !matches!(a, Assessment::Pending { .. } | Assessment::Done { .. }) {
+        if !live(a) {
             continue;
         }
         let name = step.name();
@@ -212,7 +215,7 @@ pub fn assess(
         };
         match step.schedule() {
             Schedule::WithAnyOther => {
-                let alone = name == steps::verify_tokens::NAME && recheck.is_some();
+                let alone = rechecked.contains(&name);
                 *a = if alone || pending.iter().any(|p| *p != name) {
                     Assessment::Pending {
                         changed: false,
@@ -238,47 +241,34 @@ pub fn assess(
             _ => {}
         }
     }
-    out
 }
 
 /// Runs the machine to the end (the `run` command).
 pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> Result<(), Error> {
-    let checkpoints = DirStore::new(&cfg.state_dir);
     // A secret that a pending step must send and that is absent stops the
     // run before the state directory is touched or anything is sent.
     if !cfg.absent.is_empty() {
-        let peek = checkpoints
-            .load()
+        let peek = crate::session::load_state(&cfg.state_dir, None)
             .ok()
             .flatten()
             .unwrap_or_else(|| State::new(&cfg.tfe.address));
         if let Some(e) = needs_secret(&assess(cfg, &peek, sel)) {
-            finish(report, &[0; 4], Some(&e), None);
+            Tally::default().finish(report, Some(&e), None);
             return Err(e);
         }
     }
-    let _lock = checkpoints.lock()?;
-    let state = match checkpoints.load()? {
-        Some(s) => {
-            checkpoints.check_owner(&s, &cfg.tfe.address)?;
-            s
-        }
-        None => State::new(&cfg.tfe.address),
+    let Some((session, state)) = Session::open(cfg, true)? else {
+        return Err(Error::Usage("internal: no state was begun".into()));
     };
     let plan = assess(cfg, &state, sel);
-    let mut counts = [0usize; 4];
-    let fleet = cfg
-        .store
-        .as_ref()
-        .map(|s| Store::new(s, &cfg.tfe.address, &cfg.secret_envs));
-    let mut ctx = Ctx::new(cfg, client, state, &checkpoints, fleet.as_ref(), report);
-    for w in &cfg.warnings {
-        report.emit(Event::Warning {
-            step: None,
-            message: w,
-        });
-    }
-    for w in unchecked_secrets(cfg, &plan) {
+    let mut ctx = session.ctx(cfg, client, state, report);
+    let mut tally = Tally::default();
+    for w in cfg
+        .warnings
+        .iter()
+        .cloned()
+        .chain(unchecked_secrets(cfg, &plan))
+    {
         report.emit(Event::Warning {
             step: None,
             message: &w,
@@ -286,35 +276,24 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
     }
     // Checked again under the lock: another run may have moved on since.
     if let Some(e) = needs_secret(&plan) {
-        return Err(ended(report, &counts, &ctx, e));
+        return Err(tally.ended(report, &ctx, e));
     }
-    // What the pending steps need of the TFE release: checked once TFE is
-    // ready, before the first step that may change anything. On a node of
-    // a fleet the nodes that send a step check it (`apply_step`), unless
-    // it is forced here.
-    let mut needs: Vec<(&'static dyn Step, crate::step::Requirement)> = plan
-        .iter()
-        .filter(|(_, a)| match a {
-            Assessment::Pending { forced, .. } => fleet.is_none() || *forced,
-            _ => false,
-        })
-        .filter_map(|(s, _)| s.requires(cfg).map(|r| (*s, r)))
-        .collect();
+    let mut needs = release_needs(cfg, &plan, ctx.fleet.is_some());
     for (step, a) in plan {
         let name = step.name();
         if !needs.is_empty()
             && a.is_pending()
-            && name != steps::wait::NAME
-            && let Err(e) = release_has(&mut ctx, &std::mem::take(&mut needs), true)
+            && step.needs_ready_tfe()
+            && let Err(e) = ctx.release_has(&std::mem::take(&mut needs), true)
         {
-            return Err(ended(report, &counts, &ctx, e));
+            return Err(tally.ended(report, &ctx, e));
         }
         if let Some(signal) = crate::stop::requested() {
             let e = Error::Interrupted {
                 signal,
                 after: None,
             };
-            return Err(ended(report, &counts, &ctx, e));
+            return Err(tally.ended(report, &ctx, e));
         }
         let (outcome, detail) = match a {
             Assessment::NotConfigured(reason) | Assessment::NeedsSecret(reason) => {
@@ -323,152 +302,115 @@ pub fn run(cfg: &Config, sel: &Selection, client: Client, report: &Reporter) -> 
             Assessment::Excluded(why) => (Outcome::Skipped, format!("excluded by {why}")),
             Assessment::Done { at } => (Outcome::Unchanged, format!("done at {at}")),
             Assessment::Pending { changed, forced } => {
-                report.emit(Event::StepStarted { step: name });
-                let started = Instant::now();
                 ctx.forced = forced;
-                let fresh = !ctx.state.steps.contains_key(name.as_str());
-                let result = match apply_step(step, &mut ctx, fresh) {
-                    // Another node may have rotated the admin token under a
-                    // TTL policy, which made this node's copy invalid: take
-                    // the published one and try the step once more.
-                    Err(_) if steps::admin::refresh_from_store(&mut ctx) => {
-                        apply_step(step, &mut ctx, fresh)
-                    }
-                    r => r,
-                };
-                let elapsed = started.elapsed();
-                match result {
-                    Ok(applied) => {
-                        if applied.outcome != Outcome::Skipped
-                            && let Applies::Yes(d) = step.desired(cfg)
-                        {
-                            let cp = Checkpoint {
-                                status: "done".into(),
-                                at: rfc3339(SystemTime::now()),
-                                fingerprint: d.fingerprint(&ctx.state.salt),
-                                detail: Some(applied.detail.clone()),
-                            };
-                            ctx.state.steps.insert(name.as_str().into(), cp);
-                            if let Some(o) = ctx.client.clock_offset() {
-                                ctx.state.facts.tfe_clock_offset = Some(o);
-                            }
-                            if let Err(e) = checkpoints.save(&ctx.state) {
-                                let e = Error::step(
-                                    name,
-                                    format!(
-                                        "done, but its checkpoint could not be saved: {e}; free space or fix the state directory, then rerun"
-                                    ),
-                                );
-                                count(&mut counts, Outcome::Failed);
-                                return Err(ended(report, &counts, &ctx, e));
-                            }
-                        }
-                        let mut detail = applied.detail;
-                        if changed && applied.outcome == Outcome::Applied {
-                            detail.push_str(" (config changed)");
-                        }
-                        if applied.outcome == Outcome::Applied {
-                            ctx.checked.clear();
-                        }
-                        count(&mut counts, applied.outcome);
-                        report.emit(Event::StepFinished {
-                            step: name,
-                            outcome: applied.outcome,
-                            elapsed,
-                            detail: &detail,
-                        });
-                        continue;
-                    }
-                    Err(e) => {
-                        // A stop request cut a wait short: say so, not "failed".
-                        let e = match crate::stop::requested() {
-                            Some(signal) => Error::Interrupted {
-                                signal,
-                                after: Some(name),
-                            },
-                            None => e,
-                        };
-                        // A failed check is checked again on the next run,
-                        // even when nothing else is left to do.
-                        if name == steps::verify_tokens::NAME
-                            && ctx.state.steps.remove(name.as_str()).is_some()
-                        {
-                            ctx.state.facts.verified.clear();
-                            let _ = checkpoints.save(&ctx.state);
-                        }
-                        let msg = match &e {
-                            Error::Step { message, .. } => message.clone(),
-                            other => other.to_string(),
-                        };
-                        count(&mut counts, Outcome::Failed);
-                        report.emit(Event::StepFinished {
-                            step: name,
-                            outcome: Outcome::Failed,
-                            elapsed,
-                            detail: &msg,
-                        });
-                        return Err(ended(report, &counts, &ctx, e));
-                    }
+                match run_pending(step, changed, &mut ctx, &mut tally, report) {
+                    Ok(()) => continue,
+                    Err(e) => return Err(tally.ended(report, &ctx, e)),
                 }
             }
         };
-        count(&mut counts, outcome);
-        report.emit(Event::StepFinished {
-            step: name,
-            outcome,
-            elapsed: Duration::ZERO,
-            detail: &detail,
-        });
+        tally.step(report, name, outcome, Duration::ZERO, &detail);
     }
-    finish(
-        report,
-        &counts,
-        None,
-        ctx.state.facts.tfe_version.as_deref(),
-    );
+    tally.finish(report, None, ctx.state.facts.tfe_version.as_deref());
     Ok(())
 }
 
-/// Whether the TFE release has what `needs` asks for ([`Ctx::release`]);
-/// when it stays unknown the steps run and keep their fallbacks. A release
-/// known to lack a feature stops the run here, before anything changed.
-fn release_has(
+/// What the pending steps need of the TFE release: checked once TFE is
+/// ready, before the first step that may change anything. On a node of a
+/// fleet the node that sends a step checks it ([`fleet::apply`]), unless
+/// it is forced here.
+fn release_needs(
+    cfg: &Config,
+    plan: &[(&'static dyn Step, Assessment)],
+    in_fleet: bool,
+) -> Vec<(StepName, crate::step::Requirement)> {
+    plan.iter()
+        .filter(|(_, a)| match a {
+            Assessment::Pending { forced, .. } => !in_fleet || *forced,
+            _ => false,
+        })
+        .filter_map(|(s, _)| s.requires(cfg).map(|r| (s.name(), r)))
+        .collect()
+}
+
+/// Applies one pending step ([`fleet::apply`]) and checkpoints it; says how
+/// it ended. `changed`: it was done before with another config.
+fn run_pending(
+    step: &'static dyn Step,
+    changed: bool,
     ctx: &mut Ctx<'_>,
-    needs: &[(&'static dyn Step, crate::step::Requirement)],
-    before_any_change: bool,
+    tally: &mut Tally,
+    report: &Reporter,
 ) -> Result<(), Error> {
-    if needs.is_empty() || ctx.cfg.tfe.platform == crate::config::Platform::Hcp {
-        return Ok(());
+    let name = step.name();
+    report.emit(Event::StepStarted { step: name });
+    let started = Instant::now();
+    let fresh = !ctx.state.steps.contains_key(name.as_str());
+    let applied = match fleet::apply(step, ctx, fresh) {
+        Ok(applied) => applied,
+        Err(e) => {
+            // A stop request cut a wait short: say so, not "failed".
+            let e = match crate::stop::requested() {
+                Some(signal) => Error::Interrupted {
+                    signal,
+                    after: Some(name),
+                },
+                None => e,
+            };
+            if step.on_failure(&mut ctx.state) {
+                let _ = ctx.checkpoints.save(&ctx.state);
+            }
+            let msg = match &e {
+                Error::Step { message, .. } => message.clone(),
+                other => other.to_string(),
+            };
+            tally.step(report, name, Outcome::Failed, started.elapsed(), &msg);
+            return Err(e);
+        }
+    };
+    let elapsed = started.elapsed();
+    if let Err(e) = checkpoint(step, ctx, &applied) {
+        tally.count(Outcome::Failed);
+        return Err(e);
     }
-    let Some(v) = ctx.release() else {
+    let mut detail = applied.detail;
+    if applied.outcome == Outcome::Applied {
+        if changed {
+            detail.push_str(" (config changed)");
+        }
+        ctx.checked.clear();
+    }
+    tally.step(report, name, applied.outcome, elapsed, &detail);
+    Ok(())
+}
+
+/// Records `step` as done with the config it applied (unless it skipped
+/// itself), and TFE's clock offset, in the state file.
+fn checkpoint(step: &'static dyn Step, ctx: &mut Ctx<'_>, applied: &Done) -> Result<(), Error> {
+    let Applies::Yes(d) = step.desired(ctx.cfg) else {
         return Ok(());
     };
-    for (step, r) in needs {
-        if !(r.has)(v) {
-            let sent = if before_any_change {
-                "Nothing was changed"
-            } else {
-                "This node did not send it"
-            };
-            return Err(Error::env(
-                step.name(),
-                format!(
-                    "TFE {v} has no {} (they arrive in {}): remove {} from the config, or upgrade TFE first. {sent}",
-                    r.what, r.since, r.keys
-                ),
-            ));
-        }
+    if applied.outcome == Outcome::Skipped {
+        return Ok(());
     }
-    Ok(())
-}
-
-/// [`release_has`] for one step a node of a fleet is about to send: the
-/// other nodes did their part, so the check is made where it matters.
-fn fleet_release_has(step: &'static dyn Step, ctx: &mut Ctx<'_>) -> Result<(), Error> {
-    match step.requires(ctx.cfg) {
-        Some(r) => release_has(ctx, &[(step, r)], false),
-        None => Ok(()),
+    let cp = Checkpoint {
+        status: "done".into(),
+        at: rfc3339(SystemTime::now()),
+        fingerprint: d.fingerprint(&ctx.state.salt),
+        detail: Some(applied.detail.clone()),
+    };
+    ctx.state.steps.insert(step.name().as_str().into(), cp);
+    if let Some(o) = ctx.client.clock_offset() {
+        ctx.state.facts.tfe_clock_offset = Some(o);
     }
+    ctx.checkpoints.save(&ctx.state).map_err(|e| {
+        Error::step(
+            step.name(),
+            format!(
+                "done, but its checkpoint could not be saved: {e}; free space or fix the state directory, then rerun"
+            ),
+        )
+    })
 }
 
 /// The usage error naming every absent secret a pending step must send.
@@ -501,417 +443,4 @@ pub fn unchecked_secrets(cfg: &Config, plan: &[(&'static dyn Step, Assessment)])
         }
     }
     out
-}
-
-/// Applies a pending step. A step this node never checkpointed first reads
-/// TFE: when every readable key already matches it is unchanged and sends
-/// nothing (a replacement node, or work another node did). With `[store]`,
-/// the nodes running at once decide through a duty who applies it; the
-/// others wait, then take the fleet's word (`applied-STEP`, which names the
-/// config TFE last took for the step) or, where that word is older than
-/// their config, confirm from live state.
-fn apply_step(step: &'static dyn Step, ctx: &mut Ctx<'_>, fresh: bool) -> Result<Done, Error> {
-    let name = step.name();
-    let on_change = step.schedule() == Schedule::OnChange;
-    let shared = on_change && !ctx.forced;
-    let Some(fleet) = ctx.fleet.filter(|_| shared) else {
-        if shared
-            && fresh
-            && !ctx.new_install
-            && let Some(d) = converged(step, ctx)
-        {
-            return Ok(Done::unchanged(d));
-        }
-        let applied = step.apply(ctx)?;
-        // `--force` on a node of a fleet: the fleet's record follows what
-        // TFE holds now.
-        if let Some(fleet) = ctx.fleet.filter(|_| on_change && !step.writes_node_files()) {
-            let fp = duty_fingerprint(step, ctx, fleet)?;
-            fleet.set_applied(name.as_str(), &fp).map_err(|e| {
-                Error::step(
-                    name,
-                    format!("applied, but the other nodes could not be told: {e}; fix the store and rerun"),
-                )
-            })?;
-        }
-        return Ok(applied);
-    };
-    let store_err = |e: crate::fleet::StoreError| Error::step(name, e);
-    let fp = duty_fingerprint(step, ctx, fleet)?;
-    let duty = format!("{name}-{}", &fp[..16]);
-    // A step that writes this node's own file runs here whatever the
-    // fleet did; the others end at the fleet's word when it names this
-    // very config, as a node's own checkpoint would.
-    let local = step.writes_node_files();
-    let trusted = || -> Result<bool, Error> {
-        Ok(!local && fleet.applied(name.as_str()).map_err(store_err)?.as_deref() == Some(&*fp))
-    };
-    let by_word = || {
-        Done::unchanged(format!(
-            "the fleet applied this config ([store] key applied-{name}); nothing sent"
-        ))
-    };
-    if trusted()? {
-        return followed(step, ctx, by_word());
-    }
-    let turn = fleet.claim(&duty).map_err(store_err)?;
-    let turn_kind = match &turn {
-        Turn::TakenOver(_) => TurnKind::TakenOver,
-        _ => TurnKind::Other,
-    };
-    let key = match turn {
-        // The token another node minted (or this node's own to mint,
-        // when nobody published one): the step knows.
-        Turn::Done if local => return step.apply(ctx),
-        Turn::Done => {
-            if trusted()? {
-                return followed(step, ctx, by_word());
-            }
-            // The done key is older than the fleet's word (the config was
-            // rolled back A→B→A), or nobody recorded the word: TFE says.
-            // The node that applied it may also have rotated the admin
-            // token under a TTL policy: refused, take the published one.
-            let confirmed = converged(step, ctx).or_else(|| {
-                steps::admin::refresh_from_store(ctx)
-                    .then(|| converged(step, ctx))
-                    .flatten()
-            });
-            if let Some(d) = confirmed {
-                let _ = fleet.set_applied(name.as_str(), &fp);
-                return followed(
-                    step,
-                    ctx,
-                    Done::unchanged(format!("another node applied it: {d}")),
-                );
-            }
-            // TFE holds something else: a new duty, named after TFE's live
-            // values, so that still one node applies it for the whole fleet.
-            let again = format!("{duty}-{}", live_mark(step, ctx));
-            match fleet.claim(&again).map_err(store_err)? {
-                Turn::Done => {
-                    if trusted()? {
-                        return followed(step, ctx, by_word());
-                    }
-                    if let Some(d) = converged(step, ctx) {
-                        return followed(
-                            step,
-                            ctx,
-                            Done::unchanged(format!("another node applied it: {d}")),
-                        );
-                    }
-                    fleet_release_has(step, ctx)?;
-                    let applied = step.apply(ctx)?;
-                    fleet.set_applied(name.as_str(), &fp).map_err(store_err)?;
-                    return Ok(applied);
-                }
-                // Between this node's read and its claim another node may
-                // have applied it (under a duty named after the older live
-                // values): read once more before sending.
-                Turn::Mine(k) => match converged(step, ctx) {
-                    Some(d) => {
-                        let _ = fleet.set_applied(name.as_str(), &fp);
-                        let _ = fleet.finish(&k, true);
-                        return followed(
-                            step,
-                            ctx,
-                            Done::unchanged(format!("another node applied it: {d}")),
-                        );
-                    }
-                    None => k,
-                },
-                Turn::TakenOver(k) => {
-                    if let Some(a) = took_over(step, ctx, fleet, &k, &fp) {
-                        return Ok(a);
-                    }
-                    k
-                }
-            }
-        }
-        // A node new to this TFE (no checkpoint) that holds the duty reads
-        // TFE first: it may already hold the config (set by hand, or by
-        // nodes that ran before the store was configured).
-        Turn::Mine(key) => {
-            if !local
-                && fresh
-                && !ctx.new_install
-                && let Some(d) = converged(step, ctx)
-            {
-                let told = fleet
-                    .set_applied(name.as_str(), &fp)
-                    .and(fleet.finish(&key, true));
-                told.map_err(store_err)?;
-                return Ok(Done::unchanged(d));
-            }
-            key
-        }
-        Turn::TakenOver(key) => {
-            if let Some(a) = took_over(step, ctx, fleet, &key, &fp) {
-                return Ok(a);
-            }
-            key
-        }
-    };
-    ctx.took_over = matches!(turn_kind, TurnKind::TakenOver);
-    let result = fleet_release_has(step, ctx).and_then(|()| step.apply(ctx));
-    ctx.took_over = false;
-    // The word first, then `done`: a node that sees `done` finds the word.
-    let word = match (&result, local) {
-        (Ok(_), false) => fleet.set_applied(name.as_str(), &fp),
-        _ => Ok(()),
-    };
-    let finished = fleet.finish(&key, result.is_ok());
-    let applied = result?;
-    word.and(finished).map_err(|e| {
-        Error::step(
-            name,
-            format!("applied, but the other nodes could not be told: {e}; they take over after [store] wait"),
-        )
-    })?;
-    Ok(applied)
-}
-
-/// `applied`, after [`Step::follow`] took whatever the applying node
-/// changed that this node uses too.
-fn followed(step: &'static dyn Step, ctx: &mut Ctx<'_>, applied: Done) -> Result<Done, Error> {
-    Ok(match step.follow(ctx)? {
-        Some(more) => Done::unchanged(format!("{}; {more}", applied.detail)),
-        None => applied,
-    })
-}
-
-/// The fingerprint that names `step`'s duty and its `applied-STEP` word:
-/// its shared config, secrets only through PBKDF2 under the fleet's salt.
-fn duty_fingerprint(
-    step: &'static dyn Step,
-    ctx: &Ctx<'_>,
-    fleet: &Store,
-) -> Result<String, Error> {
-    let name = step.name();
-    let salt = fleet.salt().map_err(|e| Error::step(name, e))?.to_string();
-    match step.shared(ctx.cfg) {
-        Applies::Yes(d) => Ok(d.duty_fingerprint(&salt)),
-        // Only a step that applies reaches its duty: this is a bug, said so.
-        Applies::No(why) => Err(Error::step(
-            name,
-            format!("internal: applied although it does not apply ({why})"),
-        )),
-    }
-}
-
-/// A duty whose holder went silent or failed. TFE is read back first: when
-/// it already holds the step's readable values, the holder applied it and
-/// only could not say so (a `put done-...` that failed), and applying again
-/// would send a second test mail. `Some(outcome)` ends the step there.
-fn took_over(
-    step: &'static dyn Step,
-    ctx: &mut Ctx<'_>,
-    fleet: &Store,
-    key: &str,
-    fp: &str,
-) -> Option<Done> {
-    let name = step.name();
-    if !step.writes_node_files()
-        && let Some(d) = converged(step, ctx)
-    {
-        let _ = fleet.set_applied(name.as_str(), fp);
-        let _ = fleet.finish(key, true);
-        return Some(Done::unchanged(format!(
-            "the node that took this step did not report it, but TFE holds it: {d}"
-        )));
-    }
-    let why = match fleet.last_failure() {
-        true => "reported a failure".to_string(),
-        false => format!(
-            "did not finish it within [store] wait ({})",
-            crate::config::duration::format_duration(fleet.wait)
-        ),
-    };
-    ctx.warn(
-        name,
-        &format!(
-            "the node that took this step {why}, and TFE does not hold it: this node applies it. \
-             If that node had applied it without saying so, its side effect (a test mail, an SMS) happens twice"
-        ),
-    );
-    None
-}
-
-/// A short, non-secret mark of what TFE holds now for `step` (its readable
-/// live values; `none` when it has none): names a new duty after a rollback.
-fn live_mark(step: &'static dyn Step, ctx: &mut Ctx<'_>) -> String {
-    let Ok(admin) = steps::admin_client(ctx, step.name()).cloned() else {
-        return "none".into();
-    };
-    let rows = step
-        .live(&LiveCtx {
-            cfg: ctx.cfg,
-            admin: &admin,
-            state: &ctx.state,
-        })
-        .unwrap_or_default();
-    let live: Vec<String> = rows
-        .iter()
-        .filter(|r| !r.write_only)
-        .map(|r| format!("{}={}", r.key, r.live))
-        .collect();
-    if live.is_empty() {
-        return "none".into();
-    }
-    crate::util::sha256_hex(&[live.join("\n").as_bytes()])[..8].to_string()
-}
-
-enum TurnKind {
-    TakenOver,
-    Other,
-}
-
-/// Whether TFE already holds every readable key of `step` (at least one):
-/// the detail line saying so, and what could not be compared.
-fn converged(step: &'static dyn Step, ctx: &mut Ctx<'_>) -> Option<String> {
-    let name = step.name();
-    let admin = steps::admin_client(ctx, name).ok()?.clone();
-    let rows = step
-        .live(&LiveCtx {
-            cfg: ctx.cfg,
-            admin: &admin,
-            state: &ctx.state,
-        })
-        .ok()?;
-    let readable: Vec<&str> = rows
-        .iter()
-        .filter(|r| !r.write_only)
-        .map(|r| r.key.as_str())
-        .collect();
-    if readable.is_empty() || rows.iter().any(|r| r.differs()) {
-        return None;
-    }
-    // An intent left by a crash is settled: TFE holds the change.
-    ctx.state.facts.witnesses.remove(name.as_str());
-    let unread: Vec<&str> = rows
-        .iter()
-        .filter(|r| r.write_only)
-        .map(|r| r.key.as_str())
-        .collect();
-    let mut d = format!("TFE already holds {}; nothing sent", readable.join(", "));
-    if !unread.is_empty() {
-        d.push_str(&format!(
-            " (write-only {} cannot be compared: --force {name} re-sends them)",
-            unread.join(", ")
-        ));
-    }
-    Some(d)
-}
-
-pub(crate) fn count(counts: &mut [usize; 4], o: Outcome) {
-    let i = match o {
-        Outcome::Applied => 0,
-        Outcome::Unchanged => 1,
-        Outcome::Skipped => 2,
-        Outcome::Failed => 3,
-    };
-    counts[i] += 1;
-}
-
-/// Emits `finished` for `e` and hands it back (`return Err(ended(..))`).
-fn ended(report: &Reporter, counts: &[usize; 4], ctx: &Ctx<'_>, e: Error) -> Error {
-    finish(
-        report,
-        counts,
-        Some(&e),
-        ctx.state.facts.tfe_version.as_deref(),
-    );
-    e
-}
-
-/// The `finished` event; `release`: the TFE version the run knows (see
-/// [`Ctx::release`]).
-pub(crate) fn finish(
-    report: &Reporter,
-    counts: &[usize; 4],
-    err: Option<&Error>,
-    release: Option<&str>,
-) {
-    let msg = err.map(|e| e.to_string());
-    report.emit(Event::Finished {
-        exit_code: err.map(Error::exit_code).unwrap_or(0),
-        error: msg.as_deref(),
-        counts: *counts,
-        tfe_version: release,
-    });
-}
-
-/// `tfe-bootstrap renew`: under the state lock, renews every token the
-/// state records whose renewal is due ([`steps::renew`]), reporting one
-/// line per token. `Ok(false)`: there is no state yet (nothing written,
-/// nothing to renew).
-pub fn renew(
-    cfg: &Config,
-    client: Client,
-    report: &Reporter,
-    dry_run: bool,
-) -> Result<bool, Error> {
-    let checkpoints = DirStore::new(&cfg.state_dir);
-    let _lock = checkpoints.lock()?;
-    let Some(state) = checkpoints.load()? else {
-        return Ok(false);
-    };
-    checkpoints.check_owner(&state, &cfg.tfe.address)?;
-    let fleet = cfg
-        .store
-        .as_ref()
-        .map(|s| Store::new(s, &cfg.tfe.address, &cfg.secret_envs));
-    let mut ctx = Ctx::new(cfg, client, state, &checkpoints, fleet.as_ref(), report);
-    let started = Instant::now();
-    let mut counts = [0usize; 4];
-    match steps::renew::renew(&mut ctx, dry_run) {
-        Ok(done) => {
-            for r in done {
-                count(&mut counts, r.applied.outcome);
-                report.emit(Event::StepFinished {
-                    step: r.step,
-                    outcome: r.applied.outcome,
-                    elapsed: started.elapsed(),
-                    detail: &r.applied.detail,
-                });
-            }
-            finish(
-                report,
-                &counts,
-                None,
-                ctx.state.facts.tfe_version.as_deref(),
-            );
-            Ok(true)
-        }
-        Err(e) => {
-            if let Error::Step { step, message, .. } = &e {
-                count(&mut counts, Outcome::Failed);
-                report.emit(Event::StepFinished {
-                    step: *step,
-                    outcome: Outcome::Failed,
-                    elapsed: started.elapsed(),
-                    detail: message,
-                });
-            }
-            finish(
-                report,
-                &counts,
-                Some(&e),
-                ctx.state.facts.tfe_version.as_deref(),
-            );
-            Err(e)
-        }
-    }
-}
-
-/// Loads the state for read-only commands (no lock taken; never written).
-pub fn load_state(
-    cfg_dir: &std::path::Path,
-    address: Option<&str>,
-) -> Result<Option<State>, Error> {
-    let checkpoints = DirStore::new(cfg_dir);
-    let st = checkpoints.load()?;
-    if let (Some(s), Some(a)) = (&st, address) {
-        checkpoints.check_owner(s, a)?;
-    }
-    Ok(st)
 }

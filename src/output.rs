@@ -186,105 +186,19 @@ impl Reporter {
                     ));
                 }
             }
-            Event::StepStarted { step } => {
-                // On a terminal every running step shows a spinner; the wait's
-                // message is updated by each poll.
-                if self.tty {
-                    let sp = indicatif::ProgressBar::new_spinner();
-                    sp.set_style(
-                        indicatif::ProgressStyle::with_template("{spinner} {msg}")
-                            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-                    );
-                    sp.enable_steady_tick(Duration::from_millis(100));
-                    let what = if step.as_str() == "wait" {
-                        "waiting for TFE to answer ready"
-                    } else {
-                        "running"
-                    };
-                    sp.set_message(format!("{:<13} {what}", step.as_str()));
-                    if let Some(old) = self.live().spinner.replace(sp) {
-                        old.finish_and_clear();
-                    }
-                }
-            }
+            Event::StepStarted { step } => self.text_step_started(step),
             Event::WaitPoll {
                 attempt,
                 status,
                 elapsed,
-            } => {
-                let msg = format!(
-                    "wait          waiting for TFE: {attempt} poll{}, last {status}, {:.0}s",
-                    if attempt == 1 { "" } else { "s" },
-                    elapsed.as_secs_f64()
-                );
-                let mut live = self.live();
-                if let Some(sp) = &live.spinner {
-                    sp.set_message(crate::redact::scrub(&msg).into_owned());
-                } else if self.verbosity >= Verbosity::Normal
-                    && live
-                        .last_plain_poll
-                        .is_none_or(|t| t.elapsed() >= PLAIN_POLL_EVERY)
-                {
-                    live.last_plain_poll = Some(Instant::now());
-                    drop(live);
-                    self.print(&msg);
-                }
-            }
+            } => self.text_wait_poll(attempt, status, elapsed),
             Event::StepFinished {
                 step,
                 outcome,
                 elapsed,
                 detail,
-            } => {
-                self.stop_spinner();
-                if self.verbosity == Verbosity::Quiet {
-                    return;
-                }
-                let word = match outcome {
-                    Outcome::Applied => self.paint("applied  ", "32"),
-                    Outcome::Unchanged => self.paint("unchanged", "2"),
-                    Outcome::Skipped => self.paint("skipped  ", "2"),
-                    Outcome::Failed => self.paint("failed   ", "31;1"),
-                };
-                let ms = elapsed.as_millis();
-                let time = if outcome == Outcome::Applied || outcome == Outcome::Failed {
-                    format!(" ({ms} ms)")
-                } else {
-                    String::new()
-                };
-                // A failure's message is the `error:` line that ends the run;
-                // printing it here too would say it twice in one log.
-                let detail = if outcome == Outcome::Failed {
-                    "see the error below"
-                } else {
-                    detail
-                };
-                self.print(&format!("{:<13} {word} {detail}{time}", step.as_str()));
-            }
-            Event::Request(r) => {
-                if self.verbosity == Verbosity::Verbose {
-                    let status = r
-                        .status
-                        .map(|s| s.to_string())
-                        .unwrap_or_else(|| "---".into());
-                    let retry = if r.attempt > 1 {
-                        format!(" (attempt {})", r.attempt)
-                    } else {
-                        String::new()
-                    };
-                    let err = r
-                        .error
-                        .as_deref()
-                        .map(|e| format!(" {e}"))
-                        .unwrap_or_default();
-                    self.print(&format!(
-                        "  -> {} {} {status} {} ms{retry}{err}",
-                        r.method,
-                        r.path,
-                        r.elapsed.as_millis()
-                    ));
-                }
-            }
+            } => self.text_step_finished(step, outcome, elapsed, detail),
+            Event::Request(r) => self.text_request(r),
             Event::Warning { step, message } => {
                 self.stop_spinner();
                 let prefix = step
@@ -304,25 +218,129 @@ impl Reporter {
                 error,
                 counts,
                 ..
-            } => {
-                self.stop_spinner();
-                if let Some(err) = error {
-                    let red = if std::io::stderr().is_terminal() && self.color {
-                        "\x1b[31;1merror:\x1b[0m"
-                    } else {
-                        "error:"
-                    };
-                    self.print_err(&format!("{red} {err}"));
-                }
-                if self.verbosity >= Verbosity::Normal && counts.iter().sum::<usize>() > 0 {
-                    let [a, u, s, f] = counts;
-                    let total = self.started.elapsed().as_secs_f64();
-                    let word = if exit_code == 0 { "done" } else { "stopped" };
-                    self.print(&format!(
-                        "{word}: {a} applied, {u} unchanged, {s} skipped, {f} failed in {total:.1}s (exit {exit_code})"
-                    ));
-                }
-            }
+            } => self.text_finished(exit_code, error, counts),
+        }
+    }
+
+    /// On a terminal every running step shows a spinner; the wait's message
+    /// is updated by each poll.
+    fn text_step_started(&self, step: StepName) {
+        if !self.tty {
+            return;
+        }
+        let sp = indicatif::ProgressBar::new_spinner();
+        sp.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        sp.enable_steady_tick(Duration::from_millis(100));
+        let what = if step.as_str() == "wait" {
+            "waiting for TFE to answer ready"
+        } else {
+            "running"
+        };
+        sp.set_message(format!("{:<13} {what}", step.as_str()));
+        if let Some(old) = self.live().spinner.replace(sp) {
+            old.finish_and_clear();
+        }
+    }
+
+    fn text_wait_poll(&self, attempt: u32, status: &str, elapsed: Duration) {
+        let msg = format!(
+            "wait          waiting for TFE: {attempt} poll{}, last {status}, {:.0}s",
+            if attempt == 1 { "" } else { "s" },
+            elapsed.as_secs_f64()
+        );
+        let mut live = self.live();
+        if let Some(sp) = &live.spinner {
+            sp.set_message(crate::redact::scrub(&msg).into_owned());
+        } else if self.verbosity >= Verbosity::Normal
+            && live
+                .last_plain_poll
+                .is_none_or(|t| t.elapsed() >= PLAIN_POLL_EVERY)
+        {
+            live.last_plain_poll = Some(Instant::now());
+            drop(live);
+            self.print(&msg);
+        }
+    }
+
+    fn text_step_finished(
+        &self,
+        step: StepName,
+        outcome: Outcome,
+        elapsed: Duration,
+        detail: &str,
+    ) {
+        self.stop_spinner();
+        if self.verbosity == Verbosity::Quiet {
+            return;
+        }
+        let word = match outcome {
+            Outcome::Applied => self.paint("applied  ", "32"),
+            Outcome::Unchanged => self.paint("unchanged", "2"),
+            Outcome::Skipped => self.paint("skipped  ", "2"),
+            Outcome::Failed => self.paint("failed   ", "31;1"),
+        };
+        let ms = elapsed.as_millis();
+        let time = if outcome == Outcome::Applied || outcome == Outcome::Failed {
+            format!(" ({ms} ms)")
+        } else {
+            String::new()
+        };
+        // A failure's message is the `error:` line that ends the run;
+        // printing it here too would say it twice in one log.
+        let detail = if outcome == Outcome::Failed {
+            "see the error below"
+        } else {
+            detail
+        };
+        self.print(&format!("{:<13} {word} {detail}{time}", step.as_str()));
+    }
+
+    fn text_request(&self, r: &RequestEvent) {
+        if self.verbosity != Verbosity::Verbose {
+            return;
+        }
+        let status = r
+            .status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "---".into());
+        let retry = if r.attempt > 1 {
+            format!(" (attempt {})", r.attempt)
+        } else {
+            String::new()
+        };
+        let err = r
+            .error
+            .as_deref()
+            .map(|e| format!(" {e}"))
+            .unwrap_or_default();
+        self.print(&format!(
+            "  -> {} {} {status} {} ms{retry}{err}",
+            r.method,
+            r.path,
+            r.elapsed.as_millis()
+        ));
+    }
+
+    fn text_finished(&self, exit_code: u8, error: Option<&str>, counts: [usize; 4]) {
+        self.stop_spinner();
+        if let Some(err) = error {
+            let red = if std::io::stderr().is_terminal() && self.color {
+                "\x1b[31;1merror:\x1b[0m"
+            } else {
+                "error:"
+            };
+            self.print_err(&format!("{red} {err}"));
+        }
+        if self.verbosity >= Verbosity::Normal && counts.iter().sum::<usize>() > 0 {
+            let [a, u, s, f] = counts;
+            let total = self.started.elapsed().as_secs_f64();
+            let word = if exit_code == 0 { "done" } else { "stopped" };
+            self.print(&format!(
+                "{word}: {a} applied, {u} unchanged, {s} skipped, {f} failed in {total:.1}s (exit {exit_code})"
+            ));
         }
     }
 

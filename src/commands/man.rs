@@ -28,6 +28,17 @@ pub(super) fn render() -> std::io::Result<Vec<u8>> {
     man.render_synopsis_section(&mut w)?;
     man.render_description_section(&mut w)?;
     man.render_options_section(&mut w)?;
+    commands_section(&mut w, &cmd)?;
+    steps_section(&mut w)?;
+    files_section(&mut w)?;
+    environment_section(&mut w)?;
+    exit_section(&mut w)?;
+    man.render_version_section(&mut w)?;
+    Ok(w)
+}
+
+/// Every subcommand with its own options.
+fn commands_section(w: &mut Vec<u8>, cmd: &clap::Command) -> std::io::Result<()> {
     writeln!(w, ".SH COMMANDS")?;
     for sub in cmd.get_subcommands() {
         let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
@@ -54,6 +65,11 @@ pub(super) fn render() -> std::io::Result<Vec<u8>> {
             )?;
         }
     }
+    Ok(())
+}
+
+/// The steps, in order, and what renewal does.
+fn steps_section(w: &mut Vec<u8>) -> std::io::Result<()> {
     writeln!(w, ".SH STEPS")?;
     writeln!(
         w,
@@ -77,6 +93,11 @@ pub(super) fn render() -> std::io::Result<Vec<u8>> {
          take it from [store]. tfe\\-bootstrap\\-renew.timer runs it daily; \\fBstatus\\fR shows each token's \
          expiry and when it is renewed."
     )?;
+    Ok(())
+}
+
+/// The files the run reads and writes.
+fn files_section(w: &mut Vec<u8>) -> std::io::Result<()> {
     writeln!(w, ".SH FILES")?;
     for (path, what) in [
         (
@@ -111,6 +132,11 @@ pub(super) fn render() -> std::io::Result<Vec<u8>> {
     ] {
         writeln!(w, ".TP\n\\fI{}\\fR\n{}", roff(path), what)?;
     }
+    Ok(())
+}
+
+/// The variables it reads, and what its commands get.
+fn environment_section(w: &mut Vec<u8>) -> std::io::Result<()> {
     writeln!(w, ".SH ENVIRONMENT")?;
     for (var, what) in [
         ("TFE_BOOTSTRAP_CONFIG", "The config file, as \\-\\-config."),
@@ -141,6 +167,11 @@ pub(super) fn render() -> std::io::Result<Vec<u8>> {
          A secret that is absent (an unset variable, a missing file) is needed only while a step that sends it \
          still has to run: once the admin exists, the IACT and the admin password may be removed."
     )?;
+    Ok(())
+}
+
+/// The contract's exit codes.
+fn exit_section(w: &mut Vec<u8>) -> std::io::Result<()> {
     writeln!(w, ".SH \"EXIT STATUS\"")?;
     for (code, what) in [
         (
@@ -174,6 +205,5 @@ pub(super) fn render() -> std::io::Result<Vec<u8>> {
     ] {
         writeln!(w, ".TP\n\\fB{code}\\fR\n{what}")?;
     }
-    man.render_version_section(&mut w)?;
-    Ok(w)
+    Ok(())
 }

@@ -162,7 +162,7 @@ fn run(cli: &Cli, sel: &Selection, report: &Arc<Reporter>) -> Result<u8, Error> 
 /// run recorded.
 pub(super) fn started(report: &Reporter, cfg: &Config, command: &str) {
     let dir = cfg.state_dir.display().to_string();
-    let seen = machine::load_state(&cfg.state_dir, None)
+    let seen = crate::session::load_state(&cfg.state_dir, None)
         .ok()
         .flatten()
         .and_then(|s| s.facts.tfe_version);

@@ -94,11 +94,11 @@ pub(super) fn local(cfg: &Config) -> Vec<Check> {
     // The store answers a read (a helper that is missing, not executable
     // or cannot reach its backend fails here, before anything is sent).
     if let Some(s) = &cfg.store {
-        let store = crate::fleet::Store::new(s, &cfg.tfe.address, &cfg.secret_envs);
+        let store = crate::store::Store::new(s, &cfg.tfe.address, &cfg.secret_envs);
         out.push(match store.get("salt") {
             Ok(_) => Check::pass("store", "[store] command answers a get".into()),
             // Said once, even when the helper's error already says it.
-            Err(e @ crate::fleet::StoreError::Spawn { .. }) => {
+            Err(e @ crate::store::StoreError::Spawn { .. }) => {
                 Check::fail("store", exit::USAGE, e.to_string())
             }
             Err(e) => Check::fail("store", exit::USAGE, format!("{e}; check [store] command")),

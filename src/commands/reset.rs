@@ -7,7 +7,7 @@ use crate::error::{Error, exit};
 use crate::output::{Format, Reporter};
 use crate::state::{CheckpointStore, DirStore};
 use crate::step::StepName;
-use crate::steps;
+
 use serde_json::json;
 
 pub(super) fn reset(
@@ -29,66 +29,18 @@ pub(super) fn reset(
         )));
     }
     let _lock = store.lock()?;
-    let forgotten: Vec<String> = if all {
-        // A damaged file must be removable too: that is the documented way out.
-        store.clear()?;
-        vec!["all".into()]
-    } else {
-        let Some(mut state) = store.load()? else {
-            return Ok(exit::OK);
-        };
-        let mut gone = vec![];
-        for s in steps_ {
-            if state.steps.remove(s.as_str()).is_some() {
-                gone.push(s.as_str().to_string());
-            }
-            if *s == steps::agent_pool::NAME {
-                state.facts.agent_pool_id = None;
-            }
-        }
-        store.save(&state)?;
-        gone
-    };
+    let forgotten = forget(&store, steps_, all)?;
     // Forgetting the admin means TFE was reinstalled (or is to be): the saved
     // token belongs to the old install, and the admin step prefers a saved
-    // token over the IACT. Move it aside, never delete it.
-    let mut moved = None;
-    // `--all` keeps it: that is also the way out of a damaged state file,
-    // where the token is still good.
-    if !all
-        && steps_.contains(&steps::admin::NAME)
-        && let Some(cfg) = cfg.as_ref()
-        && cfg.admin.token.is_none()
-        && std::fs::symlink_metadata(&cfg.admin.token_file).is_ok()
-    {
-        let stale = cfg.admin.token_file.with_file_name(format!(
-            "{}.stale-{}",
-            cfg.admin
-                .token_file
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "admin-token".into()),
-            crate::util::unix_now()
-        ));
-        std::fs::rename(&cfg.admin.token_file, &stale).map_err(|e| {
-            Error::Usage(format!(
-                "the checkpoints were reset, but token_file {} could not be moved aside to {}: {e}. \
-                 Move it yourself, or the next run keeps using it",
-                cfg.admin.token_file.display(),
-                stale.display()
-            ))
-        })?;
-        moved = Some(stale);
-    }
-    let moved_note = moved
-        .as_ref()
-        .map(|p| {
-            format!(
-                "; the saved admin token was moved aside to {}, so the next run creates the admin with a new IACT",
-                p.display()
-            )
-        })
-        .unwrap_or_else(|| " (the admin token file is kept)".into());
+    // token over the IACT. Move it aside, never delete it. `--all` keeps
+    // it: that is also the way out of a damaged state file, where the token
+    // is still good.
+    let moved = match cfg.as_ref() {
+        Some(cfg) if !all && steps_.contains(&crate::step_name::ADMIN) => {
+            crate::tokens::admin::set_aside(cfg)?
+        }
+        _ => None,
+    };
     // Nothing to forget is exit 2 in every output format: a wrong step name
     // or state dir must never pass for success in a script.
     if forgotten.is_empty() && moved.is_none() {
@@ -102,28 +54,7 @@ pub(super) fn reset(
             dir.display()
         )));
     }
-    if report.format() == Format::Json {
-        report.print_json(
-            json!({"event": "reset", "forgotten": forgotten, "state_dir": dir.display().to_string(),
-                                 "token_file_moved_to": moved.map(|p| p.display().to_string())}),
-        );
-    } else {
-        report.print(&format!("forgot {}{moved_note}", forgotten.join(", ")));
-        if all {
-            report.print(&format!("  next run: {}", next_run(None)));
-        } else {
-            for s in steps_
-                .iter()
-                .filter(|s| forgotten.iter().any(|f| f == s.as_str()))
-            {
-                report.print(&format!(
-                    "  {:<13} next run: {}",
-                    s.as_str(),
-                    next_run(Some(*s))
-                ));
-            }
-        }
-    }
+    print_reset(report, &forgotten, moved.as_deref(), &dir, steps_, all);
     Ok(exit::OK)
 }
 
@@ -145,6 +76,71 @@ fn next_run(step: Option<StepName>) -> &'static str {
         "verify-tokens" => "checks every token file against TFE again",
         _ => {
             "reads TFE first and sends nothing if TFE already holds the readable settings (write-only values such as              passwords are not re-sent then: `run --force STEP` re-sends them)"
+        }
+    }
+}
+
+/// Forgets the checkpoints of `steps_` (or every one); the names forgotten.
+fn forget(store: &DirStore, steps_: &[StepName], all: bool) -> Result<Vec<String>, Error> {
+    Ok(if all {
+        // A damaged file must be removable too: that is the documented way out.
+        store.clear()?;
+        vec!["all".into()]
+    } else {
+        let Some(mut state) = store.load()? else {
+            return Ok(vec![]);
+        };
+        let mut gone = vec![];
+        for s in steps_ {
+            if state.steps.remove(s.as_str()).is_some() {
+                gone.push(s.as_str().to_string());
+            }
+            if *s == crate::step_name::AGENT_POOL {
+                state.facts.agent_pool_id = None;
+            }
+        }
+        store.save(&state)?;
+        gone
+    })
+}
+
+/// What was reset, and what the next run does.
+fn print_reset(
+    report: &Reporter,
+    forgotten: &[String],
+    moved: Option<&std::path::Path>,
+    dir: &std::path::Path,
+    steps_: &[StepName],
+    all: bool,
+) {
+    let moved_note = moved
+        .map(|p| {
+            format!(
+                "; the saved admin token was moved aside to {}, so the next run creates the admin with a new IACT",
+                p.display()
+            )
+        })
+        .unwrap_or_else(|| " (the admin token file is kept)".into());
+    if report.format() == Format::Json {
+        report.print_json(
+            json!({"event": "reset", "forgotten": forgotten, "state_dir": dir.display().to_string(),
+                                 "token_file_moved_to": moved.map(|p| p.display().to_string())}),
+        );
+    } else {
+        report.print(&format!("forgot {}{moved_note}", forgotten.join(", ")));
+        if all {
+            report.print(&format!("  next run: {}", next_run(None)));
+        } else {
+            for s in steps_
+                .iter()
+                .filter(|s| forgotten.iter().any(|f| f == s.as_str()))
+            {
+                report.print(&format!(
+                    "  {:<13} next run: {}",
+                    s.as_str(),
+                    next_run(Some(*s))
+                ));
+            }
         }
     }
 }

@@ -14,10 +14,11 @@ use crate::steps;
 pub(super) fn revoke_old_cert(cli: &Cli, report: &Arc<Reporter>) -> Result<u8, Error> {
     let cfg = load(cli)?;
     let base = client(&cfg, report)?;
-    let step = steps::saml::NAME;
-    let rotated = crate::machine::load_state(&cfg.state_dir, Some(&cfg.tfe.address))?
+    let step = crate::step_name::SAML;
+    let rotated = crate::session::load_state(&cfg.state_dir, Some(&cfg.tfe.address))?
         .is_some_and(|s| s.facts.admin_token_expires_unix.is_some());
-    let (admin, _) = steps::load_admin_client(&cfg, &base, step, rotated, report.as_ref())?;
+    let (admin, role) = steps::load_admin_client(&cfg, &base, step, rotated, report.as_ref())?;
+    crate::tokens::admin::refuse_unless_site_admin(&cfg, step, &role)?;
     // Read first: with no previous certificate (`old-idp-cert`, SAML
     // settings API docs) there is nothing to revoke, and nothing is sent.
     let saml = admin

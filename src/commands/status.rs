@@ -5,15 +5,17 @@ use serde_json::{Value, json};
 
 use super::{load_if_any, state_dir};
 use crate::cli::Cli;
+use crate::config::Config;
 use crate::error::{Error, exit};
-use crate::machine::{self, ORDER};
+use crate::machine::ORDER;
 use crate::output::{Format, Reporter};
-use crate::state::{CheckpointStore, DirStore};
+use crate::state::{CheckpointStore, DirStore, State};
+use crate::tokens::renew::Held;
 
 pub(super) fn status(cli: &Cli, report: &Reporter) -> Result<u8, Error> {
     let cfg = load_if_any(cli)?;
     let (dir, how) = state_dir(cli, cfg.as_ref());
-    let state = machine::load_state(&dir, cfg.as_ref().map(|c| c.tfe.address.as_str()))?;
+    let state = crate::session::load_state(&dir, cfg.as_ref().map(|c| c.tfe.address.as_str()))?;
     let json_out = report.format() == Format::Json;
     let Some(state) = state else {
         if json_out {
@@ -36,34 +38,7 @@ pub(super) fn status(cli: &Cli, report: &Reporter) -> Result<u8, Error> {
             state.tfe_address
         ));
     }
-    let mut rows = vec![];
-    for step in ORDER {
-        let name = step.name();
-        let cp = state.steps.get(name.as_str());
-        let changed = match (&cfg, cp) {
-            (Some(c), Some(cp)) => match step.desired(c) {
-                crate::step::Applies::Yes(d) => Some(d.fingerprint(&state.salt) != cp.fingerprint),
-                crate::step::Applies::No(_) => None,
-            },
-            _ => None,
-        };
-        let configured = cfg.as_ref().map(|c| step.desired(c).applies());
-        if json_out {
-            rows.push(
-                json!({"step": name.as_str(), "done": cp.is_some(), "at": cp.map(|c| &c.at),
-                             "config_changed": changed, "configured": configured,
-                             "detail": cp.and_then(|c| c.detail.as_ref())}),
-            );
-        } else {
-            let what = match (cp, changed) {
-                (Some(cp), Some(true)) => format!("done {}  (config changed since)", cp.at),
-                (Some(cp), _) => format!("done {}", cp.at),
-                (None, _) if configured == Some(false) => "not configured".into(),
-                (None, _) => "not done".into(),
-            };
-            report.print(&format!("  {:<13} {what}", name.as_str()));
-        }
-    }
+    let rows = step_rows(report, cfg.as_ref(), &state, json_out);
     // What the run learned on the way (never a secret).
     let f = &state.facts;
     let expires = f.admin_token_expires_unix.map(crate::util::rfc3339_unix);
@@ -75,7 +50,7 @@ pub(super) fn status(cli: &Cli, report: &Reporter) -> Result<u8, Error> {
     // Each token the config writes: when it expires, when renew replaces it.
     let held = cfg
         .as_ref()
-        .map(|c| crate::steps::renew::held(c, &state))
+        .map(|c| crate::tokens::renew::held(c, &state))
         .unwrap_or_default();
     let tokens: Vec<Value> = held
         .iter()
@@ -93,6 +68,48 @@ pub(super) fn status(cli: &Cli, report: &Reporter) -> Result<u8, Error> {
                       "agent_token": f.agent_token.as_ref().map(|a| json!({"path": a.path.display().to_string(), "pool_id": a.pool_id, "token_id": a.token_id}))}}));
         return Ok(exit::OK);
     }
+    print_facts(report, &state, &held, cfg.is_none());
+    Ok(exit::OK)
+}
+
+/// One row per step: done or not, when, and whether its config changed
+/// since (printed now as text; returned for JSON).
+fn step_rows(report: &Reporter, cfg: Option<&Config>, state: &State, json_out: bool) -> Vec<Value> {
+    let mut rows = vec![];
+    for step in ORDER {
+        let name = step.name();
+        let cp = state.steps.get(name.as_str());
+        let changed = match (cfg, cp) {
+            (Some(c), Some(cp)) => match step.desired(c) {
+                crate::step::Applies::Yes(d) => Some(d.fingerprint(&state.salt) != cp.fingerprint),
+                crate::step::Applies::No(_) => None,
+            },
+            _ => None,
+        };
+        let configured = cfg.map(|c| step.desired(c).applies());
+        if json_out {
+            rows.push(
+                json!({"step": name.as_str(), "done": cp.is_some(), "at": cp.map(|c| &c.at),
+                             "config_changed": changed, "configured": configured,
+                             "detail": cp.and_then(|c| c.detail.as_ref())}),
+            );
+        } else {
+            let what = match (cp, changed) {
+                (Some(cp), Some(true)) => format!("done {}  (config changed since)", cp.at),
+                (Some(cp), _) => format!("done {}", cp.at),
+                (None, _) if configured == Some(false) => "not configured".into(),
+                (None, _) => "not done".into(),
+            };
+            report.print(&format!("  {:<13} {what}", name.as_str()));
+        }
+    }
+    rows
+}
+
+/// What the run learned on the way, as text (never a secret).
+fn print_facts(report: &Reporter, state: &State, held: &[Held], no_config: bool) {
+    let f = &state.facts;
+    let expires = f.admin_token_expires_unix.map(crate::util::rfc3339_unix);
     if let Some(v) = &f.tfe_version {
         report.print(&format!("  TFE version (as TFE last reported it): {v}"));
     }
@@ -107,7 +124,7 @@ pub(super) fn status(cli: &Cli, report: &Reporter) -> Result<u8, Error> {
             a.pool_id
         ));
     }
-    for h in &held {
+    for h in held {
         let when = match (h.expires, h.renew_at) {
             (Some(e), Some(r)) => format!(
                 "expires {}{}; `tfe-bootstrap renew` replaces it from {}",
@@ -123,18 +140,16 @@ pub(super) fn status(cli: &Cli, report: &Reporter) -> Result<u8, Error> {
             h.file.display()
         ));
     }
-    if let (Some(e), None) = (&expires, &cfg) {
+    if let (Some(e), true) = (&expires, no_config) {
         report.print(&format!(
             "  admin token (rotated by tfe-bootstrap) expires {e}: `tfe-bootstrap renew --config FILE` replaces it before then"
         ));
     }
-    for t in &token_files {
+    for (step, t) in &f.token_files {
         report.print(&format!(
-            "  {} token file: {} (organization {})",
-            t["step"].as_str().unwrap_or(""),
-            t["path"].as_str().unwrap_or(""),
-            t["organization"]
+            "  {step} token file: {} (organization {})",
+            t.path.display(),
+            json!(t.organization)
         ));
     }
-    Ok(exit::OK)
 }

@@ -20,42 +20,7 @@ pub(super) fn validate(
             message: w,
         });
     }
-    // Which secrets the next run still needs, by the checkpoints: a used
-    // IACT or admin password may be gone, and that is fine.
-    let state = crate::machine::load_state(&cfg.state_dir, Some(&cfg.tfe.address))
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| crate::state::State::new(&cfg.tfe.address));
-    let plan = crate::machine::assess(&cfg, &state, &Default::default());
-    let mut needed = vec![];
-    let mut secret_lines = vec![];
-    for (k, why) in &cfg.absent {
-        let needs = plan.iter().find(|(step, a)| {
-            matches!(a, crate::machine::Assessment::NeedsSecret(_))
-                && step.secret_keys(&cfg).contains(&k.as_str())
-        });
-        match needs {
-            Some((step, _)) => needed.push(format!(
-                "{k} {why}: step {} still has to send it",
-                step.name()
-            )),
-            None => secret_lines.push(format!(
-                "{k}: absent, not needed (no step still to run sends it)"
-            )),
-        }
-    }
-    if state.steps.contains_key(crate::steps::admin::NAME.as_str()) {
-        for (k, present) in [
-            ("[admin] password", cfg.admin.password.is_some()),
-            ("[iact] token", cfg.iact.token.is_some()),
-        ] {
-            if present && !cfg.absent.contains_key(k) {
-                secret_lines.push(format!(
-                    "{k}: no longer needed (the admin step is done): you may remove it"
-                ));
-            }
-        }
-    }
+    let (needed, secret_lines) = secrets_needed(&cfg);
     // Absent secrets are normal where the config is checked before they
     // exist (an image build): a warning. The preflight checks this machine
     // as it is now, so there they are an environment error.
@@ -95,8 +60,76 @@ pub(super) fn validate(
     if !with_preflight {
         return Ok(exit::OK);
     }
-    let mut checks = preflight::local(&cfg);
-    checks.extend(preflight::remote(&cfg, &client(&cfg, report)?));
+    run_preflight(&cfg, report)
+}
+
+fn flatten(prefix: &str, v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&p, v, out);
+            }
+        }
+        Value::Null => {}
+        other => out.push(format!("{prefix} = {other}")),
+    }
+}
+
+/// Which absent secrets the next run still needs, by the checkpoints (a
+/// used IACT or admin password may be gone, and that is fine), and a line
+/// per secret for the summary.
+fn secrets_needed(cfg: &crate::config::Config) -> (Vec<String>, Vec<String>) {
+    // Which secrets the next run still needs, by the checkpoints: a used
+    // IACT or admin password may be gone, and that is fine.
+    let state = crate::session::load_state(&cfg.state_dir, Some(&cfg.tfe.address))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| crate::state::State::new(&cfg.tfe.address));
+    let plan = crate::machine::assess(cfg, &state, &Default::default());
+    let mut needed = vec![];
+    let mut secret_lines = vec![];
+    for (k, why) in &cfg.absent {
+        let needs = plan.iter().find(|(step, a)| {
+            matches!(a, crate::machine::Assessment::NeedsSecret(_))
+                && step.secret_keys(cfg).contains(&k.as_str())
+        });
+        match needs {
+            Some((step, _)) => needed.push(format!(
+                "{k} {why}: step {} still has to send it",
+                step.name()
+            )),
+            None => secret_lines.push(format!(
+                "{k}: absent, not needed (no step still to run sends it)"
+            )),
+        }
+    }
+    if state.steps.contains_key(crate::step_name::ADMIN.as_str()) {
+        for (k, present) in [
+            ("[admin] password", cfg.admin.password.is_some()),
+            ("[iact] token", cfg.iact.token.is_some()),
+        ] {
+            if present && !cfg.absent.contains_key(k) {
+                secret_lines.push(format!(
+                    "{k}: no longer needed (the admin step is done): you may remove it"
+                ));
+            }
+        }
+    }
+    (needed, secret_lines)
+}
+
+/// `--preflight`: this machine's checks and TFE's, and their exit code.
+fn run_preflight(
+    cfg: &crate::config::Config,
+    report: &std::sync::Arc<Reporter>,
+) -> Result<u8, Error> {
+    let mut checks = preflight::local(cfg);
+    checks.extend(preflight::remote(cfg, &client(cfg, report)?));
     let code = preflight::code(&checks);
     if report.format() == Format::Json {
         let rows: Vec<Value> = checks
@@ -122,21 +155,4 @@ pub(super) fn validate(
         });
     }
     Ok(code)
-}
-
-fn flatten(prefix: &str, v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::Object(m) => {
-            for (k, v) in m {
-                let p = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&p, v, out);
-            }
-        }
-        Value::Null => {}
-        other => out.push(format!("{prefix} = {other}")),
-    }
 }

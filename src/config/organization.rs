@@ -6,6 +6,27 @@ use super::raw::RawOrganization;
 use super::{OrgConfig, PoolRef};
 
 pub(super) fn organization(c: &mut Checker, o: RawOrganization) -> OrgConfig {
+    let (name, email) = identity(c, &o);
+    let pool = pool(c, &o);
+    let (service_token_file, owners_team_token_file, agent_token) = token_files(c, &o, &pool);
+    let token_ttl = o.token_ttl.as_ref().map(|t| token_ttl(c, t));
+    let security = security(c, &o);
+    OrgConfig {
+        name,
+        email,
+        security,
+        default_execution_mode: o.default_execution_mode.clone(),
+        default_agent_pool: pool,
+        max_ttl_enabled: o.max_ttl_enabled,
+        service_token_file,
+        owners_team_token_file,
+        agent_token,
+        token_ttl,
+    }
+}
+
+/// The organization's name and e-mail, and its execution mode's value.
+fn identity(c: &mut Checker, o: &RawOrganization) -> (String, String) {
     let why = "in [organization]";
     let name = c
         .required("[organization] name", o.name.as_ref(), why)
@@ -38,6 +59,12 @@ pub(super) fn organization(c: &mut Checker, o: RawOrganization) -> OrgConfig {
             format!("{m:?} is not one of remote, local, agent"),
         );
     }
+    (name, email)
+}
+
+/// `default_agent_pool` (a name) or `default_agent_pool_id`, and whether
+/// the execution mode allows one.
+fn pool(c: &mut Checker, o: &RawOrganization) -> Option<PoolRef> {
     let pool = match (&o.default_agent_pool, &o.default_agent_pool_id) {
         (Some(_), Some(_)) => {
             c.fail(
@@ -77,6 +104,19 @@ pub(super) fn organization(c: &mut Checker, o: RawOrganization) -> OrgConfig {
         ),
         _ => {}
     }
+    pool
+}
+
+/// The token files: the organization's, the owners team's, the agent's.
+fn token_files(
+    c: &mut Checker,
+    o: &RawOrganization,
+    pool: &Option<PoolRef>,
+) -> (
+    Option<std::path::PathBuf>,
+    Option<std::path::PathBuf>,
+    Option<super::AgentTokenConfig>,
+) {
     let service_token_file = o.service_token.as_ref().and_then(|s| {
         if s.file.is_none() {
             c.fail(
@@ -128,22 +168,33 @@ pub(super) fn organization(c: &mut Checker, o: RawOrganization) -> OrgConfig {
         }
         Some(super::AgentTokenConfig { file, description })
     });
-    let token_ttl = o.token_ttl.as_ref().map(|t| {
-        let mut v = vec![];
-        for (key, wire, val) in [
-            ("organization", "organization", &t.organization), ("team", "team", &t.team),
-            ("user", "user", &t.user), ("audit_trails", "audit_trails", &t.audit_trails),
-        ] {
-            if let Some(val) = val
-                && let Some(ms) = parse_ttl(c, &format!("[organization.token_ttl] {key}"), val) {
-                    v.push((wire, ms));
-                }
+    (service_token_file, owners_team_token_file, agent_token)
+}
+
+/// `[organization.token_ttl]`: (policy type, ms) for each key set.
+fn token_ttl(c: &mut Checker, t: &super::raw::RawTokenTtl) -> Vec<(&'static str, u64)> {
+    let mut v = vec![];
+    for (key, wire, val) in [
+        ("organization", "organization", &t.organization),
+        ("team", "team", &t.team),
+        ("user", "user", &t.user),
+        ("audit_trails", "audit_trails", &t.audit_trails),
+    ] {
+        if let Some(val) = val
+            && let Some(ms) = parse_ttl(c, &format!("[organization.token_ttl] {key}"), val)
+        {
+            v.push((wire, ms));
         }
-        if t.organization.is_none() && t.team.is_none() && t.user.is_none() && t.audit_trails.is_none() {
-            c.fail("[organization.token_ttl]", "is empty: set at least one of organization, team, user, audit_trails, or remove the table");
-        }
-        v
-    });
+    }
+    if t.organization.is_none() && t.team.is_none() && t.user.is_none() && t.audit_trails.is_none()
+    {
+        c.fail("[organization.token_ttl]", "is empty: set at least one of organization, team, user, audit_trails, or remove the table");
+    }
+    v
+}
+
+/// The organization's security settings.
+fn security(c: &mut Checker, o: &RawOrganization) -> serde_json::Map<String, serde_json::Value> {
     // Organizations API docs ("Update an Organization"): collaborator-auth-policy
     // is `password` or `two_factor_mandatory`; session-timeout and
     // session-remember are minutes (go-tfe `Organization.SessionTimeout`,
@@ -178,16 +229,5 @@ pub(super) fn organization(c: &mut Checker, o: RawOrganization) -> OrgConfig {
         }
         security.insert(wire.into(), (d.as_secs() / 60).into());
     }
-    OrgConfig {
-        name,
-        email,
-        security,
-        default_execution_mode: o.default_execution_mode.clone(),
-        default_agent_pool: pool,
-        max_ttl_enabled: o.max_ttl_enabled,
-        service_token_file,
-        owners_team_token_file,
-        agent_token,
-        token_ttl,
-    }
+    security
 }

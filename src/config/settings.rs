@@ -237,6 +237,26 @@ pub(super) fn saml(c: &mut Checker, s: RawSaml) -> SettingsConfig {
             m.insert(wire.into(), v.clone().into());
         }
     }
+    saml_checked(c, &s, &mut m);
+    if s.enabled == Some(true) {
+        let why = "when enabled = true";
+        if s.idp_cert.is_none() {
+            c.fail("[saml] idp_cert", format!("is required {why}"));
+        }
+        c.required("[saml] sso_endpoint_url", s.sso_endpoint_url.as_ref(), why);
+        c.required("[saml] slo_endpoint_url", s.slo_endpoint_url.as_ref(), why);
+    }
+    let key = c.secret("[saml] private_key", s.private_key.as_ref());
+    SettingsConfig {
+        attributes: m,
+        secrets: key.map(|k| vec![("private-key", k)]).unwrap_or_default(),
+        write_only: Map::new(),
+    }
+}
+
+/// The `[saml]` keys with a closed set of values: URLs, signing and
+/// digest methods, the provider type, the SSO token session timeout.
+fn saml_checked(c: &mut Checker, s: &RawSaml, m: &mut Map<String, Value>) {
     for (key, v) in [
         ("slo_endpoint_url", &s.slo_endpoint_url),
         ("sso_endpoint_url", &s.sso_endpoint_url),
@@ -285,20 +305,6 @@ pub(super) fn saml(c: &mut Checker, s: RawSaml) -> SettingsConfig {
     if let Some(t) = &s.sso_api_token_session_timeout {
         let d = c.duration("[saml] sso_api_token_session_timeout", Some(t), "14d");
         m.insert("sso-api-token-session-timeout".into(), d.as_secs().into());
-    }
-    if s.enabled == Some(true) {
-        let why = "when enabled = true";
-        if s.idp_cert.is_none() {
-            c.fail("[saml] idp_cert", format!("is required {why}"));
-        }
-        c.required("[saml] sso_endpoint_url", s.sso_endpoint_url.as_ref(), why);
-        c.required("[saml] slo_endpoint_url", s.slo_endpoint_url.as_ref(), why);
-    }
-    let key = c.secret("[saml] private_key", s.private_key.as_ref());
-    SettingsConfig {
-        attributes: m,
-        secrets: key.map(|k| vec![("private-key", k)]).unwrap_or_default(),
-        write_only: Map::new(),
     }
 }
 

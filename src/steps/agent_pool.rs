@@ -9,7 +9,7 @@ use crate::config::{Config, PoolRef};
 use crate::error::Error;
 use crate::step::{Applies, Ctx, Desired, Done, Step, StepName};
 
-pub const NAME: StepName = StepName::new("agent-pool");
+pub const NAME: StepName = crate::step_name::AGENT_POOL;
 
 pub struct AgentPool;
 

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::step::{Applies, Ctx, Done, Drift, LiveCtx, Step, StepName};
 use crate::tfe::api::SettingsKind;
 
-pub const NAME: StepName = StepName::new("customization");
+pub const NAME: StepName = crate::step_name::CUSTOMIZATION;
 
 /// The one customization key older installs kept in general-settings.
 const SUPPORT_EMAIL: &str = "support-email-address";

@@ -9,13 +9,16 @@ use crate::error::Error;
 use crate::step::{Applies, Ctx, Done, Drift, LiveCtx, Step, StepName};
 use crate::tfe::api::SettingsKind;
 
-pub const NAME: StepName = StepName::new("general");
+pub const NAME: StepName = crate::step_name::GENERAL;
 
 pub struct General;
 
 impl Step for General {
     fn name(&self) -> StepName {
         NAME
+    }
+    fn needs_site_admin(&self) -> bool {
+        true
     }
     fn desired(&self, cfg: &Config) -> Applies {
         settings::desired(cfg.general.as_ref(), "general", None)

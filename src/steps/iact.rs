@@ -1,25 +1,18 @@
 //! `iact`: obtain the Initial Admin Creation Token, in memory only.
 //!
-//! Sources, per `[iact] source`: `token` (pre-seeded, as TFE_IACT_TOKEN),
-//! `api` (`GET /admin/retrieve-iact`, only when this host's address toward
-//! TFE is inside `subnets` and the time limit since TFE first answered ready
-//! has not passed), `command` (argv, no shell, stdout trimmed). `auto` tries
-//! them in that order; a refusal falls through to the next. Nothing
-//! obtainable: exit 4, with every source's reason.
-
-use std::net::{IpAddr, ToSocketAddrs, UdpSocket};
-use std::time::Duration;
+//! The sources are in [`super::iact_source`]. With `[store]`, only the
+//! node that takes the duty to create the admin obtains it: the duty is
+//! taken here, without waiting, and held by this node's store handle until
+//! the `admin` step finishes it.
 
 use serde_json::json;
 
-use crate::config::duration::format_duration;
-use crate::config::secret::Secret;
-use crate::config::{Config, IactSource};
+use super::iact_source::obtain;
+use crate::config::Config;
 use crate::error::Error;
 use crate::step::{Applies, Ctx, Desired, Done, Schedule, Step, StepName};
-use crate::util::unix_now;
 
-pub const NAME: StepName = StepName::new("iact");
+pub const NAME: StepName = crate::step_name::IACT;
 
 pub struct Iact;
 
@@ -37,7 +30,7 @@ impl Step for Iact {
     }
     /// Needed only while the admin is still to be created.
     fn schedule(&self) -> Schedule {
-        Schedule::With(super::admin::NAME)
+        Schedule::With(crate::step_name::ADMIN)
     }
     fn desired(&self, cfg: &Config) -> Applies {
         if cfg.tfe.platform == crate::config::Platform::Hcp {
@@ -52,7 +45,7 @@ impl Step for Iact {
                 cfg.admin.token_file.display()
             ));
         }
-        if let Some(p) = super::admin::rescued(cfg) {
+        if let Some(p) = crate::tokens::admin::rescued(cfg) {
             return Applies::No(format!(
                 "not needed: an earlier run kept the admin token in {}",
                 p.display()
@@ -66,7 +59,7 @@ impl Step for Iact {
 }
 
 fn run(ctx: &mut Ctx<'_>) -> Result<Done, Error> {
-    if super::admin::published(ctx, NAME)?.is_some() {
+    if crate::tokens::admin::published(ctx, NAME)?.is_some() {
         return Ok(Done::unchanged(
             "not needed: another node created the admin and published its token to [store]",
         ));
@@ -76,10 +69,10 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Done, Error> {
     // them obtains the IACT if it takes the duty over).
     if let Some(fleet) = ctx.fleet {
         match fleet
-            .try_claim(super::admin::NAME.as_str())
+            .try_claim(crate::step_name::ADMIN.as_str())
             .map_err(|e| Error::step(NAME, e))?
         {
-            Some(crate::fleet::Turn::Mine(key)) => ctx.admin_duty = Some(key),
+            Some(crate::store::Turn::Mine(_)) => {}
             _ => {
                 return Ok(Done::unchanged(
                     "not needed: another node creates the admin (this node obtains the IACT if it takes that over)",
@@ -91,156 +84,9 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Done, Error> {
     // Without an IACT this node cannot create the admin: let another try
     // at once rather than after [store] wait.
     if got.is_err()
-        && let (Some(fleet), Some(key)) = (ctx.fleet, ctx.admin_duty.take())
+        && let Some(fleet) = ctx.fleet
     {
-        let _ = fleet.finish(&key, false);
+        fleet.give_up_held(crate::step_name::ADMIN.as_str());
     }
     got
-}
-
-/// Obtains the IACT from the configured sources into `ctx.iact`.
-pub(super) fn obtain(ctx: &mut Ctx<'_>) -> Result<Done, Error> {
-    let cfg = &ctx.cfg.iact;
-    let order: &[IactSource] = match cfg.source {
-        IactSource::Auto => &[IactSource::Token, IactSource::Api, IactSource::Command],
-        IactSource::Token => &[IactSource::Token],
-        IactSource::Api => &[IactSource::Api],
-        IactSource::Command => &[IactSource::Command],
-    };
-    let mut reasons: Vec<String> = vec![];
-    for source in order {
-        let got = match source {
-            IactSource::Token => cfg
-                .token
-                .clone()
-                .map(|t| (t, "the pre-seeded [iact] token".to_string()))
-                .ok_or(None),
-            IactSource::Api => from_api(ctx).map_err(|e| (!e.is_empty()).then_some(e)),
-            IactSource::Command => match &cfg.command {
-                None => Err(None),
-                Some(argv) => from_command(
-                    argv,
-                    &crate::helper::Env {
-                        pass: &cfg.env,
-                        deny: &ctx.cfg.secret_envs,
-                        add: &[],
-                    },
-                    cfg.command_timeout,
-                )
-                .map_err(Some),
-            },
-            IactSource::Auto => Err(None),
-        };
-        match got {
-            Ok((token, how)) => {
-                ctx.iact = Some(token);
-                return Ok(Done::changed(format!("obtained from {how}")));
-            }
-            Err(Some(reason)) => reasons.push(reason),
-            Err(None) => {}
-        }
-    }
-    Err(Error::no_admin(
-        NAME,
-        format!(
-            "could not obtain the Initial Admin Creation Token: {}. Pre-seed it (TFE_IACT_TOKEN on the install, \
-             [iact] token here), or give [iact] command; if TFE already has an admin, set [admin] token instead",
-            if reasons.is_empty() {
-                "no source is configured".to_string()
-            } else {
-                reasons.join("; ")
-            }
-        ),
-    ))
-}
-
-/// This host's source address toward TFE (no packet is sent: a UDP
-/// "connect" only picks the route).
-fn local_addr_toward(host: &str, port: u16) -> Result<IpAddr, String> {
-    let target = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{host} has no address"))?;
-    let bind = if target.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    };
-    let sock = UdpSocket::bind(bind).map_err(|e| e.to_string())?;
-    sock.connect(target)
-        .map_err(|e| format!("no route to {target}: {e}"))?;
-    Ok(sock.local_addr().map_err(|e| e.to_string())?.ip())
-}
-
-fn from_api(ctx: &Ctx<'_>) -> Result<(Secret, String), String> {
-    let cfg = &ctx.cfg.iact;
-    let me = local_addr_toward(&ctx.cfg.tfe.host, ctx.cfg.tfe.port)
-        .map_err(|e| format!("HTTP API: {e}"))?;
-    // Without [iact] subnets only TFE's own host may ask (blank
-    // TFE_IACT_SUBNETS still allows localhost: FDO configuration docs);
-    // from anywhere else there is nothing to try ("" skips the source).
-    if cfg.subnets.is_empty() && !me.is_loopback() {
-        return Err(String::new());
-    }
-    if !cfg.subnets.is_empty() && !cfg.subnets.iter().any(|n| n.contains(&me)) {
-        let nets: Vec<String> = cfg.subnets.iter().map(|n| n.to_string()).collect();
-        return Err(format!(
-            "HTTP API: this host's address toward TFE ({me}) is outside [iact] subnets ({})",
-            nets.join(", ")
-        ));
-    }
-    if let (Some(limit), Some(first)) = (cfg.time_limit, ctx.state.facts.first_ready_unix) {
-        let age = Duration::from_secs(unix_now().saturating_sub(first));
-        if age >= limit {
-            return Err(format!(
-                "HTTP API: its window ([iact] time_limit {}) has passed: TFE first answered ready {} ago",
-                format_duration(limit),
-                format_duration(Duration::from_secs(age.as_secs()))
-            ));
-        }
-    }
-    match ctx.client.retrieve_iact() {
-        Ok(t) => Ok((
-            Secret::new(t, "GET /admin/retrieve-iact"),
-            "the HTTP API (/admin/retrieve-iact)".into(),
-        )),
-        Err(e) => Err(format!(
-            "HTTP API refused: {e} (outside TFE's iact_subnet_list, or its time limit passed)"
-        )),
-    }
-}
-
-/// Runs the `[iact] command` (see [`crate::helper`]): its deadline,
-/// `command_timeout`, covers the command and the reading of its output.
-fn from_command(
-    argv: &[String],
-    env: &crate::helper::Env<'_>,
-    timeout: Duration,
-) -> Result<(Secret, String), String> {
-    use crate::helper::Failure;
-    let shown = argv.first().cloned().unwrap_or_default();
-    let done = crate::helper::run(argv, None, env, timeout).map_err(|f| match f {
-        Failure::Spawn(e) => format!("command {shown:?} could not start: {e}"),
-        Failure::TimedOut => format!(
-            "command {shown:?} did not finish within [iact] command_timeout ({}); it and its children were killed",
-            format_duration(timeout)
-        ),
-        Failure::Wait(e) => format!("command {shown:?}: {e}"),
-    })?;
-    if !done.status.success() {
-        return Err(crate::helper::failed(&format!("command {shown:?}"), &done));
-    }
-    let token = done
-        .stdout
-        .trim_matches(|c: char| c == '\r' || c == '\n' || c == ' ' || c == '\t');
-    if token.is_empty() || token.contains(char::is_whitespace) {
-        return Err(format!(
-            "command {shown:?} printed no single token on stdout"
-        ));
-    }
-    Ok((
-        Secret::new(token, "[iact] command"),
-        format!("the command {shown:?}"),
-    ))
 }

@@ -9,7 +9,7 @@ use crate::config::{Config, PoolRef};
 use crate::error::Error;
 use crate::step::{Applies, Ctx, Desired, Done, Drift, LiveCtx, Step, StepName};
 
-pub const NAME: StepName = StepName::new("org-defaults");
+pub const NAME: StepName = crate::step_name::ORG_DEFAULTS;
 
 pub struct OrgDefaults;
 

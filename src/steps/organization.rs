@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::step::{Applies, Ctx, Desired, Done, Drift, LiveCtx, Step, StepName};
 
-pub const NAME: StepName = StepName::new("organization");
+pub const NAME: StepName = crate::step_name::ORGANIZATION;
 
 pub struct Organization;
 

@@ -7,13 +7,16 @@ use crate::error::Error;
 use crate::step::{Applies, Ctx, Done, Drift, LiveCtx, Step, StepName};
 use crate::tfe::api::SettingsKind;
 
-pub const NAME: StepName = StepName::new("saml");
+pub const NAME: StepName = crate::step_name::SAML;
 
 pub struct Saml;
 
 impl Step for Saml {
     fn name(&self) -> StepName {
         NAME
+    }
+    fn needs_site_admin(&self) -> bool {
+        true
     }
     fn secret_keys(&self, _cfg: &Config) -> Vec<&'static str> {
         vec![

@@ -17,13 +17,16 @@ use crate::step::{Applies, Ctx, Done, Drift, LiveCtx, Step, StepName};
 use crate::tfe::api::SettingsKind;
 use crate::tfe::{Client, TfeError};
 
-pub const NAME: StepName = StepName::new("smtp");
+pub const NAME: StepName = crate::step_name::SMTP;
 
 pub struct Smtp;
 
 impl Step for Smtp {
     fn name(&self) -> StepName {
         NAME
+    }
+    fn needs_site_admin(&self) -> bool {
+        true
     }
     fn secret_keys(&self, _cfg: &Config) -> Vec<&'static str> {
         vec!["[smtp] password"]

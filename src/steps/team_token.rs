@@ -3,12 +3,13 @@
 
 use serde_json::json;
 
-use super::{no_org, org_cfg, service_token};
+use super::{no_org, org_cfg};
 use crate::config::Config;
 use crate::error::Error;
 use crate::step::{Applies, Ctx, Desired, Done, Step, StepName};
+use crate::tokens::{TokenKind, service};
 
-pub const NAME: StepName = StepName::new("team-token");
+pub const NAME: StepName = crate::step_name::TEAM_TOKEN;
 
 pub struct TeamToken;
 
@@ -38,20 +39,23 @@ impl Step for TeamToken {
         Applies::Yes(Desired::plain(json!({"org": o.name, "team": "owners"})))
     }
     fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Done, Error> {
-        let o = org_cfg(ctx.cfg, NAME)?;
-        let Some(file) = &o.owners_team_token_file else {
-            return Err(Error::step(
-                NAME,
-                "no [organization.owners_team_token] file",
-            ));
-        };
-        let name = o.name.clone();
-        service_token::mint_once(
-            ctx,
-            NAME,
-            service_token::ServiceAccount::OwnersTeam,
-            file,
-            &name,
-        )
+        mint(ctx, false)
     }
+    /// The holder that went silent may have minted a token nobody holds:
+    /// minting again invalidates nothing.
+    fn take_over(&self, ctx: &mut Ctx<'_>) -> Result<Done, Error> {
+        mint(ctx, true)
+    }
+}
+
+fn mint(ctx: &mut Ctx<'_>, taken_over: bool) -> Result<Done, Error> {
+    let o = org_cfg(ctx.cfg, NAME)?;
+    let Some(file) = &o.owners_team_token_file else {
+        return Err(Error::step(
+            NAME,
+            "no [organization.owners_team_token] file",
+        ));
+    };
+    let name = o.name.clone();
+    service::mint_once(ctx, NAME, TokenKind::Team, file, &name, taken_over)
 }

@@ -5,16 +5,13 @@
 
 use serde_json::{Map, Value, json};
 
-use super::service_token::{self, ServiceAccount};
-use super::{admin_client, api_error, expiry_within, human_ms, no_org, org_cfg};
+use super::{admin_client, api_error, human_ms, no_org, org_cfg};
 use crate::config::Config;
-use crate::config::secret::Secret;
 use crate::error::Error;
 use crate::step::{Applies, Ctx, Desired, Done, Drift, LiveCtx, Step, StepName};
-use crate::tokens::{Claim, ClaimError};
-use crate::util::rfc3339_unix;
+use crate::tokens::{TokenKind, service};
 
-pub const NAME: StepName = StepName::new("token-ttl");
+pub const NAME: StepName = crate::step_name::TOKEN_TTL;
 
 pub struct TokenTtl;
 
@@ -80,7 +77,7 @@ impl Step for TokenTtl {
                         .as_ref()
                         .is_some_and(|p| p.iter().any(|(t, _)| *t == "user"))
             });
-        if rotates && super::admin::take_rotated(ctx, NAME)? {
+        if rotates && crate::tokens::admin::take_rotated(ctx, NAME)? {
             return Ok(Some(format!(
                 "took the admin token rotated under the user TTL from [store] into {}",
                 ctx.cfg.admin.token_file.display()
@@ -88,97 +85,6 @@ impl Step for TokenTtl {
         }
         Ok(None)
     }
-}
-
-/// Mints a new admin token that expires within `ttl_ms` ([`expiry_within`]),
-/// writes it to `token_file` atomically, and switches the run to it.
-/// Returns the expiry; `None` for a team or organization token (its
-/// service user has no tokens of its own to mint).
-fn rotate_admin_token(ctx: &mut Ctx<'_>, ttl_ms: u64) -> Result<Option<String>, Error> {
-    let client = admin_client(ctx, NAME)?.clone();
-    let me = client.account().map_err(|e| api_error(NAME, ctx, e))?;
-    // A service user's id is no user to mint for (account API docs).
-    if me.service {
-        return Ok(None);
-    }
-    let expires_unix = expiry_within(&client, ttl_ms);
-    let expires = rfc3339_unix(expires_unix);
-    let file = &ctx.cfg.admin.token_file;
-    // Room for the new token before it exists; the rescue place is the
-    // admin token's own. Failing here sends nothing.
-    let claim = Claim::make(file, &super::admin::rescue_path(ctx.cfg)).map_err(|e| {
-        let e = match e {
-            ClaimError::File(e) | ClaimError::Rescue(e) => e,
-        };
-        Error::env(
-            NAME,
-            format!(
-                "cannot set aside room for the rotated admin token beside {} or in the state directory ({e}); \
-                 nothing was sent. Free space, then rerun",
-                file.display()
-            ),
-        )
-    })?;
-    // A user may hold many tokens: the client retries a lost answer (a
-    // 500, 502, 504 or a cut connection), which invalidates nothing and only
-    // leaves an unused token that expires within the policy.
-    let minted = match client.create_user_token(
-        &me.id,
-        "tfe-bootstrap (rotated within the organization's token TTL)",
-        Some(&expires),
-    ) {
-        Ok(t) => t,
-        Err(e) => {
-            claim.discard();
-            return Err(api_error(NAME, ctx, e));
-        }
-    };
-    let token = minted.token;
-    // The previous token still works (a user holds many).
-    claim.keep_or_drop(&token).map_err(|why| {
-        Error::step(
-            NAME,
-            format!(
-                "a rotated admin token was minted but {} could not be written ({why}); the previous token is \
-                 still in place and still works. Free space, then rerun: it rotates again",
-                file.display()
-            ),
-        )
-    })?;
-    let described = service_token::Companion {
-        minted: client.tfe_now(),
-        expires: Some(expires_unix),
-        id: minted.id,
-    };
-    // Its companion first (`admin-token-expiry`): a node that takes the
-    // rotated token learns its id, so whichever node renews it later can
-    // revoke it (renew's retirement needs the id).
-    if let Some(f) = ctx.fleet {
-        f.put(
-            &service_token::companion_key(super::admin::STORE_KEY),
-            &described.value(&token),
-        )
-        .map_err(|e| {
-            Error::step(
-                NAME,
-                format!(
-                    "the rotated admin token is in {}, but [store] did not take what describes it: {e}. \
-                     Fix the store and rerun",
-                    file.display()
-                ),
-            )
-        })?;
-    }
-    super::admin::publish(ctx, &token, NAME, true)?;
-    ctx.state.facts.admin_token_expires_unix = described.expires;
-    ctx.state.facts.admin_token_minted_unix = Some(described.minted);
-    ctx.state.facts.admin_token_id = described.id;
-    ctx.admin = Some(
-        ctx.client
-            .clone()
-            .with_token(Secret::new(token, "rotated admin token")),
-    );
-    Ok(Some(expires))
 }
 
 /// Order: rotate the admin token when the user policy would refuse it, set
@@ -198,7 +104,7 @@ fn token_ttl(ctx: &mut Ctx<'_>) -> Result<Done, Error> {
         let within = |expires: u64| expires <= now + ttl_ms / 1000;
         match ctx.state.facts.admin_token_expires_unix {
             Some(exp) if within(exp) => {}
-            _ if ctx.cfg.admin.rotate_token => match rotate_admin_token(ctx, ttl_ms)? {
+            _ if ctx.cfg.admin.rotate_token => match crate::tokens::admin::rotate(ctx, ttl_ms)? {
                 Some(expires) => done.push(format!(
                     "admin token rotated in {} (expires {expires})",
                     ctx.cfg.admin.token_file.display()
@@ -233,12 +139,12 @@ fn token_ttl(ctx: &mut Ctx<'_>) -> Result<Done, Error> {
             .map(|(t, ms)| format!("{t} {}", human_ms(*ms)))
             .collect();
         done.push(format!("TTL policies: {}", list.join(", ")));
-        done.extend(service_token::refit(
+        done.extend(service::refit(
             ctx,
             NAME,
             &[
-                (super::org_token::NAME, ServiceAccount::Organization),
-                (super::team_token::NAME, ServiceAccount::OwnersTeam),
+                (crate::step_name::ORG_TOKEN, TokenKind::Org),
+                (crate::step_name::TEAM_TOKEN, TokenKind::Team),
             ],
         )?);
     }

@@ -12,13 +12,16 @@ use crate::error::Error;
 use crate::step::{Applies, Ctx, Done, Drift, LiveCtx, Step, StepName};
 use crate::tfe::api::SettingsKind;
 
-pub const NAME: StepName = StepName::new("twilio");
+pub const NAME: StepName = crate::step_name::TWILIO;
 
 pub struct Twilio;
 
 impl Step for Twilio {
     fn name(&self) -> StepName {
         NAME
+    }
+    fn needs_site_admin(&self) -> bool {
+        true
     }
     fn secret_keys(&self, _cfg: &Config) -> Vec<&'static str> {
         vec!["[twilio] auth_token"]

@@ -11,15 +11,15 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::service_token::{self, ServiceAccount};
 use super::{admin_client, api_error};
 use crate::config::Config;
 use crate::config::secret::Secret;
 use crate::error::Error;
 use crate::state::State;
 use crate::step::{Applies, Ctx, Desired, Done, Schedule, Step, StepName};
+use crate::tokens::{TokenKind, service};
 
-pub const NAME: StepName = StepName::new("verify-tokens");
+pub const NAME: StepName = crate::step_name::VERIFY_TOKENS;
 
 pub struct VerifyTokens;
 
@@ -42,6 +42,18 @@ impl Step for VerifyTokens {
             ],
         })))
     }
+    fn recheck(&self, cfg: &Config, state: &State) -> Option<String> {
+        recheck(cfg, state)
+    }
+    /// A failed check is checked again on the next run, even when nothing
+    /// else is left to do: its checkpoint and the stamps go.
+    fn on_failure(&self, state: &mut State) -> bool {
+        if state.steps.remove(NAME.as_str()).is_none() {
+            return false;
+        }
+        state.facts.verified.clear();
+        true
+    }
     fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Done, Error> {
         let checked = verify(ctx)?;
         ctx.state.facts.verified = stamped(ctx.cfg, &ctx.state)
@@ -58,7 +70,7 @@ impl Step for VerifyTokens {
 /// Why `verify-tokens` must run although no other step does: it failed
 /// last time (its checkpoint was dropped), or a token file changed on disk
 /// since it last passed.
-pub fn recheck(cfg: &Config, state: &State) -> Option<String> {
+fn recheck(cfg: &Config, state: &State) -> Option<String> {
     if state.steps.is_empty() {
         return None;
     }
@@ -99,25 +111,21 @@ fn stamped(cfg: &Config, state: &State) -> Vec<PathBuf> {
 /// Every token file the config names and this run keeps: the admin
 /// token_file (unless the run uses `[admin] token` unrotated), and each
 /// service token file whose step applies, with the step that mints it.
-fn token_files(cfg: &Config, state: &State) -> Vec<(PathBuf, StepName, Option<ServiceAccount>)> {
+fn token_files(cfg: &Config, state: &State) -> Vec<(PathBuf, StepName, Option<TokenKind>)> {
     let mut out = vec![];
     let rotated = state.facts.admin_token_expires_unix.is_some();
     if cfg.tfe.platform != crate::config::Platform::Hcp && (cfg.admin.token.is_none() || rotated) {
-        out.push((cfg.admin.token_file.clone(), super::admin::NAME, None));
+        out.push((cfg.admin.token_file.clone(), crate::step_name::ADMIN, None));
     }
     if let Some(o) = &cfg.organization {
         if let Some(f) = &o.service_token_file {
-            out.push((
-                f.clone(),
-                super::org_token::NAME,
-                Some(ServiceAccount::Organization),
-            ));
+            out.push((f.clone(), crate::step_name::ORG_TOKEN, Some(TokenKind::Org)));
         }
         if let Some(f) = &o.owners_team_token_file {
             out.push((
                 f.clone(),
-                super::team_token::NAME,
-                Some(ServiceAccount::OwnersTeam),
+                crate::step_name::TEAM_TOKEN,
+                Some(TokenKind::Team),
             ));
         }
     }
@@ -184,7 +192,7 @@ fn verify(ctx: &mut Ctx<'_>) -> Result<Vec<String>, Error> {
         if let Err(e) = check_file(ctx, &file, &o.name, owner) {
             // Another node re-minted it (under a TTL policy, or with
             // --force) and published the new one: take that.
-            if service_token::refresh_file(ctx, account, &file, &o.name)
+            if service::refresh_file(ctx, account, &file, &o.name)
                 && check_file(ctx, &file, &o.name, owner).is_ok()
             {
                 ctx.warn(
@@ -198,7 +206,7 @@ fn verify(ctx: &mut Ctx<'_>) -> Result<Vec<String>, Error> {
                 // This node minted it, so nobody else holds it: the file is
                 // the only copy, and it is dead. A new one replaces nothing
                 // that works.
-                let record = service_token::mint_to(ctx, owner, account, &file, &o.name)?;
+                let record = service::mint_to(ctx, owner, account, &file, &o.name)?;
                 ctx.state
                     .facts
                     .token_files
@@ -228,7 +236,7 @@ fn verify(ctx: &mut Ctx<'_>) -> Result<Vec<String>, Error> {
 /// (TFE never shows an agent token again, and the API does not take one as
 /// a bearer token: the pool's list is what can be checked).
 fn check_agent_token(ctx: &mut Ctx<'_>, file: &Path) -> Result<String, Error> {
-    let owner = super::agent_token::NAME;
+    let owner = crate::step_name::AGENT_TOKEN;
     let (token, _) = crate::tokens::read(file).map_err(|e| {
         Error::step(
             NAME,

@@ -19,13 +19,17 @@ use crate::step::{Applies, Ctx, Desired, Done, Schedule, Step, StepName};
 use crate::tfe::TfeError;
 use crate::util::unix_now;
 
-pub const NAME: StepName = StepName::new("wait");
+pub const NAME: StepName = crate::step_name::WAIT;
 
 pub struct Wait;
 
 impl Step for Wait {
     fn name(&self) -> StepName {
         NAME
+    }
+    /// It is what waits for a ready TFE.
+    fn needs_ready_tfe(&self) -> bool {
+        false
     }
     fn schedule(&self) -> Schedule {
         Schedule::WithAnyOther
@@ -54,123 +58,149 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Done, Error> {
             .and_then(crate::tfe::version::TfeVersion::parse)
             .is_some_and(|v| !v.has_readiness());
     let mut attempt = 0u32;
-    // Whether the last failure may mean a wrong `[tfe] address` (nothing
-    // listens, the name does not resolve) rather than a TFE still booting.
-    let mut suspect_address;
     loop {
-        suspect_address = false;
         attempt += 1;
-        // A poll never outlives the wait: a TFE that accepts but does not
-        // answer must not hold the run past [wait] timeout.
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(200));
-        let mut poller = ctx
-            .client
-            .with_timeout(left.min(ctx.cfg.tfe.request_timeout));
-        // HCP Terraform's ping with the token, as go-tfe always sends it: a
-        // refused token is then said at once, not waited on.
-        if ctx.cfg.tfe.platform == Platform::Hcp
-            && let Some(t) = &ctx.cfg.admin.token
-        {
-            poller = poller.with_token(t.clone());
-        }
-        let result = if legacy {
-            poller.health_check()
-        } else {
-            poller.ready_probe(ctx.cfg.tfe.platform)
-        };
-        let last = match result {
-            Ok(resp) => {
-                platform_matches(ctx, resp.app_name.as_deref())?;
-                if let Some(v) = &resp.tfe_version {
-                    ctx.state.facts.tfe_version = Some(v.clone());
-                }
-                ctx.state.facts.first_ready_unix.get_or_insert(unix_now());
-                let via = if legacy {
-                    " (legacy /_health_check)"
-                } else if ctx.cfg.tfe.platform == Platform::Hcp {
-                    " (GET /api/v2/ping)"
-                } else {
-                    ""
-                };
-                return Ok(Done::changed(format!(
-                    "TFE is ready after {attempt} poll{}{via}",
-                    if attempt == 1 { "" } else { "s" }
-                )));
+        let (last, suspect_address) = match poll(ctx, legacy, attempt, deadline)? {
+            Poll::Ready(done) => return Ok(done),
+            Poll::OtherWay => {
+                legacy = !legacy;
+                attempt -= 1;
+                continue;
             }
-            Err(TfeError::Tls { detail }) => {
-                // Waiting cannot fix a certificate or a scheme: exit 2.
-                return Err(Error::env(
-                    NAME,
-                    format!("cannot connect to {}: {detail}", ctx.cfg.tfe.address),
-                ));
-            }
-            Err(e) => match e.status() {
-                Some(404) if !legacy && ctx.cfg.tfe.platform == Platform::Enterprise => {
-                    legacy = true;
-                    attempt -= 1;
-                    continue;
-                }
-                // Neither health endpoint: HCP Terraform has none. Its ping
-                // says which app answers (`TFP-AppName`).
-                Some(404) if legacy => {
-                    if let Ok(resp) = poller.ping() {
-                        platform_matches(ctx, resp.app_name.as_deref())?;
-                    }
-                    "TFE answered 404 (still starting)".to_string()
-                }
-                Some(401) if ctx.cfg.tfe.platform == Platform::Hcp => {
-                    return Err(Error::env(
-                        NAME,
-                        format!(
-                            "{} refused [admin] token (401) on GET /api/v2/ping: set a working user or team token there",
-                            ctx.cfg.tfe.address
-                        ),
-                    ));
-                }
-                Some(410) if legacy => {
-                    legacy = false;
-                    attempt -= 1;
-                    continue;
-                }
-                Some(s) => format!("TFE answered {s} (still starting)"),
-                None => match e {
-                    TfeError::Transport { detail, .. } => {
-                        suspect_address |= !detail.starts_with("timed out waiting");
-                        describe(ctx, &detail)
-                    }
-                    other => other.to_string(),
-                },
-            },
+            Poll::NotYet { last, suspect } => (last, suspect),
         };
         ctx.progress.wait_poll(attempt, &last, started.elapsed());
         let now = Instant::now();
         if now >= deadline {
-            let check = if suspect_address {
-                format!(
-                    "Check [tfe] address ({}): the host and port must be TFE's, and reachable from here",
-                    ctx.cfg.tfe.address
-                )
-            } else {
-                "Check that the install is running".to_string()
-            };
-            return Err(Error::not_ready(
-                NAME,
-                format!(
-                    "TFE at {} did not become ready within {} ([wait] timeout; {attempt} poll{}, last: {last}). \
-                 {check}, then rerun: finished steps are kept",
-                    ctx.cfg.tfe.address,
-                    format_duration(ctx.cfg.wait.timeout),
-                    if attempt == 1 { "" } else { "s" }
-                ),
-            ));
+            return Err(timed_out(ctx, attempt, &last, suspect_address));
         }
         if !crate::stop::sleep(interval.min(deadline - now)) {
             return Err(Error::step(NAME, "stopped while waiting for TFE"));
         }
         interval = (interval * 2).min(ctx.cfg.wait.max_interval);
     }
+}
+
+/// What one poll found.
+enum Poll {
+    Ready(Done),
+    /// The other health endpoint is the one to ask (a release before 1.2.0
+    /// has no readiness endpoint; a newer one has no `/_health_check`).
+    OtherWay,
+    /// Not ready yet: what it answered, and whether that may mean a wrong
+    /// `[tfe] address` (nothing listens, the name does not resolve) rather
+    /// than a TFE still booting.
+    NotYet {
+        last: String,
+        suspect: bool,
+    },
+}
+
+/// One poll of readiness (`legacy`: `/_health_check`), never outliving the
+/// wait: a TFE that accepts but does not answer must not hold the run past
+/// `[wait] timeout`.
+fn poll(ctx: &mut Ctx<'_>, legacy: bool, attempt: u32, deadline: Instant) -> Result<Poll, Error> {
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(200));
+    let mut poller = ctx
+        .client
+        .with_timeout(left.min(ctx.cfg.tfe.request_timeout));
+    // HCP Terraform's ping with the token, as go-tfe always sends it: a
+    // refused token is then said at once, not waited on.
+    if ctx.cfg.tfe.platform == Platform::Hcp
+        && let Some(t) = &ctx.cfg.admin.token
+    {
+        poller = poller.with_token(t.clone());
+    }
+    let result = if legacy {
+        poller.health_check()
+    } else {
+        poller.ready_probe(ctx.cfg.tfe.platform)
+    };
+    let e = match result {
+        Ok(resp) => {
+            platform_matches(ctx, resp.app_name.as_deref())?;
+            if let Some(v) = &resp.tfe_version {
+                ctx.state.facts.tfe_version = Some(v.clone());
+            }
+            ctx.state.facts.first_ready_unix.get_or_insert(unix_now());
+            let via = if legacy {
+                " (legacy /_health_check)"
+            } else if ctx.cfg.tfe.platform == Platform::Hcp {
+                " (GET /api/v2/ping)"
+            } else {
+                ""
+            };
+            return Ok(Poll::Ready(Done::changed(format!(
+                "TFE is ready after {attempt} poll{}{via}",
+                if attempt == 1 { "" } else { "s" }
+            ))));
+        }
+        Err(TfeError::Tls { detail }) => {
+            // Waiting cannot fix a certificate or a scheme: exit 2.
+            return Err(Error::env(
+                NAME,
+                format!("cannot connect to {}: {detail}", ctx.cfg.tfe.address),
+            ));
+        }
+        Err(e) => e,
+    };
+    let mut suspect = false;
+    let last = match e.status() {
+        Some(404) if !legacy && ctx.cfg.tfe.platform == Platform::Enterprise => {
+            return Ok(Poll::OtherWay);
+        }
+        // Neither health endpoint: HCP Terraform has none. Its ping
+        // says which app answers (`TFP-AppName`).
+        Some(404) if legacy => {
+            if let Ok(resp) = poller.ping() {
+                platform_matches(ctx, resp.app_name.as_deref())?;
+            }
+            "TFE answered 404 (still starting)".to_string()
+        }
+        Some(401) if ctx.cfg.tfe.platform == Platform::Hcp => {
+            return Err(Error::env(
+                NAME,
+                format!(
+                    "{} refused [admin] token (401) on GET /api/v2/ping: set a working user or team token there",
+                    ctx.cfg.tfe.address
+                ),
+            ));
+        }
+        Some(410) if legacy => return Ok(Poll::OtherWay),
+        Some(s) => format!("TFE answered {s} (still starting)"),
+        None => match e {
+            TfeError::Transport { detail, .. } => {
+                suspect = !detail.starts_with("timed out waiting");
+                describe(ctx, &detail)
+            }
+            other => other.to_string(),
+        },
+    };
+    Ok(Poll::NotYet { last, suspect })
+}
+
+/// The error when TFE did not become ready within `[wait] timeout`.
+fn timed_out(ctx: &Ctx<'_>, attempt: u32, last: &str, suspect_address: bool) -> Error {
+    let check = if suspect_address {
+        format!(
+            "Check [tfe] address ({}): the host and port must be TFE's, and reachable from here",
+            ctx.cfg.tfe.address
+        )
+    } else {
+        "Check that the install is running".to_string()
+    };
+    Error::not_ready(
+        NAME,
+        format!(
+            "TFE at {} did not become ready within {} ([wait] timeout; {attempt} poll{}, last: {last}). \
+         {check}, then rerun: finished steps are kept",
+            ctx.cfg.tfe.address,
+            format_duration(ctx.cfg.wait.timeout),
+            if attempt == 1 { "" } else { "s" }
+        ),
+    )
 }
 
 /// The app that answered (`TFP-AppName`) against `[tfe] platform`: HCP

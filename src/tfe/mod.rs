@@ -355,75 +355,9 @@ impl Client {
                     error: result.as_ref().err().map(Failure::text),
                 });
             }
-            let (err, wait) = match result {
-                Ok(resp) => match decide(resp.status, replay) {
-                    Decision::Done => return Ok(resp),
-                    Decision::Fail => {
-                        return Err(TfeError::Status {
-                            method,
-                            path: path.into(),
-                            status: resp.status,
-                            detail: error_detail(&resp.body),
-                            ambiguous: gateway_ambiguous(method, resp.status),
-                        });
-                    }
-                    Decision::Retry => {
-                        let wait = (resp.status == 429).then(|| {
-                            resp.rate_limit_reset
-                                .unwrap_or(Duration::from_secs(1))
-                                .min(self.retry.max_rate_limit_wait)
-                                + Duration::from_millis(fastrand::u64(20..120))
-                        });
-                        let err = TfeError::Status {
-                            method,
-                            path: path.into(),
-                            status: resp.status,
-                            detail: error_detail(&resp.body),
-                            ambiguous: gateway_ambiguous(method, resp.status),
-                        };
-                        (err, wait)
-                    }
-                },
-                Err(Failure::NotSent(detail)) if replay != Replay::Once => (
-                    TfeError::Transport {
-                        method,
-                        path: path.into(),
-                        detail,
-                        ambiguous: false,
-                    },
-                    None,
-                ),
-                Err(Failure::NotSent(detail)) => {
-                    return Err(TfeError::Transport {
-                        method,
-                        path: path.into(),
-                        detail,
-                        ambiguous: false,
-                    });
-                }
-                Err(Failure::MaybeSent(detail)) => {
-                    let err = TfeError::Transport {
-                        method,
-                        path: path.into(),
-                        detail,
-                        ambiguous: matches!(replay, Replay::IfNotProcessed | Replay::SideEffect),
-                    };
-                    if matches!(
-                        replay,
-                        Replay::IfNotProcessed | Replay::SideEffect | Replay::Once
-                    ) {
-                        return Err(err);
-                    }
-                    (err, None)
-                }
-                Err(Failure::Tls(detail)) => return Err(TfeError::Tls { detail }),
-                Err(Failure::TooLarge(detail)) => {
-                    return Err(TfeError::Decode {
-                        method,
-                        path: path.into(),
-                        detail,
-                    });
-                }
+            let (err, wait) = match self.judge(method, path, replay, result) {
+                Judged::Return(r) => return r,
+                Judged::Retry(err, wait) => (err, wait),
             };
             if replay == Replay::Once {
                 return Err(err);
@@ -447,6 +381,68 @@ impl Client {
         }
     }
 
+    /// What one attempt's result means for `replay`: the end of the
+    /// request, or an error to retry after (for a 429) the wait TFE asked.
+    fn judge(
+        &self,
+        method: Method,
+        path: &str,
+        replay: Replay,
+        result: Result<Response, Failure>,
+    ) -> Judged {
+        let status_error = |resp: &Response| TfeError::Status {
+            method,
+            path: path.into(),
+            status: resp.status,
+            detail: error_detail(&resp.body),
+            ambiguous: gateway_ambiguous(method, resp.status),
+        };
+        let transport = |detail: String, ambiguous: bool| TfeError::Transport {
+            method,
+            path: path.into(),
+            detail,
+            ambiguous,
+        };
+        match result {
+            Ok(resp) => match decide(resp.status, replay) {
+                Decision::Done => Judged::Return(Ok(resp)),
+                Decision::Fail => Judged::Return(Err(status_error(&resp))),
+                Decision::Retry => {
+                    let wait = (resp.status == 429).then(|| {
+                        resp.rate_limit_reset
+                            .unwrap_or(Duration::from_secs(1))
+                            .min(self.retry.max_rate_limit_wait)
+                            + Duration::from_millis(fastrand::u64(20..120))
+                    });
+                    Judged::Retry(status_error(&resp), wait)
+                }
+            },
+            Err(Failure::NotSent(detail)) if replay != Replay::Once => {
+                Judged::Retry(transport(detail, false), None)
+            }
+            Err(Failure::NotSent(detail)) => Judged::Return(Err(transport(detail, false))),
+            Err(Failure::MaybeSent(detail)) => {
+                let err = transport(
+                    detail,
+                    matches!(replay, Replay::IfNotProcessed | Replay::SideEffect),
+                );
+                if matches!(
+                    replay,
+                    Replay::IfNotProcessed | Replay::SideEffect | Replay::Once
+                ) {
+                    return Judged::Return(Err(err));
+                }
+                Judged::Retry(err, None)
+            }
+            Err(Failure::Tls(detail)) => Judged::Return(Err(TfeError::Tls { detail })),
+            Err(Failure::TooLarge(detail)) => Judged::Return(Err(TfeError::Decode {
+                method,
+                path: path.into(),
+                detail,
+            })),
+        }
+    }
+
     fn once(
         &self,
         method: Method,
@@ -455,13 +451,7 @@ impl Client {
         body: &Body<'_>,
         limit: Duration,
     ) -> Result<Response, Failure> {
-        let mut url = format!("{}{}", self.base, path);
-        for (i, (k, v)) in query.iter().enumerate() {
-            url.push(if i == 0 { '?' } else { '&' });
-            url.push_str(&percent_encode(k));
-            url.push('=');
-            url.push_str(&percent_encode(v));
-        }
+        let url = self.url(path, query);
         let accept = if path.starts_with("/api/v2") {
             "application/vnd.api+json"
         } else {
@@ -510,7 +500,24 @@ impl Client {
                 }
             }
         };
-        let mut resp = result.map_err(classify)?;
+        self.answer(result.map_err(classify)?)
+    }
+
+    /// `base` + `path`, with the query values percent-encoded.
+    fn url(&self, path: &str, query: &[(&str, &str)]) -> String {
+        let mut url = format!("{}{}", self.base, path);
+        for (i, (k, v)) in query.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(&percent_encode(k));
+            url.push('=');
+            url.push_str(&percent_encode(v));
+        }
+        url
+    }
+
+    /// Reads an answer: its status, the headers the client uses (TFE's
+    /// clock, app name, release, rate-limit reset) and its body, capped.
+    fn answer(&self, mut resp: ureq::http::Response<ureq::Body>) -> Result<Response, Failure> {
         let status = resp.status().as_u16();
         let header = |n: &str| {
             resp.headers()
@@ -562,6 +569,15 @@ impl Client {
 
 /// The largest answer read (the largest TFE page is far smaller).
 const MAX_BODY: u64 = 8 << 20;
+
+/// One attempt, judged ([`Client::judge`]).
+enum Judged {
+    /// The request ends here, with this answer or error.
+    Return(Result<Response, TfeError>),
+    /// Try again (unless the attempts or the deadline are spent), after the
+    /// wait a 429 asked for when there is one.
+    Retry(TfeError, Option<Duration>),
+}
 
 enum Decision {
     Done,

@@ -40,13 +40,10 @@ fn write_configs() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let tmpl = std::fs::read_to_string(root.join("tests/fixtures/compat.toml.in")).unwrap();
     for n in NODES {
-        let text = tmpl
-            .replace("@BASE@", BASE)
-            .replace("@NODE@", n)
-            .replace(
-                "@STORE@",
-                &root.join("scripts/store/file").display().to_string(),
-            );
+        let text = tmpl.replace("@BASE@", BASE).replace("@NODE@", n).replace(
+            "@STORE@",
+            &root.join("scripts/store/file").display().to_string(),
+        );
         let f = Path::new(BASE).join(format!("{n}.toml"));
         std::fs::write(&f, text).unwrap();
         private(&f, 0o600);
@@ -159,7 +156,7 @@ fn lay_out(whole: bool) {
     }
     let to = store_dir(Path::new(BASE));
     std::fs::create_dir_all(&to).unwrap();
-    private(&to.parent().unwrap().to_path_buf(), 0o700);
+    private(to.parent().unwrap(), 0o700);
     private(&to, 0o700);
     for (k, v) in store(&fx) {
         if whole || k == "salt" {

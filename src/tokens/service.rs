@@ -1,5 +1,6 @@
-//! What the service-account token steps (`org-token`, `team-token`) and
-//! `token-ttl` share: mint once and keep the file, within the token type's
+//! The service-account tokens' lifecycle, which the token steps
+//! (`org-token`, `team-token`), `token-ttl`, `verify-tokens` and `renew`
+//! share: mint once and keep the file, within the token type's
 //! TTL policy. Regenerating a service-account token invalidates the previous
 //! one (the "Service Accounts" page, source document service-accounts.txt), so an existing file is never re-minted silently; the one
 //! exception is a token that a max-TTL policy this run enforces would refuse:
@@ -8,93 +9,45 @@
 
 use std::path::Path;
 
-use super::{admin_client, api_error, expiry_within, human_ms};
+use super::admin::client as admin_client;
+use super::companion::Companion;
+use super::{Claim, ClaimError, KeepError};
+use super::{TokenKind, expiry_within, human_ms};
 use crate::config::TFE_DEFAULT_TOKEN_LIFETIME_MS;
 use crate::error::Error;
 use crate::state::TokenFile;
-use crate::step::{Ctx, Done, StepName};
+use crate::step::{Ctx, Done, StepName, api_error};
 use crate::tfe::api::TokenMeta;
 use crate::tfe::{Client, TfeError};
-use crate::tokens::{Claim, ClaimError, KeepError};
 use crate::util::{rfc3339_unix, write_atomic};
 
-/// Which service account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum ServiceAccount {
-    /// The organization's token (`POST .../organizations/:org/authentication-token`).
-    Organization,
-    /// The owners team's token (`POST /teams/:id/authentication-token`).
-    OwnersTeam,
-}
-
-impl ServiceAccount {
-    /// The `token-type` of its TTL policy.
-    pub(super) fn policy_type(self) -> &'static str {
-        match self {
-            ServiceAccount::Organization => "organization",
-            ServiceAccount::OwnersTeam => "team",
-        }
-    }
-    pub(super) fn what(self) -> &'static str {
-        match self {
-            ServiceAccount::Organization => "the organization token",
-            ServiceAccount::OwnersTeam => "the owners team token",
-        }
-    }
-    /// Its `[store]` key, per organization (a renamed organization never
-    /// gets the old one's token): `org-token-ORG` / `team-token-ORG`. ORG is
-    /// escaped injectively into what every helper accepts (Kubernetes names
-    /// are the strictest: lower case, digits, `-`, `.`): lower-case letters,
-    /// digits and `-` stay, every other byte becomes `.xx` (hex), so
-    /// `team-a`, `team_a` and `Team-A` get three different keys.
-    pub(super) fn store_key(self, org: &str) -> String {
-        let org = store_escape(org);
-        match self {
-            ServiceAccount::Organization => format!("org-token-{org}"),
-            ServiceAccount::OwnersTeam => format!("team-token-{org}"),
-        }
-    }
-    fn mint(self, c: &Client, org: &str, expired_at: Option<&str>) -> Result<String, TfeError> {
-        match self {
-            ServiceAccount::Organization => c.create_org_token(org, expired_at),
-            ServiceAccount::OwnersTeam => c.create_team_token(&c.owners_team(org)?, expired_at),
-        }
-    }
-    /// The token TFE holds for it now (its value is never shown again).
-    fn meta(self, c: &Client, org: &str) -> Result<Option<TokenMeta>, TfeError> {
-        match self {
-            ServiceAccount::Organization => c.org_token_meta(org),
-            ServiceAccount::OwnersTeam => c.team_token_meta(&c.owners_team(org)?),
-        }
+/// Mints a new token for a service account: the owners team's for
+/// [`TokenKind::Team`], the organization's for the others.
+fn mint_for(
+    kind: TokenKind,
+    c: &Client,
+    org: &str,
+    expired_at: Option<&str>,
+) -> Result<String, TfeError> {
+    match kind {
+        TokenKind::Team => c.create_team_token(&c.owners_team(org)?, expired_at),
+        _ => c.create_org_token(org, expired_at),
     }
 }
 
-/// See [`ServiceAccount::store_key`]: injective, and within `[a-z0-9.-]`.
-pub(crate) fn store_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'a'..=b'z' | b'0'..=b'9' | b'-' => out.push(b as char),
-            _ => out.push_str(&format!(".{b:02x}")),
-        }
+/// The token TFE holds for a service account now (its value is never
+/// shown again).
+fn meta_for(kind: TokenKind, c: &Client, org: &str) -> Result<Option<TokenMeta>, TfeError> {
+    match kind {
+        TokenKind::Team => c.team_token_meta(&c.owners_team(org)?),
+        _ => c.org_token_meta(org),
     }
-    out
 }
 
-/// The TTL policy the config sets for `account`'s token type, in ms.
-fn policy_ms(ctx: &Ctx<'_>, account: ServiceAccount) -> Option<u64> {
-    ctx.cfg
-        .organization
-        .as_ref()?
-        .token_ttl
-        .as_ref()?
-        .iter()
-        .find(|(t, _)| *t == account.policy_type())
-        .map(|(_, ms)| *ms)
-}
-
-/// The second place for `step`'s token, in the state directory.
-pub(super) fn rescue_path(ctx: &Ctx<'_>, step: StepName) -> std::path::PathBuf {
+/// The second place for the token `step` mints, in the state directory:
+/// `STEP.rescue` ([`TokenKind::rescue_path`] for the token steps; `token-ttl`
+/// re-mints under its own name, as 0.1.0 did).
+pub(crate) fn rescue_path(ctx: &Ctx<'_>, step: StepName) -> std::path::PathBuf {
     ctx.cfg.state_dir.join(format!("{step}.rescue"))
 }
 
@@ -103,10 +56,10 @@ pub(super) fn rescue_path(ctx: &Ctx<'_>, step: StepName) -> std::path::PathBuf {
 /// the intent saved before the POST, the token kept in `file` (0600,
 /// atomically) or rescued, then published to `[store]`. The client retries
 /// a lost answer, which only replaces a token nobody received.
-pub(super) fn mint_to(
+pub(crate) fn mint_to(
     ctx: &mut Ctx<'_>,
     step: StepName,
-    account: ServiceAccount,
+    account: TokenKind,
     file: &Path,
     org: &str,
 ) -> Result<TokenFile, Error> {
@@ -139,11 +92,13 @@ pub(super) fn mint_to(
             ),
         ));
     }
-    let expires = policy_ms(ctx, account).map(|ms| expiry_within(&client, ms));
+    let expires = account
+        .policy_ms(ctx.cfg)
+        .map(|ms| expiry_within(&client, ms));
     let expired_at = expires.map(rfc3339_unix);
     // The client retries a lost answer: each mint replaces the one before,
     // so the newest answer is the valid token and a lost one was never held.
-    let token = match account.mint(&client, org, expired_at.as_deref()) {
+    let token = match mint_for(account, &client, org, expired_at.as_deref()) {
         Ok(t) => t,
         Err(e) => {
             claim.discard();
@@ -191,81 +146,12 @@ pub(super) fn mint_to(
     })
 }
 
-/// A published token's non-secret companion, `[store]` key `KEY-expiry`:
-/// `MINTED EXPIRES ID DIGEST`, the first two in unix seconds by TFE's
-/// clock, ID the token's id (`-` when not known), DIGEST the first 16 hex
-/// digits of the token's SHA-256, which ties the companion to the token it
-/// describes (a token put by hand has none that matches). It lets another
-/// node record the expiry without asking TFE.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Companion {
-    pub minted: u64,
-    pub expires: Option<u64>,
-    pub id: Option<String>,
-}
-
-pub(super) fn companion_key(key: &str) -> String {
-    format!("{key}-expiry")
-}
-
-impl Companion {
-    pub(super) fn value(&self, token: &str) -> String {
-        format!(
-            "{} {} {} {}",
-            self.minted,
-            self.expires.unwrap_or(0),
-            self.id.as_deref().unwrap_or("-"),
-            crate::tokens::digest(token)
-        )
-    }
-
-    /// The companion of `token` in `value`; `None` when it describes
-    /// another token (or is not one).
-    pub(super) fn parse(value: &str, token: &str) -> Option<Companion> {
-        let f: Vec<&str> = value.split_whitespace().collect();
-        let [minted, expires, id, d] = f[..] else {
-            return None;
-        };
-        if d != crate::tokens::digest(token) {
-            return None;
-        }
-        Some(Companion {
-            minted: minted.parse().ok()?,
-            expires: expires.parse().ok().filter(|e| *e > 0),
-            id: (id != "-").then(|| id.to_string()),
-        })
-    }
-
-    /// Reads `key`'s companion from the store, for `token`.
-    pub(super) fn get(
-        fleet: &crate::fleet::Store,
-        key: &str,
-        token: &str,
-    ) -> Result<Option<Companion>, crate::fleet::StoreError> {
-        Ok(fleet
-            .get(&companion_key(key))?
-            .and_then(|v| Companion::parse(&v, token)))
-    }
-
-    /// Publishes `token` under `key`, its companion first: a node that
-    /// sees the token finds what describes it.
-    pub(super) fn publish(
-        &self,
-        fleet: &crate::fleet::Store,
-        key: &str,
-        token: &str,
-    ) -> Result<(), crate::fleet::StoreError> {
-        fleet.put(&companion_key(key), &self.value(token))?;
-        fleet.put(key, token.trim())
-    }
-}
-
 /// Publishes a token this node minted to `[store]` (`put`: it replaces
 /// whatever was there, which TFE no longer accepts), its companion first.
 fn publish(
     ctx: &Ctx<'_>,
     step: StepName,
-    account: ServiceAccount,
+    account: TokenKind,
     file: &Path,
     org: &str,
     token: &str,
@@ -292,7 +178,7 @@ fn publish(
 fn promote_rescued(
     ctx: &mut Ctx<'_>,
     step: StepName,
-    account: ServiceAccount,
+    account: TokenKind,
     file: &Path,
     org: &str,
 ) -> Result<bool, Error> {
@@ -340,12 +226,13 @@ fn promote_rescued(
 /// kept unless `--force`: regenerating invalidates the token in use. When
 /// the config moves the file, the token is carried over instead of
 /// regenerated.
-pub(super) fn mint_once(
+pub(crate) fn mint_once(
     ctx: &mut Ctx<'_>,
     step: StepName,
-    account: ServiceAccount,
+    account: TokenKind,
     file: &Path,
     org: &str,
+    taken_over: bool,
 ) -> Result<Done, Error> {
     let what = account.what();
     if !file.exists() && promote_rescued(ctx, step, account, file, org)? {
@@ -354,75 +241,10 @@ pub(super) fn mint_once(
             file.display()
         )));
     }
-    let previous = ctx.state.facts.token_files.get(step.as_str()).cloned();
-    if !ctx.forced {
-        if file.exists() {
-            if let Some(p) = previous
-                .as_ref()
-                .filter(|p| p.path == file && p.organization != org)
-            {
-                return Err(Error::step(
-                    step,
-                    format!(
-                        "{} holds {what} of organization {:?}, not {org:?}: move it away, or rerun with --force {step} to mint one for {org:?}",
-                        file.display(),
-                        p.organization,
-                    ),
-                ));
-            }
-            let record = previous
-                .filter(|p| p.path == file)
-                .unwrap_or_else(|| TokenFile {
-                    path: file.to_path_buf(),
-                    organization: org.to_string(),
-                    ..TokenFile::default()
-                });
-            ctx.state
-                .facts
-                .token_files
-                .insert(step.as_str().into(), record);
-            // An earlier run may have stopped between writing the file and
-            // publishing it: fill the gap, never replacing another node's.
-            if let Some(fleet) = ctx.fleet
-                && let Ok((t, _)) = crate::util::read_private(file)
-            {
-                fleet
-                    .create(&account.store_key(org), t.trim())
-                    .map_err(|e| Error::step(step, e))?;
-            }
-            return Ok(Done::unchanged(format!(
-                "{} exists: not regenerated (that would invalidate the token in use; --force {step} mints a new one)",
-                file.display(),
-            )));
-        }
-        if let Some(p) =
-            previous.filter(|p| p.organization == org && p.path != file && p.path.exists())
-        {
-            let (token, tightened) = crate::util::read_private(&p.path).map_err(|e| {
-                Error::step(
-                    step,
-                    format!("cannot use {} to move it: {e}", p.path.display()),
-                )
-            })?;
-            if let Some(w) = tightened {
-                ctx.progress.warning(Some(step), &w);
-            }
-            write_atomic(file, token.as_bytes())
-                .map_err(|e| Error::step(step, format!("cannot write {}: {e}", file.display())))?;
-            let moved = TokenFile {
-                path: file.to_path_buf(),
-                ..p.clone()
-            };
-            ctx.state
-                .facts
-                .token_files
-                .insert(step.as_str().into(), moved);
-            return Ok(Done::changed(format!(
-                "{what} copied from {} to {} (0600), not regenerated; the old file is left in place",
-                p.path.display(),
-                file.display()
-            )));
-        }
+    if !ctx.forced
+        && let Some(done) = keep_or_carry(ctx, step, account, file, org)?
+    {
+        return Ok(done);
     }
     // This node's own mint was lost (a crash or a full disk between TFE's
     // answer and the file), or the duty holder that minted went silent:
@@ -439,36 +261,11 @@ pub(super) fn mint_once(
     {
         return Ok(applied);
     }
-    if !ctx.forced && !lost_here && !ctx.took_over {
-        // A token on TFE that this node does not hold is in use somewhere:
-        // minting again would invalidate it (the "Service Accounts" page, source document service-accounts.txt).
-        let client = admin_client(ctx, step)?.clone();
-        if let Some(meta) = account
-            .meta(&client, org)
-            .map_err(|e| api_error(step, ctx, e))?
-        {
-            let created = meta
-                .created_unix
-                .map(|t| format!(" (created {})", rfc3339_unix(t)))
-                .unwrap_or_default();
-            let store_hint = if ctx.fleet.is_some() {
-                format!("put it in [store] under key {}", account.store_key(org))
-            } else {
-                "configure a [store] so nodes share it (README, \"Many nodes\")".to_string()
-            };
-            return Err(Error::step(
-                step,
-                format!(
-                    "TFE already has {what}{created}, and this node does not hold it; minting again would \
-                     invalidate it wherever it is in use. Copy it from the node that wrote it to {}, or {store_hint}; \
-                     or rerun with --force {step} to replace it",
-                    file.display()
-                ),
-            ));
-        }
+    if !ctx.forced && !lost_here && !taken_over {
+        refuse_if_held_elsewhere(ctx, step, account, file, org)?;
     }
     let record = mint_to(ctx, step, account, file, org)?;
-    let again = if lost_here || ctx.took_over {
+    let again = if lost_here || taken_over {
         " (again: the token minted before was never kept, so nobody held it)"
     } else {
         ""
@@ -487,17 +284,135 @@ pub(super) fn mint_once(
     )))
 }
 
+/// Without `--force`: an existing file is kept (regenerating would
+/// invalidate the token in use), and a file the config moved is carried
+/// over instead of re-minted. `None`: neither; a mint may follow.
+fn keep_or_carry(
+    ctx: &mut Ctx<'_>,
+    step: StepName,
+    account: TokenKind,
+    file: &Path,
+    org: &str,
+) -> Result<Option<Done>, Error> {
+    let what = account.what();
+    let previous = ctx.state.facts.token_files.get(step.as_str()).cloned();
+    if file.exists() {
+        if let Some(p) = previous
+            .as_ref()
+            .filter(|p| p.path == file && p.organization != org)
+        {
+            return Err(Error::step(
+                step,
+                format!(
+                    "{} holds {what} of organization {:?}, not {org:?}: move it away, or rerun with --force {step} to mint one for {org:?}",
+                    file.display(),
+                    p.organization,
+                ),
+            ));
+        }
+        let record = previous
+            .filter(|p| p.path == file)
+            .unwrap_or_else(|| TokenFile {
+                path: file.to_path_buf(),
+                organization: org.to_string(),
+                ..TokenFile::default()
+            });
+        ctx.state
+            .facts
+            .token_files
+            .insert(step.as_str().into(), record);
+        // An earlier run may have stopped between writing the file and
+        // publishing it: fill the gap, never replacing another node's.
+        if let Some(fleet) = ctx.fleet
+            && let Ok((t, _)) = crate::util::read_private(file)
+        {
+            fleet
+                .create(&account.store_key(org), t.trim())
+                .map_err(|e| Error::step(step, e))?;
+        }
+        return Ok(Some(Done::unchanged(format!(
+            "{} exists: not regenerated (that would invalidate the token in use; --force {step} mints a new one)",
+            file.display(),
+        ))));
+    }
+    if let Some(p) = previous.filter(|p| p.organization == org && p.path != file && p.path.exists())
+    {
+        let (token, tightened) = crate::util::read_private(&p.path).map_err(|e| {
+            Error::step(
+                step,
+                format!("cannot use {} to move it: {e}", p.path.display()),
+            )
+        })?;
+        if let Some(w) = tightened {
+            ctx.progress.warning(Some(step), &w);
+        }
+        write_atomic(file, token.as_bytes())
+            .map_err(|e| Error::step(step, format!("cannot write {}: {e}", file.display())))?;
+        let moved = TokenFile {
+            path: file.to_path_buf(),
+            ..p.clone()
+        };
+        ctx.state
+            .facts
+            .token_files
+            .insert(step.as_str().into(), moved);
+        return Ok(Some(Done::changed(format!(
+            "{what} copied from {} to {} (0600), not regenerated; the old file is left in place",
+            p.path.display(),
+            file.display()
+        ))));
+    }
+    Ok(None)
+}
+
+/// A token on TFE that this node does not hold is in use somewhere:
+/// minting again would invalidate it (the "Service Accounts" page, source
+/// document service-accounts.txt). Refused, saying where to get it.
+fn refuse_if_held_elsewhere(
+    ctx: &mut Ctx<'_>,
+    step: StepName,
+    account: TokenKind,
+    file: &Path,
+    org: &str,
+) -> Result<(), Error> {
+    let what = account.what();
+    // A token on TFE that this node does not hold is in use somewhere:
+    // minting again would invalidate it (the "Service Accounts" page, source document service-accounts.txt).
+    let client = admin_client(ctx, step)?.clone();
+    if let Some(meta) = meta_for(account, &client, org).map_err(|e| api_error(step, ctx, e))? {
+        let created = meta
+            .created_unix
+            .map(|t| format!(" (created {})", rfc3339_unix(t)))
+            .unwrap_or_default();
+        let store_hint = if ctx.fleet.is_some() {
+            format!("put it in [store] under key {}", account.store_key(org))
+        } else {
+            "configure a [store] so nodes share it (README, \"Many nodes\")".to_string()
+        };
+        return Err(Error::step(
+            step,
+            format!(
+                "TFE already has {what}{created}, and this node does not hold it; minting again would \
+                 invalidate it wherever it is in use. Copy it from the node that wrote it to {}, or {store_hint}; \
+                 or rerun with --force {step} to replace it",
+                file.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// After `token-ttl` set the policies: re-mints, within the policy, each
 /// service token this tool wrote whose lifetime the policy would refuse, and
 /// replaces its file atomically. Returns a line per token re-minted.
-pub(super) fn refit(
+pub(crate) fn refit(
     ctx: &mut Ctx<'_>,
     step: StepName,
-    accounts: &[(StepName, ServiceAccount)],
+    accounts: &[(StepName, TokenKind)],
 ) -> Result<Vec<String>, Error> {
     let mut done = vec![];
     for (owner, account) in accounts {
-        let Some(limit) = policy_ms(ctx, *account) else {
+        let Some(limit) = account.policy_ms(ctx.cfg) else {
             continue;
         };
         let Some(rec) = ctx.state.facts.token_files.get(owner.as_str()).cloned() else {
@@ -513,8 +428,7 @@ pub(super) fn refit(
             // to fit (verify-tokens judges the file).
             _ => {
                 let client = admin_client(ctx, step)?.clone();
-                match account
-                    .meta(&client, &rec.organization)
+                match meta_for(*account, &client, &rec.organization)
                     .map_err(|e| api_error(step, ctx, e))?
                 {
                     None => continue,
@@ -537,7 +451,7 @@ pub(super) fn refit(
             "{} in {} re-minted within the {} TTL ({}; the old one lived {})",
             account.what(),
             rec.path.display(),
-            account.policy_type(),
+            account.policy_type().unwrap_or_default(),
             human_ms(limit),
             if lifetime_ms == u64::MAX {
                 "without an expiry".to_string()
@@ -559,7 +473,7 @@ pub(super) fn refit(
 fn take_published(
     ctx: &mut Ctx<'_>,
     step: StepName,
-    account: ServiceAccount,
+    account: TokenKind,
     file: &Path,
     org: &str,
 ) -> Result<Option<Done>, Error> {
@@ -602,9 +516,7 @@ fn take_published(
         match Companion::get(fleet, &key, token.expose()).map_err(|e| Error::step(step, e))? {
             Some(c) => (Some(c.minted), c.expires, c.id),
             None => {
-                let meta = account
-                    .meta(&client, org)
-                    .map_err(|e| api_error(step, ctx, e))?;
+                let meta = meta_for(account, &client, org).map_err(|e| api_error(step, ctx, e))?;
                 (
                     meta.and_then(|m| m.created_unix),
                     meta.and_then(|m| m.expires_unix),
@@ -635,7 +547,7 @@ fn take_published(
 /// With `[store]`: the token another node published for `account`, when it
 /// differs from the one in `file` (which TFE then refuses): written over
 /// `file`. Whether it replaced the file.
-pub(super) fn refresh_file(ctx: &Ctx<'_>, account: ServiceAccount, file: &Path, org: &str) -> bool {
+pub(crate) fn refresh_file(ctx: &Ctx<'_>, account: TokenKind, file: &Path, org: &str) -> bool {
     let Some(Ok(Some(token))) = ctx.fleet.map(|f| f.get(&account.store_key(org))) else {
         return false;
     };
@@ -681,10 +593,7 @@ mod tests {
     #[test]
     fn store_keys_are_injective_and_helper_safe() {
         let names = ["team-a", "team_a", "Team-A", "team.5fa", "a", "A", "-", "_"];
-        let keys: Vec<String> = names
-            .iter()
-            .map(|n| ServiceAccount::Organization.store_key(n))
-            .collect();
+        let keys: Vec<String> = names.iter().map(|n| TokenKind::Org.store_key(n)).collect();
         for (i, k) in keys.iter().enumerate() {
             assert!(
                 k.bytes().all(|b| b.is_ascii_lowercase()
@@ -702,9 +611,6 @@ mod tests {
                 );
             }
         }
-        assert_eq!(
-            ServiceAccount::Organization.store_key("team_a"),
-            "org-token-team.5fa"
-        );
+        assert_eq!(TokenKind::Org.store_key("team_a"), "org-token-team.5fa");
     }
 }

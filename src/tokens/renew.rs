@@ -21,20 +21,22 @@
 
 use std::path::PathBuf;
 
-use super::service_token::{self, Companion, ServiceAccount};
-use super::{admin, admin_client, agent_token, api_error, expiry_within, org_token, team_token};
+use super::admin::client as admin_client;
+use super::companion::Companion;
+use super::{Claim, ClaimError, TokenKind, expiry_within, service};
 use crate::config::secret::Secret;
 use crate::config::{Config, FLEET_RENEW_GRACE, TFE_DEFAULT_TOKEN_LIFETIME_MS};
 use crate::error::Error;
-use crate::fleet::Turn;
 use crate::state::{Retiring, State, TokenFile};
-use crate::step::{Ctx, Done, StepName};
-use crate::tokens::{Claim, ClaimError};
+use crate::step::{Ctx, Done, StepName, api_error};
+use crate::store::Turn;
 use crate::util::{rfc3339_unix, unix_now, write_atomic};
 
 /// A token this config writes, as the state knows it.
 #[derive(Debug, Clone)]
 pub struct Held {
+    /// Which token it is.
+    pub kind: TokenKind,
     /// The step that writes it (`admin`, `org-token`, `team-token`,
     /// `agent-token`): the name `renew`, `status` and the events use.
     pub step: StepName,
@@ -56,19 +58,9 @@ pub fn tfe_now(state: &State) -> u64 {
     unix_now().saturating_add_signed(state.facts.tfe_clock_offset.unwrap_or(0))
 }
 
-fn policy_ms(cfg: &Config, token_type: &str) -> Option<u64> {
-    cfg.organization
-        .as_ref()?
-        .token_ttl
-        .as_ref()?
-        .iter()
-        .find(|(t, _)| *t == token_type)
-        .map(|(_, ms)| *ms)
-}
-
 fn with_schedule(
     cfg: &Config,
-    step: StepName,
+    kind: TokenKind,
     file: PathBuf,
     org: Option<String>,
     minted: Option<u64>,
@@ -86,7 +78,8 @@ fn with_schedule(
         e.saturating_sub(before)
     });
     Held {
-        step,
+        kind,
+        step: kind.step(),
         file,
         org,
         expires,
@@ -103,7 +96,9 @@ pub fn held(cfg: &Config, state: &State) -> Vec<Held> {
     // The admin token is this tool's to renew when this tool wrote it: the
     // initial admin's (no [admin] token given) or one it rotated.
     let rotated = f.admin_token_expires_unix.is_some();
-    if (rotated || cfg.admin.token.is_none()) && state.steps.contains_key(admin::NAME.as_str()) {
+    if (rotated || cfg.admin.token.is_none())
+        && state.steps.contains_key(crate::step_name::ADMIN.as_str())
+    {
         let (minted, expires, note) = match f.admin_token_expires_unix {
             Some(e) => (f.admin_token_minted_unix, Some(e), ""),
             // The initial admin's token: TFE's default lifetime from when
@@ -111,7 +106,7 @@ pub fn held(cfg: &Config, state: &State) -> Vec<Held> {
             None => {
                 let at = state
                     .steps
-                    .get(admin::NAME.as_str())
+                    .get(crate::step_name::ADMIN.as_str())
                     .and_then(|c| crate::util::parse_rfc3339_ms(&c.at).map(|ms| ms / 1000));
                 (
                     at,
@@ -122,7 +117,7 @@ pub fn held(cfg: &Config, state: &State) -> Vec<Held> {
         };
         out.push(with_schedule(
             cfg,
-            admin::NAME,
+            TokenKind::Admin,
             cfg.admin.token_file.clone(),
             None,
             minted,
@@ -131,17 +126,17 @@ pub fn held(cfg: &Config, state: &State) -> Vec<Held> {
         ));
     }
     let org = cfg.organization.as_ref();
-    for (step, file) in [
+    for (kind, file) in [
         (
-            org_token::NAME,
+            TokenKind::Org,
             org.and_then(|o| o.service_token_file.as_ref()),
         ),
         (
-            team_token::NAME,
+            TokenKind::Team,
             org.and_then(|o| o.owners_team_token_file.as_ref()),
         ),
     ] {
-        let (Some(file), Some(rec)) = (file, f.token_files.get(step.as_str())) else {
+        let (Some(file), Some(rec)) = (file, f.token_files.get(kind.step().as_str())) else {
             continue;
         };
         if rec.path != *file {
@@ -149,7 +144,7 @@ pub fn held(cfg: &Config, state: &State) -> Vec<Held> {
         }
         out.push(with_schedule(
             cfg,
-            step,
+            kind,
             rec.path.clone(),
             Some(rec.organization.clone()),
             rec.minted_unix,
@@ -161,7 +156,8 @@ pub fn held(cfg: &Config, state: &State) -> Vec<Held> {
         && o.agent_token.as_ref().is_some_and(|c| c.file == a.path)
     {
         out.push(Held {
-            step: agent_token::NAME,
+            kind: TokenKind::Agent,
+            step: TokenKind::Agent.step(),
             file: a.path.clone(),
             org: Some(o.name.clone()),
             expires: None,
@@ -181,16 +177,7 @@ pub struct Renewed {
 /// The token's `[store]` key; its non-secret companion
 /// ([`Companion`]) lets the other nodes record the new expiry.
 fn store_key(h: &Held) -> String {
-    let org = h.org.as_deref().unwrap_or("");
-    if h.step == admin::NAME {
-        admin::STORE_KEY.to_string()
-    } else if h.step == org_token::NAME {
-        ServiceAccount::Organization.store_key(org)
-    } else if h.step == team_token::NAME {
-        ServiceAccount::OwnersTeam.store_key(org)
-    } else {
-        agent_token::store_key(org)
-    }
+    h.kind.store_key(h.org.as_deref().unwrap_or(""))
 }
 
 /// Renews every due token (or, with `dry_run`, says which would be), then
@@ -293,7 +280,7 @@ fn renew_one(ctx: &mut Ctx<'_>, h: &Held, dry_run: bool) -> Result<Done, Error> 
         return mint(ctx, h);
     };
     let day = rfc3339_unix(now)[..10].replace('-', "");
-    let org = h.org.as_deref().map(service_token::store_escape);
+    let org = h.org.as_deref().map(crate::tokens::companion::store_escape);
     let duty = match org {
         Some(o) => format!("renew-{step}-{o}-{day}"),
         None => format!("renew-{step}-{day}"),
@@ -340,13 +327,13 @@ fn take_published(ctx: &mut Ctx<'_>, h: &Held) -> Result<Option<Done>, Error> {
     };
     // The agent token's value is "ID TOKEN".
     let (id, token) = match value.trim().split_once(' ') {
-        Some((i, t)) if step == agent_token::NAME => (Some(i.to_string()), t.to_string()),
+        Some((i, t)) if h.kind == TokenKind::Agent => (Some(i.to_string()), t.to_string()),
         _ => (None, value.trim().to_string()),
     };
     let current = crate::tokens::read(&h.file)
         .map(|(t, _)| t)
         .unwrap_or_default();
-    if token == current || step == agent_token::NAME {
+    if token == current || h.kind == TokenKind::Agent {
         return Ok(None);
     }
     // Only a token renewed after the one in the file: never an older value
@@ -366,8 +353,8 @@ fn take_published(ctx: &mut Ctx<'_>, h: &Held) -> Result<Option<Done>, Error> {
         .client
         .clone()
         .with_token(Secret::new(token.as_str(), format!("[store] {key}")));
-    let works = match step {
-        s if s == admin::NAME => c.account().is_ok_and(|a| a.site_admin),
+    let works = match h.kind {
+        TokenKind::Admin => c.account().is_ok_and(|a| a.site_admin),
         _ => {
             let org = h.org.as_deref().unwrap_or("");
             matches!(c.organization(org), Ok(Some(_)))
@@ -380,7 +367,7 @@ fn take_published(ctx: &mut Ctx<'_>, h: &Held) -> Result<Option<Done>, Error> {
     write_atomic(&h.file, format!("{token}\n").as_bytes())
         .map_err(|e| Error::step(step, format!("cannot write {}: {e}", h.file.display())))?;
     record(ctx, h, minted, expires, meta.id.or(id), false);
-    if step == admin::NAME {
+    if h.kind == TokenKind::Admin {
         ctx.admin = Some(c);
     }
     save(ctx, step)?;
@@ -395,10 +382,9 @@ fn take_published(ctx: &mut Ctx<'_>, h: &Held) -> Result<Option<Done>, Error> {
 
 /// When the token in `h.file` was minted, as this node recorded it.
 fn minted_of(state: &State, h: &Held) -> Option<u64> {
-    if h.step == admin::NAME {
-        state.facts.admin_token_minted_unix
-    } else {
-        state.facts.token_files.get(h.step.as_str())?.minted_unix
+    match h.kind {
+        TokenKind::Admin => state.facts.admin_token_minted_unix,
+        _ => state.facts.token_files.get(h.step.as_str())?.minted_unix,
     }
 }
 
@@ -412,12 +398,12 @@ fn record(
     minted_here: bool,
 ) {
     let f = &mut ctx.state.facts;
-    if h.step == admin::NAME {
+    if h.kind == TokenKind::Admin {
         f.admin_token_minted_unix = minted;
         f.admin_token_expires_unix =
             expires.or_else(|| minted.map(|m| m + TFE_DEFAULT_TOKEN_LIFETIME_MS / 1000));
         f.admin_token_id = id;
-    } else if h.step != agent_token::NAME {
+    } else if h.kind != TokenKind::Agent {
         f.token_files.insert(
             h.step.as_str().into(),
             TokenFile {
@@ -475,10 +461,10 @@ fn grace(cfg: &Config) -> u64 {
 
 /// Mints the replacement of `h` (this node's turn).
 fn mint(ctx: &mut Ctx<'_>, h: &Held) -> Result<Done, Error> {
-    match h.step {
-        s if s == admin::NAME => renew_admin(ctx, h),
-        s if s == team_token::NAME => renew_team(ctx, h),
-        _ => renew_org(ctx, h),
+    match h.kind {
+        TokenKind::Admin => renew_admin(ctx, h),
+        TokenKind::Team => renew_team(ctx, h),
+        TokenKind::Org | TokenKind::Agent => renew_org(ctx, h),
     }
 }
 
@@ -569,7 +555,7 @@ fn renew_admin(ctx: &mut Ctx<'_>, h: &Held) -> Result<Done, Error> {
     let step = h.step;
     let client = admin_client(ctx, step)?.clone();
     let me = client.account().map_err(|e| api_error(step, ctx, e))?;
-    let lifetime_ms = policy_ms(ctx.cfg, "user").or_else(|| {
+    let lifetime_ms = TokenKind::Admin.policy_ms(ctx.cfg).or_else(|| {
         let f = &ctx.state.facts;
         match (f.admin_token_minted_unix, f.admin_token_expires_unix) {
             (Some(m), Some(e)) if e > m => Some((e - m) * 1000),
@@ -579,7 +565,7 @@ fn renew_admin(ctx: &mut Ctx<'_>, h: &Held) -> Result<Done, Error> {
     let expires = lifetime_ms.map(|ms| expiry_within(&client, ms));
     let (old, _) = crate::tokens::read(&h.file)
         .map_err(|e| Error::step(step, format!("{}: {e}", h.file.display())))?;
-    let claim = claim(ctx, h, &admin::rescue_path(ctx.cfg))?;
+    let claim = claim(ctx, h, &h.kind.rescue_path(ctx.cfg))?;
     let minted = match client.create_user_token(
         &me.id,
         "tfe-bootstrap (renewed)",
@@ -633,10 +619,12 @@ fn renew_team(ctx: &mut Ctx<'_>, h: &Held) -> Result<Done, Error> {
     let team = client
         .owners_team(&org)
         .map_err(|e| api_error(step, ctx, e))?;
-    let expires = policy_ms(ctx.cfg, "team").map(|ms| expiry_within(&client, ms));
+    let expires = TokenKind::Team
+        .policy_ms(ctx.cfg)
+        .map(|ms| expiry_within(&client, ms));
     let (old, _) = crate::tokens::read(&h.file)
         .map_err(|e| Error::step(step, format!("{}: {e}", h.file.display())))?;
-    let claim = claim(ctx, h, &service_token::rescue_path(ctx, step))?;
+    let claim = claim(ctx, h, &h.kind.rescue_path(ctx.cfg))?;
     // TFE wants it unique within the team: the time and a nonce.
     let description = format!(
         "tfe-bootstrap owners token, {} {:08x}",
@@ -689,16 +677,11 @@ fn renew_team(ctx: &mut Ctx<'_>, h: &Held) -> Result<Done, Error> {
 
 /// The organization token (and the owners token on installs without
 /// described team tokens): TFE holds one, so the mint replaces it at once
-/// ([`service_token::mint_to`]: claim, intent, mint, keep, publish).
+/// ([`service::mint_to`]: claim, intent, mint, keep, publish).
 fn renew_org(ctx: &mut Ctx<'_>, h: &Held) -> Result<Done, Error> {
     let step = h.step;
-    let account = if step == team_token::NAME {
-        ServiceAccount::OwnersTeam
-    } else {
-        ServiceAccount::Organization
-    };
     let org = h.org.clone().unwrap_or_default();
-    let rec = service_token::mint_to(ctx, step, account, &h.file, &org)?;
+    let rec = service::mint_to(ctx, step, h.kind, &h.file, &org)?;
     let (token, _) = crate::tokens::read(&h.file)
         .map_err(|e| Error::step(step, format!("{}: {e}", h.file.display())))?;
     let fresh = ctx
@@ -775,13 +758,9 @@ fn retire(ctx: &mut Ctx<'_>, dry_run: bool, out: &mut Vec<Renewed>) -> Result<()
 }
 
 fn held_step(what: &str) -> StepName {
-    [
-        admin::NAME,
-        org_token::NAME,
-        team_token::NAME,
-        agent_token::NAME,
-    ]
-    .into_iter()
-    .find(|s| s.as_str() == what)
-    .unwrap_or(admin::NAME)
+    TokenKind::ALL
+        .into_iter()
+        .map(TokenKind::step)
+        .find(|s| s.as_str() == what)
+        .unwrap_or(crate::step_name::ADMIN)
 }

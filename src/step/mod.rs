@@ -9,18 +9,19 @@
 //! That keeps the data flow one way (machine → steps → tfe) and lets the
 //! reporter render outcomes without knowing the machine.
 
-use std::time::Duration;
-
 use serde_json::Value;
 
 use crate::config::Config;
 use crate::config::secret::Secret;
 use crate::error::Error;
-use crate::state::{CheckpointStore, State};
+use crate::state::State;
 use crate::tfe::Client;
 use crate::util::sha256_hex;
 
+mod ctx;
+
 pub use crate::step_name::StepName;
+pub use ctx::{Checked, Ctx, Progress, Role, api_error};
 
 /// How a step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,138 +213,6 @@ pub struct LiveCtx<'a> {
     pub state: &'a State,
 }
 
-/// Where steps send what the operator should see while they work; the
-/// reporter implements it. Steps never print.
-pub trait Progress {
-    fn warning(&self, step: Option<StepName>, message: &str);
-    /// One readiness poll that did not answer ready.
-    fn wait_poll(&self, attempt: u32, status: &str, elapsed: Duration);
-}
-
-/// Whose token the run holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Role {
-    /// A site admin's: every step can run.
-    SiteAdmin,
-    /// Anyone else's (an organization owner's user token, or a team or
-    /// organization token, which has no account): only the per-organization
-    /// steps can run. The text names whose.
-    Other(String),
-}
-
-/// Tokens that read the organization in this run, since the last step
-/// that changed anything (their SHA-256 only, never the tokens): the last
-/// check, `verify-tokens`, does not ask TFE about them again. The machine
-/// forgets them whenever a step applies a change.
-#[derive(Debug, Default)]
-pub struct Checked(std::collections::HashSet<String>);
-
-impl Checked {
-    pub fn insert(&mut self, token: &str) {
-        self.0.insert(sha256_hex(&[token.trim().as_bytes()]));
-    }
-    pub fn contains(&self, token: &str) -> bool {
-        self.0.contains(&sha256_hex(&[token.trim().as_bytes()]))
-    }
-    pub fn clear(&mut self) {
-        self.0.clear();
-    }
-}
-
-/// Everything a step may use while it applies.
-pub struct Ctx<'a> {
-    pub cfg: &'a Config,
-    /// Unauthenticated client (readiness, IACT, initial admin).
-    pub client: Client,
-    /// The site-admin client, once the token is known and checked.
-    pub admin: Option<Client>,
-    /// Whose token `admin` holds, when known (set where it is loaded).
-    pub admin_role: Option<Role>,
-    pub state: State,
-    /// Where `state` is saved (the state directory; not `[store]`, which
-    /// is [`Ctx::fleet`]); a step saves only to record an intent before a
-    /// side effect (see `steps::witness`).
-    pub checkpoints: &'a dyn CheckpointStore,
-    /// `[store]`: what other nodes published, and who does which duty.
-    pub fleet: Option<&'a crate::fleet::Store>,
-    pub progress: &'a dyn Progress,
-    /// The IACT, in memory only.
-    pub iact: Option<Secret>,
-    /// `--force` for the current step.
-    pub forced: bool,
-    /// This run created the initial admin: TFE was untouched, so there is
-    /// no live state worth reading before applying.
-    pub new_install: bool,
-    /// This node took the current step over from a `[store]` duty holder
-    /// that went silent: whatever that holder minted and did not publish is
-    /// held by nobody.
-    pub took_over: bool,
-    /// See [`Checked`].
-    pub checked: Checked,
-    /// The `[store]` duty to create the admin, when the `iact` step took
-    /// it for this node (the admin step then holds it).
-    pub admin_duty: Option<String>,
-    /// The TFE release, once [`Ctx::release`] asked for it in this run.
-    pub release: Option<Option<crate::tfe::version::TfeVersion>>,
-}
-
-impl<'a> Ctx<'a> {
-    /// A context before any step ran: no admin client yet, nothing forced.
-    pub fn new(
-        cfg: &'a Config,
-        client: Client,
-        state: State,
-        checkpoints: &'a dyn CheckpointStore,
-        fleet: Option<&'a crate::fleet::Store>,
-        progress: &'a dyn Progress,
-    ) -> Ctx<'a> {
-        Ctx {
-            cfg,
-            client,
-            admin: None,
-            admin_role: None,
-            state,
-            checkpoints,
-            fleet,
-            progress,
-            iact: None,
-            forced: false,
-            new_install: false,
-            took_over: false,
-            checked: Checked::default(),
-            admin_duty: None,
-            release: None,
-        }
-    }
-
-    /// The TFE release, learned once per run from `GET /api/v2/ping` (its
-    /// version header; an upgrade changes it, so a recorded one is not
-    /// reused) and recorded in the state for `status`. `None` when TFE
-    /// does not say or the table does not know it: callers keep their
-    /// fallbacks then.
-    pub fn release(&mut self) -> Option<crate::tfe::version::TfeVersion> {
-        if let Some(r) = self.release {
-            return r;
-        }
-        let said = match self.client.ping() {
-            Ok(r) => r.tfe_version,
-            Err(_) => None,
-        };
-        if said.is_some() {
-            self.state.facts.tfe_version = said.clone();
-        }
-        let r = said
-            .as_deref()
-            .and_then(crate::tfe::version::TfeVersion::parse);
-        self.release = Some(r);
-        r
-    }
-
-    pub fn warn(&self, step: StepName, message: &str) {
-        self.progress.warning(Some(step), message);
-    }
-}
-
 /// A feature a step needs of the TFE release (see [`Step::requires`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Requirement {
@@ -415,5 +284,38 @@ pub trait Step: Sync {
     /// token) takes that here. A line for the step's detail, if any.
     fn follow(&self, _ctx: &mut Ctx<'_>) -> Result<Option<String>, Error> {
         Ok(None)
+    }
+
+    /// Applies it on a node that took its `[store]` duty over from a holder
+    /// that went silent or failed: whatever that holder minted and did not
+    /// publish is held by nobody. By default as [`Step::apply`].
+    fn take_over(&self, ctx: &mut Ctx<'_>) -> Result<Done, Error> {
+        self.apply(ctx)
+    }
+
+    /// Whether only a site admin's token can run it (the `/api/v2/admin`
+    /// endpoints; the PTFE "Settings API" page, admin-settings-api.txt):
+    /// with another token it is refused before it sends anything.
+    fn needs_site_admin(&self) -> bool {
+        false
+    }
+
+    /// Whether it needs a ready TFE: every step but the one that waits for
+    /// it. The run reads the TFE release before the first such step.
+    fn needs_ready_tfe(&self) -> bool {
+        true
+    }
+
+    /// Why it must run although its checkpoint matches (`verify-tokens`:
+    /// its last check failed, or a token file changed since), or `None`.
+    fn recheck(&self, _cfg: &Config, _state: &State) -> Option<String> {
+        None
+    }
+
+    /// What its failure changes in the state before the run ends; whether it
+    /// changed anything (then the state is saved). `verify-tokens` forgets
+    /// its checkpoint, so a failed check is checked again on the next run.
+    fn on_failure(&self, _state: &mut State) -> bool {
+        false
     }
 }

@@ -90,6 +90,10 @@ pub struct Store {
     /// The last duty this node took over had been reported failed (not
     /// silent): for the wording of the takeover warning.
     failed_before: std::cell::Cell<bool>,
+    /// Duties this node took without waiting ([`Store::try_claim`]) and
+    /// still holds: name → key. A later [`Store::claim`] of the same name
+    /// returns it (the `iact` step takes the admin duty, `admin` does it).
+    held: std::cell::RefCell<std::collections::BTreeMap<String, String>>,
 }
 
 /// Who does a duty.
@@ -115,6 +119,7 @@ impl Store {
             address: address.to_string(),
             salt: OnceCell::new(),
             failed_before: std::cell::Cell::new(false),
+            held: Default::default(),
         }
     }
 
@@ -267,15 +272,32 @@ impl Store {
         if self.get(&format!("done-{name}"))?.as_deref() == Some("done") {
             return Ok(Some(Turn::Done));
         }
-        Ok(self
-            .create(&format!("duty-{name}"), &node_id())?
-            .then(|| Turn::Mine(name.to_string())))
+        if !self.create(&format!("duty-{name}"), &node_id())? {
+            return Ok(None);
+        }
+        self.held
+            .borrow_mut()
+            .insert(name.to_string(), name.to_string());
+        Ok(Some(Turn::Mine(name.to_string())))
+    }
+
+    /// Gives back a duty this node took without waiting and can no longer
+    /// do (it found no IACT): it is reported failed, so another node tries
+    /// at once rather than after `[store] wait`. Best effort.
+    pub fn give_up_held(&self, name: &str) {
+        let key = self.held.borrow_mut().remove(name);
+        if let Some(key) = key {
+            let _ = self.finish(&key, false);
+        }
     }
 
     /// Decides who does duty `name` (a step and its config fingerprint).
     /// Returns at once when the work is done or this node wins; otherwise
     /// waits up to `[store] wait` for the holder, then takes the duty over.
     pub fn claim(&self, name: &str) -> Result<Turn, StoreError> {
+        if let Some(key) = self.held.borrow().get(name) {
+            return Ok(Turn::Mine(key.clone()));
+        }
         for generation in 0..MAX_GENERATIONS {
             let key = if generation == 0 {
                 name.to_string()
@@ -343,6 +365,7 @@ impl Store {
     /// Says how the duty ended: `done` lets the waiting nodes confirm and go
     /// on; a failure lets one of them try at once instead of after the wait.
     pub fn finish(&self, key: &str, ok: bool) -> Result<(), StoreError> {
+        self.held.borrow_mut().retain(|_, k| k != key);
         self.put(&format!("done-{key}"), if ok { "done" } else { "failed" })
     }
 }

@@ -24,6 +24,15 @@ use std::path::{Path, PathBuf};
 
 use crate::util::{Reservation, write_atomic};
 
+pub mod admin;
+pub mod agent;
+pub mod companion;
+pub mod kind;
+pub mod renew;
+pub mod service;
+
+pub use kind::TokenKind;
+
 /// Bytes claimed for a token file before the mint: TFE tokens are about
 /// 90 characters, so 4 KiB always holds one.
 const TOKEN_CLAIM: usize = 4096;
@@ -180,6 +189,23 @@ pub fn stamp(file: &Path) -> String {
         ),
         Err(_) => "missing".into(),
     }
+}
+
+/// Unix seconds at which a token minted now lives for at most `ttl_ms`, by
+/// TFE's clock (`client`'s [`Client::tfe_now`]): this host's clock may be
+/// hours fast or days slow, and TFE judges `expired-at` by its own. The
+/// margin scales with the lifetime: a hundredth of it, at least a minute
+/// (the time between TFE's `Date` and its check) and at most a day, and
+/// never more than half the lifetime.
+pub fn expiry_within(client: &crate::tfe::Client, ttl_ms: u64) -> u64 {
+    let ttl_s = ttl_ms / 1000;
+    let margin_s = (ttl_s / 100).clamp(60, 86_400).min(ttl_s / 2);
+    client.tfe_now() + ttl_s - margin_s
+}
+
+/// A lifetime in ms, in the config's words (`90d`).
+pub fn human_ms(ms: u64) -> String {
+    crate::config::duration::format_duration(std::time::Duration::from_millis(ms))
 }
 
 #[cfg(test)]
