@@ -450,48 +450,16 @@ pub fn rotate(ctx: &mut Ctx<'_>, ttl_ms: u64) -> Result<Option<String>, Error> {
     }
     let expires_unix = super::expiry_within(&client, ttl_ms);
     let expires = rfc3339_unix(expires_unix);
-    let file = &ctx.cfg.admin.token_file;
-    // Room for the new token before it exists; the rescue place is the
-    // admin token's own. Failing here sends nothing.
-    let claim = Claim::make(file, &rescue_path(ctx.cfg)).map_err(|e| {
-        let e = match e {
-            ClaimError::File(e) | ClaimError::Rescue(e) => e,
-        };
-        Error::env(
-            TOKEN_TTL,
-            format!(
-                "cannot set aside room for the rotated admin token beside {} or in the state directory ({e}); \
-                 nothing was sent. Free space, then rerun",
-                file.display()
-            ),
-        )
-    })?;
-    // A user may hold many tokens: the client retries a lost answer (a
-    // 500, 502, 504 or a cut connection), which invalidates nothing and only
-    // leaves an unused token that expires within the policy.
-    let minted = match client.create_user_token(
+    let file = ctx.cfg.admin.token_file.clone();
+    let minted = mint_user_token(
+        ctx,
+        TOKEN_TTL,
+        &client,
         &me.id,
         "tfe-bootstrap (rotated within the organization's token TTL)",
-        Some(&expires),
-    ) {
-        Ok(t) => t,
-        Err(e) => {
-            claim.discard();
-            return Err(api_error(TOKEN_TTL, ctx, e));
-        }
-    };
+        Some(expires_unix),
+    )?;
     let token = minted.token;
-    // The previous token still works (a user holds many).
-    claim.keep_or_drop(&token).map_err(|why| {
-        Error::step(
-            TOKEN_TTL,
-            format!(
-                "a rotated admin token was minted but {} could not be written ({why}); the previous token is \
-                 still in place and still works. Free space, then rerun: it rotates again",
-                file.display()
-            ),
-        )
-    })?;
     let described = super::companion::Companion {
         minted: client.tfe_now(),
         expires: Some(expires_unix),
@@ -554,4 +522,55 @@ pub fn set_aside(cfg: &Config) -> Result<Option<PathBuf>, Error> {
         ))
     })?;
     Ok(Some(stale))
+}
+
+/// Mints a new user token for the admin (`user_id`) into token_file: room
+/// claimed beside it and at its rescue place first (failing there sends
+/// nothing), then the token kept over the file atomically. The previous
+/// token still works (a user holds many), so a file that cannot be written
+/// keeps it and the new one is dropped; the client retries a lost answer,
+/// which only leaves an unused token that expires within the policy. The
+/// one mint of a user token: `token-ttl`'s rotation and `renew`.
+pub fn mint_user_token(
+    ctx: &Ctx<'_>,
+    step: StepName,
+    client: &Client,
+    user_id: &str,
+    description: &str,
+    expires_unix: Option<u64>,
+) -> Result<crate::tfe::api::Minted, Error> {
+    let file = &ctx.cfg.admin.token_file;
+    let claim = Claim::make(file, &rescue_path(ctx.cfg)).map_err(|e| {
+        let e = match e {
+            ClaimError::File(e) | ClaimError::Rescue(e) => e,
+        };
+        Error::env(
+            step,
+            format!(
+                "cannot set aside room for a new admin token beside {} or in the state directory {} ({e}); \
+                 nothing was sent. Free space or fix permissions there, then rerun",
+                file.display(),
+                ctx.cfg.state_dir.display()
+            ),
+        )
+    })?;
+    let expires = expires_unix.map(rfc3339_unix);
+    let minted = match client.create_user_token(user_id, description, expires.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            claim.discard();
+            return Err(api_error(step, ctx, e));
+        }
+    };
+    claim.keep_or_drop(&minted.token).map_err(|why| {
+        Error::step(
+            step,
+            format!(
+                "a new admin token was minted but {} could not be written ({why}); the previous token is \
+                 still in place and still works. Free space, then rerun",
+                file.display()
+            ),
+        )
+    })?;
+    Ok(minted)
 }

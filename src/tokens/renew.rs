@@ -487,7 +487,7 @@ fn claim(ctx: &Ctx<'_>, h: &Held, rescue: &std::path::Path) -> Result<Claim, Err
 
 /// Keeps a replacement whose predecessor still works ([`Claim::keep_or_drop`])
 /// and returns a client that uses it, with when it was minted and when it
-/// expires (TFE's default lifetime when no policy set `expires`).
+/// expires ([`kept`]).
 fn keep_beside(
     ctx: &Ctx<'_>,
     h: &Held,
@@ -505,16 +505,28 @@ fn keep_beside(
             ),
         )
     })?;
+    Ok(kept(ctx, h, token, expires))
+}
+
+/// A renewed token now in `h.file`: when it was minted, when it expires
+/// (TFE's default lifetime when no policy set `expires`), and a client
+/// that uses it.
+fn kept(
+    ctx: &Ctx<'_>,
+    h: &Held,
+    token: &str,
+    expires: Option<u64>,
+) -> (u64, u64, crate::tfe::Client) {
     let now = ctx.client.tfe_now();
     let fresh = ctx.client.clone().with_token(Secret::new(
         token,
         format!("renewed token in {}", h.file.display()),
     ));
-    Ok((
+    (
         now,
         expires.unwrap_or(now + TFE_DEFAULT_TOKEN_LIFETIME_MS / 1000),
         fresh,
-    ))
+    )
 }
 
 /// Puts `old` back into the file after its replacement failed the check.
@@ -565,19 +577,15 @@ fn renew_admin(ctx: &mut Ctx<'_>, h: &Held) -> Result<Done, Error> {
     let expires = lifetime_ms.map(|ms| expiry_within(&client, ms));
     let (old, _) = crate::tokens::read(&h.file)
         .map_err(|e| Error::step(step, format!("{}: {e}", h.file.display())))?;
-    let claim = claim(ctx, h, &h.kind.rescue_path(ctx.cfg))?;
-    let minted = match client.create_user_token(
+    let minted = super::admin::mint_user_token(
+        ctx,
+        step,
+        &client,
         &me.id,
         "tfe-bootstrap (renewed)",
-        expires.map(rfc3339_unix).as_deref(),
-    ) {
-        Ok(m) => m,
-        Err(e) => {
-            claim.discard();
-            return Err(api_error(step, ctx, e));
-        }
-    };
-    let (now, expires, fresh) = keep_beside(ctx, h, claim, &minted.token, expires)?;
+        expires,
+    )?;
+    let (now, expires, fresh) = kept(ctx, h, &minted.token, expires);
     if !fresh.account().is_ok_and(|a| a.site_admin) {
         return Err(restore(
             h,

@@ -545,8 +545,10 @@ fn take_published(
 }
 
 /// With `[store]`: the token another node published for `account`, when it
-/// differs from the one in `file` (which TFE then refuses): written over
-/// `file`. Whether it replaced the file.
+/// differs from the one in `file` (which TFE then refuses) and TFE accepts
+/// it for organization `org`: written over `file` (0600, atomically). A
+/// published value TFE refuses too is not taken: the file stays as it was.
+/// Whether it replaced the file.
 pub(crate) fn refresh_file(ctx: &Ctx<'_>, account: TokenKind, file: &Path, org: &str) -> bool {
     let Some(Ok(Some(token))) = ctx.fleet.map(|f| f.get(&account.store_key(org))) else {
         return false;
@@ -558,6 +560,16 @@ pub(crate) fn refresh_file(ctx: &Ctx<'_>, account: TokenKind, file: &Path, org: 
         return false;
     }
     crate::redact::register(token.trim());
+    let c = ctx
+        .client
+        .clone()
+        .with_token(crate::config::secret::Secret::new(
+            token.trim(),
+            format!("[store] {}", account.store_key(org)),
+        ));
+    if !matches!(c.organization(org), Ok(Some(_))) {
+        return false;
+    }
     write_atomic(file, format!("{}\n", token.trim()).as_bytes()).is_ok()
 }
 
