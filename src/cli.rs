@@ -157,7 +157,7 @@ impl clap::builder::TypedValueParser for StepParser {
         value: &std::ffi::OsStr,
     ) -> Result<StepName, clap::Error> {
         let text = value.to_str().unwrap_or("");
-        crate::machine::parse_step(text).map_err(|e| {
+        parse_step(text).map_err(|e| {
             clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{e}\n")).with_cmd(cmd)
         })
     }
@@ -169,4 +169,32 @@ impl clap::builder::TypedValueParser for StepParser {
             crate::machine::names().map(|n| clap::builder::PossibleValue::new(n.as_str())),
         ))
     }
+}
+
+/// A name that is no step's (`--skip`, `--only`, `--force`, `reset
+/// --step`): the message lists the valid names and a close match.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown step {given:?}{hint}; steps are: {all}")]
+pub struct UnknownStep {
+    pub given: String,
+    hint: String,
+    all: String,
+}
+
+/// Parses a step name.
+pub fn parse_step(s: &str) -> Result<StepName, UnknownStep> {
+    let s = s.trim();
+    crate::machine::names()
+        .find(|n| n.as_str() == s)
+        .ok_or_else(|| {
+            let all: Vec<&str> = crate::machine::names().map(StepName::as_str).collect();
+            let hint = crate::config::did_you_mean(s, all.iter().copied())
+                .map(|m| format!(" (did you mean {m:?}?)"))
+                .unwrap_or_default();
+            UnknownStep {
+                given: s.to_string(),
+                hint,
+                all: all.join(", "),
+            }
+        })
 }

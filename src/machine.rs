@@ -68,32 +68,6 @@ pub fn position(step: StepName) -> usize {
     names().position(|n| n == step).unwrap_or(usize::MAX)
 }
 
-/// A name that is no step's (`--skip`, `--only`, `--force`, `reset
-/// --step`): the message lists the valid names and a close match.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown step {given:?}{hint}; steps are: {all}")]
-pub struct UnknownStep {
-    pub given: String,
-    hint: String,
-    all: String,
-}
-
-/// Parses a step name.
-pub fn parse_step(s: &str) -> Result<StepName, UnknownStep> {
-    let s = s.trim();
-    names().find(|n| n.as_str() == s).ok_or_else(|| {
-        let all: Vec<&str> = names().map(StepName::as_str).collect();
-        let hint = crate::config::did_you_mean(s, all.iter().copied())
-            .map(|m| format!(" (did you mean {m:?}?)"))
-            .unwrap_or_default();
-        UnknownStep {
-            given: s.to_string(),
-            hint,
-            all: all.join(", "),
-        }
-    })
-}
-
 /// Where a step stands before a run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Assessment {
@@ -159,14 +133,29 @@ fn assess_one(step: &'static dyn Step, cfg: &Config, state: &State, sel: &Select
         (Applies::No(reason), _) => Assessment::NotConfigured(reason),
         (Applies::Yes(_), Some(why)) => Assessment::Excluded(why.into()),
         // Done with a secret that is gone now (a used IACT or password
-        // the operator removed): unchanged, never re-sent without it.
-        (Applies::Yes(_), None) if !missing.is_empty() => match checkpoint {
-            Some(c) if !forced => Assessment::Done { at: c.at.clone() },
-            _ => Assessment::NeedsSecret(format!(
-                "step {name} has to send {}: provide it and rerun (nothing was sent)",
-                missing.join("; ")
-            )),
-        },
+        // the operator removed): unchanged, never re-sent without it;
+        // unless its other keys changed since (seen through the fingerprint
+        // without secrets), which cannot be applied without the secret.
+        (Applies::Yes(d), None) if !missing.is_empty() => {
+            let changed = state
+                .public
+                .get(name.as_str())
+                .is_some_and(|p| *p != d.public_fingerprint(&state.salt));
+            match checkpoint {
+                Some(c) if !forced && (!changed || step.schedule() == Schedule::Once) => {
+                    Assessment::Done { at: c.at.clone() }
+                }
+                Some(_) if !forced => Assessment::NeedsSecret(format!(
+                    "step {name}'s config changed since it was applied, and applying it has to send {}: \
+                     provide it and rerun (nothing was sent)",
+                    missing.join("; ")
+                )),
+                _ => Assessment::NeedsSecret(format!(
+                    "step {name} has to send {}: provide it and rerun (nothing was sent)",
+                    missing.join("; ")
+                )),
+            }
+        }
         (Applies::Yes(d), None) => match checkpoint {
             Some(_) if forced => Assessment::Pending {
                 changed: false,
@@ -400,6 +389,13 @@ fn checkpoint(step: &'static dyn Step, ctx: &mut Ctx<'_>, applied: &Done) -> Res
         detail: Some(applied.detail.clone()),
     };
     ctx.state.steps.insert(step.name().as_str().into(), cp);
+    let name = step.name().as_str().to_string();
+    if d.secrets.is_empty() {
+        ctx.state.public.remove(&name);
+    } else {
+        let public = d.public_fingerprint(&ctx.state.salt);
+        ctx.state.public.insert(name, public);
+    }
     if let Some(o) = ctx.client.clock_offset() {
         ctx.state.facts.tfe_clock_offset = Some(o);
     }

@@ -78,6 +78,8 @@ pub struct Reporter {
     tty: bool,
     started: Instant,
     live: Mutex<Live>,
+    /// A `finished` event went out: the command's end is said once.
+    finished: std::sync::atomic::AtomicBool,
 }
 
 /// How often a plain (non-terminal) wait prints a progress line.
@@ -97,7 +99,13 @@ impl Reporter {
                 spinner: None,
                 last_plain_poll: None,
             }),
+            finished: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether a `finished` event was emitted.
+    pub fn has_finished(&self) -> bool {
+        self.finished.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn format(&self) -> Format {
@@ -157,6 +165,10 @@ impl Reporter {
     }
 
     pub fn emit(&self, e: Event<'_>) {
+        if matches!(e, Event::Finished { .. }) {
+            self.finished
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         if self.format == Format::Json {
             if let Some(v) = self.to_json(&e) {
                 self.print_json(v);

@@ -165,7 +165,24 @@ pub struct State {
     pub steps: BTreeMap<String, Checkpoint>,
     #[serde(default)]
     pub facts: Facts,
+    /// Per step whose config holds a secret: the fingerprint of its config
+    /// without the secrets ([`crate::step::Desired::public_fingerprint`]),
+    /// kept beside the state file in `public-fingerprints.json`, not in it
+    /// (whose fields stay as 0.1.0 reads them). Empty for states written
+    /// before it existed.
+    #[serde(skip)]
+    pub public: BTreeMap<String, String>,
 }
+
+/// The file beside `state.json` that holds [`State::public`].
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublicFingerprints {
+    format: String,
+    steps: BTreeMap<String, String>,
+}
+
+const PUBLIC_FORMAT: &str = "tfe-bootstrap/public-fingerprints/v1";
 
 impl State {
     pub fn new(tfe_address: &str) -> State {
@@ -178,6 +195,7 @@ impl State {
                 .collect(),
             steps: BTreeMap::new(),
             facts: Facts::default(),
+            public: BTreeMap::new(),
         }
     }
 }
@@ -257,6 +275,39 @@ impl DirStore {
     }
     pub fn file(&self) -> PathBuf {
         self.dir.join("state.json")
+    }
+    /// `public-fingerprints.json`, beside the state file ([`State::public`]).
+    pub fn public_file(&self) -> PathBuf {
+        self.dir.join("public-fingerprints.json")
+    }
+
+    /// [`State::public`] as saved; empty when the file is absent or not
+    /// ours (a change of a step's keys is then seen once its secret is
+    /// back, as before this file existed).
+    fn load_public(&self) -> BTreeMap<String, String> {
+        crate::util::read_capped(&self.public_file(), crate::util::cap::STATE)
+            .ok()
+            .and_then(|t| serde_json::from_slice::<PublicFingerprints>(&t).ok())
+            .filter(|p| p.format == PUBLIC_FORMAT)
+            .map(|p| p.steps)
+            .unwrap_or_default()
+    }
+
+    fn save_public(&self, state: &State) -> Result<(), StateError> {
+        let path = self.public_file();
+        if state.public.is_empty() && !path.exists() {
+            return Ok(());
+        }
+        let p = PublicFingerprints {
+            format: PUBLIC_FORMAT.into(),
+            steps: state.public.clone(),
+        };
+        let mut bytes = serde_json::to_vec_pretty(&p).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        bytes.push(b'\n');
+        write_atomic(&path, &bytes).map_err(|error| StateError::Io { path, error })
     }
 
     /// Takes the advisory lock for the lifetime of the guard. Creates the
@@ -357,12 +408,12 @@ impl CheckpointStore for DirStore {
                 });
             }
         }
-        serde_json::from_value(value)
-            .map(Some)
-            .map_err(|e| StateError::Corrupt {
-                path,
-                detail: e.to_string(),
-            })
+        let mut state: State = serde_json::from_value(value).map_err(|e| StateError::Corrupt {
+            path,
+            detail: e.to_string(),
+        })?;
+        state.public = self.load_public();
+        Ok(Some(state))
     }
 
     fn save(&self, state: &State) -> Result<(), StateError> {
@@ -372,10 +423,12 @@ impl CheckpointStore for DirStore {
             detail: e.to_string(),
         })?;
         bytes.push(b'\n');
-        write_atomic(&path, &bytes).map_err(|error| StateError::Io { path, error })
+        write_atomic(&path, &bytes).map_err(|error| StateError::Io { path, error })?;
+        self.save_public(state)
     }
 
     fn clear(&self) -> Result<(), StateError> {
+        let _ = std::fs::remove_file(self.public_file());
         let path = self.file();
         match std::fs::remove_file(&path) {
             Ok(()) => Ok(()),

@@ -62,10 +62,9 @@ pub fn main(cli: Cli) -> u8 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            // `run` reports its own failure through the event stream.
-            let reported = matches!(e, Error::Step { .. } | Error::Interrupted { .. });
-            let streams = matches!(cli.command, Command::Run { .. } | Command::Renew { .. });
-            if !streams || !reported {
+            // A command that reported its own end (`run`, `renew`) is not
+            // said twice.
+            if !report.has_finished() {
                 report.emit(Event::Finished {
                     exit_code: e.exit_code(),
                     error: Some(&e.to_string()),

@@ -164,7 +164,9 @@ fn line(
     } else {
         (action, detail)
     };
-    let is_pending = a.is_pending() && !in_sync;
+    // A change that waits for an absent secret is pending too: `run` stops
+    // on it (exit 2), so `--detailed-exitcode` says 2.
+    let is_pending = (a.is_pending() && !in_sync) || matches!(a, Assessment::NeedsSecret(_));
     let needs_token = is_pending && after_admin && !token_at_hand;
     let rows: Vec<Value> = match live {
         Some(Ok(rows)) => rows

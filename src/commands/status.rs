@@ -41,17 +41,32 @@ pub(super) fn status(cli: &Cli, report: &Reporter) -> Result<u8, Error> {
     let rows = step_rows(report, cfg.as_ref(), &state, json_out);
     // What the run learned on the way (never a secret).
     let f = &state.facts;
-    let expires = f.admin_token_expires_unix.map(crate::util::rfc3339_unix);
-    let token_files: Vec<Value> = f
-        .token_files
-        .iter()
-        .map(|(step, t)| json!({"step": step, "path": t.path.display().to_string(), "organization": t.organization}))
-        .collect();
     // Each token the config writes: when it expires, when renew replaces it.
     let held = cfg
         .as_ref()
         .map(|c| crate::tokens::renew::held(c, &state))
         .unwrap_or_default();
+    // The facts agree with `tokens`: the admin token's expiry as renew
+    // judges it (the initial admin's by TFE's default lifetime), and every
+    // token file the run wrote, the admin's too; without a config, what
+    // the state records.
+    let admin_held = held
+        .iter()
+        .find(|h| h.kind == crate::tokens::TokenKind::Admin);
+    let expires = admin_held
+        .and_then(|h| h.expires)
+        .or(f.admin_token_expires_unix)
+        .map(crate::util::rfc3339_unix);
+    let mut token_files: Vec<Value> = held
+        .iter()
+        .filter(|h| h.kind != crate::tokens::TokenKind::Agent)
+        .map(|h| json!({"step": h.step.as_str(), "path": h.file.display().to_string(), "organization": h.org}))
+        .collect();
+    for (step, t) in &f.token_files {
+        if !token_files.iter().any(|v| v["step"] == step.as_str()) {
+            token_files.push(json!({"step": step, "path": t.path.display().to_string(), "organization": t.organization}));
+        }
+    }
     let tokens: Vec<Value> = held
         .iter()
         .map(|h| {
@@ -80,10 +95,7 @@ fn step_rows(report: &Reporter, cfg: Option<&Config>, state: &State, json_out: b
         let name = step.name();
         let cp = state.steps.get(name.as_str());
         let changed = match (cfg, cp) {
-            (Some(c), Some(cp)) => match step.desired(c) {
-                crate::step::Applies::Yes(d) => Some(d.fingerprint(&state.salt) != cp.fingerprint),
-                crate::step::Applies::No(_) => None,
-            },
+            (Some(c), Some(cp)) => config_changed(*step, c, state, cp),
             _ => None,
         };
         let configured = cfg.map(|c| step.desired(c).applies());
@@ -152,4 +164,34 @@ fn print_facts(report: &Reporter, state: &State, held: &[Held], no_config: bool)
             json!(t.organization)
         ));
     }
+}
+
+/// Whether `step`'s config changed since its checkpoint, as `run` judges
+/// it: with a secret it sends absent, by the fingerprint without secrets
+/// (`None` when the state has none: it cannot be told); a step done once
+/// for good (`admin`) never counts as changed.
+fn config_changed(
+    step: &'static dyn crate::step::Step,
+    cfg: &Config,
+    state: &State,
+    cp: &crate::state::Checkpoint,
+) -> Option<bool> {
+    let crate::step::Applies::Yes(d) = step.desired(cfg) else {
+        return None;
+    };
+    if step.schedule() == crate::step::Schedule::Once {
+        return Some(false);
+    }
+    let absent = step
+        .secret_keys(cfg)
+        .iter()
+        .any(|k| cfg.absent.contains_key(*k));
+    if absent {
+        let name = step.name();
+        return state
+            .public
+            .get(name.as_str())
+            .map(|p| *p != d.public_fingerprint(&state.salt));
+    }
+    Some(d.fingerprint(&state.salt) != cp.fingerprint)
 }

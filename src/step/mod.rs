@@ -148,6 +148,22 @@ impl Desired {
         sha256_hex(&parts)
     }
 
+    /// The fingerprint of what it wants without its secrets: recorded
+    /// beside the checkpoint (`<state dir>/public-fingerprints.json`), so
+    /// that a change of its other keys is seen even while a secret it sends
+    /// is absent (issue 33: a changed key is never skipped).
+    /// A secret's place in the value (`"<secret>"`, set only while the
+    /// secret is there: `steps/settings.rs`) is left out, so the value reads
+    /// the same with the secret absent.
+    pub fn public_fingerprint(&self, salt: &str) -> String {
+        let mut value = self.value.clone();
+        if let Some(m) = value.as_object_mut() {
+            m.retain(|_, v| v.as_str() != Some("<secret>"));
+        }
+        let canonical = value.to_string();
+        sha256_hex(&[salt.as_bytes(), b"public", canonical.as_bytes()])
+    }
+
     pub fn fingerprint(&self, salt: &str) -> String {
         let canonical = self.value.to_string();
         let mut parts: Vec<&[u8]> = vec![salt.as_bytes(), canonical.as_bytes()];

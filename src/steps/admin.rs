@@ -192,24 +192,57 @@ fn create(
     let cfg = ctx.cfg;
     let step = NAME;
     let claims = claim_space(cfg)?;
-    let token =
-        match ctx
-            .client
+    let post = |ctx: &Ctx<'_>| {
+        ctx.client
             .create_initial_admin(iact.expose(), username, email, password.expose())
+    };
+    let token = match post(ctx) {
+        Ok(t) => Ok(t),
+        // A 500 (TFE failed, or a load balancer in front of it) or a lost
+        // answer. TFE creates the initial admin only while it has no user
+        // ("This token can only be used to create the admin user when there
+        // are no users configured": the initial-admin-user API page, source
+        // document initial-admin-user-api.txt; a 404 otherwise), so one
+        // re-send with the same IACT either creates it or is refused: it
+        // never makes a second admin. Not after a timeout: that POST may
+        // still be on its way through TFE, and would race the re-send.
+        Err(first)
+            if first.status() == Some(500) || (first.is_ambiguous() && !first.timed_out()) =>
         {
-            Ok(t) => t,
-            Err(e) => {
-                claims.discard();
-                if e.status() == Some(404)
-                    && let Some(fleet) = ctx.fleet
-                {
-                    // Another node won the one-time creation (one that did not
-                    // take the duty: an older version, a hand run).
-                    return take_published(ctx, fleet);
-                }
-                return Err(post_error(cfg, e));
+            ctx.warn(
+                step,
+                &format!("the initial-admin POST failed ({first}): sent it once more, which TFE refuses if the first one created the admin"),
+            );
+            post(ctx).map_err(|e| match e.status() {
+                Some(404) => TfeError::Status {
+                    method: crate::tfe::Method::Post,
+                    path: "/admin/initial-admin-user".into(),
+                    status: 404,
+                    detail: format!(
+                        "the re-send was refused after the first POST failed ({first}): the first one may have \
+                         created the admin, whose token then never arrived"
+                    ),
+                    ambiguous: false,
+                },
+                _ => e,
+            })
+        }
+        Err(e) => Err(e),
+    };
+    let token = match token {
+        Ok(t) => t,
+        Err(e) => {
+            claims.discard();
+            if e.status() == Some(404)
+                && let Some(fleet) = ctx.fleet
+            {
+                // Another node won the one-time creation (one that did not
+                // take the duty: an older version, a hand run).
+                return take_published(ctx, fleet);
             }
-        };
+            return Err(post_error(cfg, e));
+        }
+    };
     // The only copy of the token: keep it before anything else, then tell
     // the other nodes.
     keep_token(cfg, username, &token, claims)?;

@@ -49,13 +49,17 @@ fn no_org() -> String {
     "no [organization] section".to_string()
 }
 
-/// How often an ambiguous create (connection lost after sending) is
-/// re-checked and retried before giving up.
+/// How often an ambiguous create (connection lost after sending, or a 500)
+/// is re-checked and retried before giving up.
 const AMBIGUOUS_RETRIES: usize = 3;
 
 /// Reads, creates if missing; after an ambiguous create, reads again before
-/// trying again, so a lost answer never makes a second object. Returns the
-/// object and whether this call created it.
+/// trying again, so a lost answer never makes a second object. A 500 counts
+/// as ambiguous here: TFE, or a load balancer in front of it, may or may
+/// not have processed the POST, and the object can be read back by name
+/// before a re-send (the client does not re-send a creating POST after a
+/// 500 itself: `tfe::decide`). Returns the object and whether this call
+/// created it.
 fn ensure<T>(
     mut read: impl FnMut() -> Result<Option<T>, TfeError>,
     mut create: impl FnMut() -> Result<T, TfeError>,
@@ -67,7 +71,11 @@ fn ensure<T>(
         }
         match create() {
             Ok(v) => return Ok((v, true)),
-            Err(e) if e.is_ambiguous() && tries < AMBIGUOUS_RETRIES => tries += 1,
+            Err(e)
+                if (e.is_ambiguous() || e.status() == Some(500)) && tries < AMBIGUOUS_RETRIES =>
+            {
+                tries += 1
+            }
             Err(e) => return Err(e),
         }
     }

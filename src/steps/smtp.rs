@@ -55,27 +55,10 @@ impl Step for Smtp {
         witness::record(ctx, NAME, &fp)?;
         let mut detail = match settings::patch(&client, SettingsKind::Smtp, s) {
             Ok(d) => d,
-            Err(e) if e.is_ambiguous() => {
-                let waited = ctx.cfg.tfe.request_timeout;
-                if read_back(&client, s, waited) {
-                    witness::clear(ctx, NAME);
-                    return Ok(Done::changed(format!(
-                        "TFE's answer to the PATCH was lost ({e}), but it holds these settings ({unread}); \
-                         the PATCH was not repeated, so there was one test mail"
-                    )));
-                }
-                return Err(Error::step(
-                    NAME,
-                    format!(
-                        "{e}; TFE did not show the new settings within {}s either. The PATCH is not repeated \
-                         in this run: with a test_email_address every PATCH sends a test mail. A rerun reads \
-                         TFE's settings first and sends again only if they do not hold this change. If the \
-                         relay is slow, raise [tfe] request_timeout",
-                        waited.as_secs()
-                    ),
-                ));
-            }
-            Err(e) => return Err(smtp_error(ctx, e)),
+            Err(e) => match after_failure(ctx, &client, s, e)? {
+                Next::Done(done) => return Ok(done),
+                Next::Sent(d) => d,
+            },
         };
         witness::clear(ctx, NAME);
         if let Some(to) = s
@@ -94,6 +77,85 @@ impl Step for Smtp {
         }
         Ok(Done::changed(detail))
     }
+}
+
+/// Where a failed PATCH leaves the step.
+enum Next {
+    /// Ended: TFE holds the settings after all.
+    Done(Done),
+    /// Sent once more, and TFE took it (the detail line).
+    Sent(String),
+}
+
+/// A PATCH that failed. Settings are idempotent; only the test mail is not,
+/// so TFE is read back before anything is sent again:
+/// - a lost answer after a timeout: TFE may still be talking to the relay,
+///   so it is read back for up to `[tfe] request_timeout`, never re-sent;
+/// - a dropped connection: read back once; when TFE does not hold the
+///   settings it did not take the PATCH (TFE keeps the settings in the same
+///   request that sends the mail), so no mail went, and it is sent once more;
+/// - a 500: TFE's API docs give it for an SMTP server error during the test
+///   mail, but TFE itself, or a load balancer in front of it, answers 500
+///   too: read back, and when TFE does not hold the settings say both,
+///   with TFE's own words, rather than blame the mail server.
+fn after_failure(
+    ctx: &mut Ctx<'_>,
+    client: &Client,
+    s: &crate::config::SettingsConfig,
+    e: TfeError,
+) -> Result<Next, Error> {
+    let unread = "the password and test address cannot be read back";
+    let held = |within: Duration| {
+        if within.is_zero() {
+            settings::holds(client, SettingsKind::Smtp, s).unwrap_or(false)
+        } else {
+            read_back(client, s, within)
+        }
+    };
+    if e.is_ambiguous() && e.timed_out() {
+        let waited = ctx.cfg.tfe.request_timeout;
+        if held(waited) {
+            witness::clear(ctx, NAME);
+            return Ok(Next::Done(Done::changed(format!(
+                "TFE's answer to the PATCH was lost ({e}), but it holds these settings ({unread}); \
+                 the PATCH was not repeated, so there was one test mail"
+            ))));
+        }
+        return Err(Error::step(
+            NAME,
+            format!(
+                "{e}; TFE did not show the new settings within {}s either. The PATCH is not repeated \
+                 in this run: with a test_email_address every PATCH sends a test mail. A rerun reads \
+                 TFE's settings first and sends again only if they do not hold this change. If the \
+                 relay is slow, raise [tfe] request_timeout",
+                waited.as_secs()
+            ),
+        ));
+    }
+    if e.is_ambiguous() {
+        if held(Duration::ZERO) {
+            witness::clear(ctx, NAME);
+            return Ok(Next::Done(Done::changed(format!(
+                "TFE's answer to the PATCH was lost ({e}), but it holds these settings ({unread}); \
+                 the PATCH was not repeated, so there was one test mail"
+            ))));
+        }
+        ctx.warn(
+            NAME,
+            &format!("the SMTP PATCH's connection was lost ({e}) and TFE does not hold the settings: sent once more"),
+        );
+        return settings::patch(client, SettingsKind::Smtp, s)
+            .map(Next::Sent)
+            .map_err(|e| smtp_error(ctx, e));
+    }
+    if e.status() == Some(500) && held(Duration::ZERO) {
+        witness::clear(ctx, NAME);
+        return Ok(Next::Done(Done::changed(format!(
+            "TFE answered 500 to the PATCH ({e}) but holds these settings ({unread}): \
+             the test mail is unconfirmed (check the inbox); not sent again"
+        ))));
+    }
+    Err(smtp_error(ctx, e))
 }
 
 /// Reads the settings back until TFE holds them or `within` passes: TFE may
@@ -122,7 +184,10 @@ fn smtp_error(ctx: &Ctx<'_>, e: TfeError) -> Error {
             "the SMTP server refused [smtp] username/password during TFE's test mail (this 401 is about SMTP, not the TFE token)"
         }
         Some(500) => {
-            "the SMTP server answered the test mail with an error: check [smtp] host, port, sender and the relay's logs"
+            "TFE's API docs give 500 here when the SMTP server answered the test mail with an error, but TFE itself, \
+             or a load balancer in front of it, answers 500 too: TFE's own words are above. If they speak of the SMTP \
+             server, check [smtp] host, port, sender and the relay's logs; otherwise check TFE's logs. TFE does not \
+             hold the new settings, and a rerun sends them again"
         }
         Some(504) => {
             "TFE could not reach the SMTP server in time: check [smtp] host and port, and that TFE's network allows it"

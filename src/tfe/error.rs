@@ -55,6 +55,12 @@ impl TfeError {
     }
     /// Whether TFE may have acted on the request although it failed (see
     /// the variants' `ambiguous`).
+    /// The answer did not come within `[tfe] request_timeout`: unlike a
+    /// dropped connection, the request may still be on its way through TFE.
+    pub fn timed_out(&self) -> bool {
+        matches!(self, TfeError::Transport { detail, .. } if detail.starts_with(super::TIMED_OUT))
+    }
+
     pub fn is_ambiguous(&self) -> bool {
         matches!(
             self,

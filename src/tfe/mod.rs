@@ -699,6 +699,10 @@ fn tls_explanation(e: &ureq::Error) -> Option<String> {
     Some(format!("{fix} ({text})"))
 }
 
+/// How a transport error that outlived `[tfe] request_timeout` begins
+/// ([`TfeError::timed_out`]).
+pub(crate) const TIMED_OUT: &str = "timed out waiting for TFE";
+
 fn classify(e: ureq::Error) -> Failure {
     use std::io::ErrorKind as K;
     if let Some(t) = tls_explanation(&e) {
@@ -713,7 +717,7 @@ fn classify(e: ureq::Error) -> Failure {
             Failure::NotSent(format!("connect timed out ({e})"))
         }
         ureq::Error::Timeout(_) => Failure::MaybeSent(format!(
-            "timed out waiting for TFE ({e}); raise [tfe] request_timeout if TFE is slow"
+            "{TIMED_OUT} ({e}); raise [tfe] request_timeout if TFE is slow"
         )),
         // getaddrinfo's failure reaches us as an I/O error with this text.
         ureq::Error::Io(io) if io.to_string().contains("failed to lookup address") => {

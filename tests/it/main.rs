@@ -4,6 +4,7 @@ mod compat;
 mod configs;
 mod examples;
 mod extras;
+mod faults;
 mod first_contact;
 mod first_users;
 mod fleet;

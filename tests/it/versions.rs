@@ -141,6 +141,56 @@ fn a_client_that_starts_from_the_discovery_document_authenticates() {
     assert_eq!(me["data"]["attributes"]["is-site-admin"], true);
 }
 
+/// The discovery document lists what a TFE host offers (issue 33), in the
+/// forms the docs define: every service URL relative and ending in `/`
+/// (Remote Service Discovery, module registry protocol), and `login.v1` as
+/// the login protocol describes it. An SDK that reads `modules.v1` or
+/// `login.v1` at start-up finds them.
+#[test]
+fn the_discovery_document_lists_what_a_tfe_host_offers() {
+    let (_w, h, _admin) = after_a_run();
+    let (st, doc) = h.get("/.well-known/terraform.json", None);
+    assert_eq!(st, 200);
+    for (id, path) in [
+        ("tfe.v2", "/api/v2/"),
+        ("tfe.v2.1", "/api/v2/"),
+        ("tfe.v2.2", "/api/v2/"),
+        ("state.v2", "/api/v2/"),
+        ("modules.v1", "/api/registry/v1/modules/"),
+        ("providers.v1", "/api/registry/v1/providers/"),
+    ] {
+        assert_eq!(doc[id], path, "{id} in {doc}");
+    }
+    assert!(
+        doc["motd.v1"].as_str().is_some_and(|p| p.starts_with('/')),
+        "{doc}"
+    );
+    let login = &doc["login.v1"];
+    assert_eq!(login["client"], "terraform-cli", "{login}");
+    assert!(
+        login["grant_types"]
+            .as_array()
+            .is_some_and(|g| g.iter().any(|t| t == "authz_code")),
+        "{login}"
+    );
+    for k in ["authz", "token"] {
+        assert!(
+            login[k].as_str().is_some_and(|p| p.starts_with('/')),
+            "{k}: {login}"
+        );
+    }
+    let ports: Vec<u64> = login["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_u64())
+        .collect();
+    assert!(
+        ports.len() == 2 && ports[0] <= ports[1] && ports[0] >= 1024,
+        "{login}"
+    );
+}
+
 /// An organization or team token's account is its service user (account
 /// API docs), and a run that uses the owners team token as its token says
 /// whose it is and runs the organization steps.

@@ -833,14 +833,36 @@ fn service_user_doc(kind: &TokenKind) -> Value {
 
 /// The remote service discovery document (Terraform docs "Remote Service
 /// Discovery": `GET /.well-known/terraform.json`, a JSON object of service
-/// ids to URLs relative to it). The services a TFE host offers, as
-/// Terraform's own cloud backend test server serves them
-/// (terraform `internal/cloud/testing.go`, `testDefaultRequestHandlers`:
-/// `tfe.v2`, `tfe.v2.1`, `tfe.v2.2` at `/api/v2/`), plus `state.v2` at
-/// the same base as app.terraform.io lists it. The sim has no module or
-/// provider registry, so it lists none.
+/// ids to URLs relative to it), with the services a TFE host lists:
+/// - `tfe.v2`, `tfe.v2.1`, `tfe.v2.2` and `state.v2` at `/api/v2/`, as
+///   Terraform's own cloud backend test server serves them (terraform
+///   `internal/cloud/testing.go`, `testDefaultRequestHandlers`);
+/// - `modules.v1` at `/api/registry/v1/modules/` and `providers.v1` at
+///   `/api/registry/v1/providers/`: the private registry's base paths (the
+///   Terraform Enterprise Registry API docs, "private registry", and the
+///   module registry protocol docs, which name `modules.v1`);
+/// - `login.v1`, in the shape Terraform's login protocol defines (docs
+///   "Login Protocol": `client`, `grant_types`, `authz`, `token`, `ports`);
+///   its paths and the `motd.v1` path are those HCP Terraform's document
+///   lists (`/app/settings/tokens?source=terraform-login`,
+///   `/api/terraform/token`, `/api/terraform/motd`): no TFE docs page names
+///   them, so for a TFE they are the sim's belief, unconfirmed. tfe-bootstrap
+///   itself reads none of this document (only the Terraform CLI and SDKs
+///   do), so no belief of the client's rests on it.
+///
+/// The sim serves no registry or login flow behind these paths.
 pub fn discovery_doc() -> Value {
     json!({
+        "login.v1": {
+            "client": "terraform-cli",
+            "grant_types": ["authz_code"],
+            "authz": "/app/settings/tokens?source=terraform-login",
+            "token": "/api/terraform/token",
+            "ports": [10000, 10010],
+        },
+        "modules.v1": "/api/registry/v1/modules/",
+        "motd.v1": "/api/terraform/motd",
+        "providers.v1": "/api/registry/v1/providers/",
         "state.v2": "/api/v2/",
         "tfe.v2": "/api/v2/",
         "tfe.v2.1": "/api/v2/",
