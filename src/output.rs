@@ -112,6 +112,11 @@ impl Reporter {
         self.format
     }
 
+    /// Whether text meant for a person is printed (text output, not `-q`).
+    pub fn speaks(&self) -> bool {
+        self.format == Format::Text && self.verbosity != Verbosity::Quiet
+    }
+
     fn live(&self) -> std::sync::MutexGuard<'_, Live> {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -51,7 +51,7 @@ pub fn main(cli: Cli) -> u8 {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut buf = Vec::new();
             clap_complete::generate(*shell, &mut cmd, "tfe-bootstrap", &mut buf);
-            write_stdout(&buf)
+            write_stdout(&completion_fixed(*shell, buf))
         }
         Command::Init => write_stdout(STARTER.as_bytes()),
         Command::Man => match man::render() {
@@ -75,6 +75,20 @@ pub fn main(cli: Cli) -> u8 {
             e.exit_code()
         }
     }
+}
+
+/// clap_complete's bash script spells the binary's hyphenated name two
+/// ways: `tfe__bootstrap__subcmd__run` where it finds the subcommand, and
+/// `tfe__subcmd__bootstrap__subcmd__run` in the cases that complete it, so
+/// nothing after a subcommand completed (`run --f<TAB>`, step names). One
+/// spelling for both (tests/it/first_contact.rs drives the function).
+fn completion_fixed(shell: clap_complete::Shell, script: Vec<u8>) -> Vec<u8> {
+    if shell != clap_complete::Shell::Bash {
+        return script;
+    }
+    String::from_utf8_lossy(&script)
+        .replace("tfe__subcmd__bootstrap", "tfe__bootstrap")
+        .into_bytes()
 }
 
 /// Writes generated text to stdout; a closed stdout is an error, not a panic.
@@ -154,7 +168,57 @@ fn run(cli: &Cli, sel: &Selection, report: &Arc<Reporter>) -> Result<u8, Error> 
     }
     let client = client(&cfg, report)?;
     started(report, &cfg, "run");
-    machine::run(&cfg, sel, client, report).map(|()| exit::OK)
+    machine::run(&cfg, sel, client, report)?;
+    next_steps(report, &cfg);
+    Ok(exit::OK)
+}
+
+/// After a run that ended well, in text output: where to sign in, as whom,
+/// where the admin token is, and how Terraform gets a token for this host
+/// (README "Day one").
+fn next_steps(report: &Reporter, cfg: &Config) {
+    if !report.speaks() || cfg.tfe.platform == crate::config::Platform::Hcp {
+        return;
+    }
+    let Ok(Some(state)) = crate::session::load_state(&cfg.state_dir, None) else {
+        return;
+    };
+    if !state.steps.contains_key(crate::step_name::ADMIN.as_str()) {
+        return;
+    }
+    let user = state
+        .facts
+        .admin_username
+        .clone()
+        .or_else(|| cfg.admin.username.clone())
+        .map(|u| format!(" as {u:?}"))
+        .unwrap_or_default();
+    let token = match &cfg.admin.token {
+        Some(t) => format!("[admin] token ({})", t.origin()),
+        None => cfg.admin.token_file.display().to_string(),
+    };
+    // Terraform's credentials key is the host with its port; TF_TOKEN_*
+    // names cannot carry one (CLI config docs, "Environment Variable
+    // Credentials").
+    let host = cfg
+        .tfe
+        .address
+        .split_once("://")
+        .map(|(_, h)| h.trim_end_matches('/'))
+        .unwrap_or(&cfg.tfe.address);
+    let env = if host.contains(':') {
+        " (TF_TOKEN_* cannot name a host with a port)".to_string()
+    } else {
+        format!(" or TF_TOKEN_{}", host.replace('.', "_").replace('-', "__"))
+    };
+    report.print(&format!(
+        "next: sign in at {}{user}; its API token is in {token}",
+        cfg.tfe.address
+    ));
+    report.print(&format!(
+        "      that is a site admin's token: for Terraform itself, `terraform login {host}`, a \
+         credentials \"{host}\" {{ token = ... }} block{env}, with an organization or team token"
+    ));
 }
 
 /// The `run_started` event of `command`, with the TFE release an earlier

@@ -200,6 +200,20 @@ pub(super) fn remote(cfg: &Config, client: &Client) -> Vec<Check> {
             format!("{}: {detail}", cfg.tfe.address),
         )),
         Err(e) => match e.status() {
+            // No readiness endpoint: a release before 1.2 answers
+            // `/_health_check`; whatever answers neither, nor the API's
+            // ping, is no TFE.
+            Some(404)
+                if cfg.tfe.platform == crate::config::Platform::Enterprise
+                    && probe.health_check().is_err_and(|h| h.status() == Some(404))
+                    && probe.ping().is_err_and(|p| p.status() == Some(404)) =>
+            {
+                out.push(Check::fail(
+                    "tfe",
+                    exit::USAGE,
+                    crate::steps::wait::not_tfe_words(&cfg.tfe.address),
+                ))
+            }
             Some(s) => out.push(Check::pass(
                 "tfe",
                 format!("TFE answers, not ready yet ({s}): `run` waits for it"),

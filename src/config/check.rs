@@ -101,6 +101,29 @@ pub(super) fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
         }
         return out;
     }
+    // serde: "invalid type: string \"60\", expected i64": name the key (the
+    // one the span's line sets) and the type in the config's words.
+    if let Some(kind) = msg.strip_prefix("invalid type: ")
+        && let Some((found, expected)) = kind.split_once(", expected ")
+    {
+        let key = err
+            .span()
+            .and_then(|sp| text[..sp.start.min(text.len())].lines().last())
+            .and_then(|l| l.split_once('='))
+            .map(|(k, _)| k.trim().trim_matches('"').to_string())
+            .filter(|k| !k.is_empty() && !k.starts_with('['));
+        if let Some(k) = key {
+            out.push_str(&format!("{k}: "));
+        }
+        let wanted = match expected.trim() {
+            "i64" | "u64" | "i32" | "u32" => "a whole number".to_string(),
+            "u16" => "a whole number from 0 to 65535".to_string(),
+            "a boolean" | "bool" => "true or false".to_string(),
+            other => other.to_string(),
+        };
+        out.push_str(&format!("{found} is not {wanted}"));
+        return out;
+    }
     out.push_str(&msg);
     out
 }

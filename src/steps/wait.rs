@@ -154,8 +154,13 @@ fn poll(ctx: &mut Ctx<'_>, legacy: bool, attempt: u32, deadline: Instant) -> Res
         // Neither health endpoint: HCP Terraform has none. Its ping
         // says which app answers (`TFP-AppName`).
         Some(404) if legacy => {
-            if let Ok(resp) = poller.ping() {
-                platform_matches(ctx, resp.app_name.as_deref())?;
+            match poller.ping() {
+                Ok(resp) => platform_matches(ctx, resp.app_name.as_deref())?,
+                // Readiness (1.2 and later), `/_health_check` (before) and
+                // the API's ping all 404: whatever answers is no TFE, and
+                // waiting would only spend [wait] timeout.
+                Err(p) if p.status() == Some(404) => return Err(not_tfe(ctx)),
+                Err(_) => {}
             }
             "TFE answered 404 (still starting)".to_string()
         }
@@ -179,6 +184,21 @@ fn poll(ctx: &mut Ctx<'_>, legacy: bool, attempt: u32, deadline: Instant) -> Res
         },
     };
     Ok(Poll::NotYet { last, suspect })
+}
+
+/// What answers at `[tfe] address` is no TFE (every health endpoint and the
+/// API's ping answer 404): a config error, said at once.
+pub fn not_tfe(ctx: &Ctx<'_>) -> Error {
+    Error::env(NAME, not_tfe_words(&ctx.cfg.tfe.address))
+}
+
+/// The words of [`not_tfe`], for `validate --preflight` too.
+pub fn not_tfe_words(address: &str) -> String {
+    format!(
+        "{address} is not TFE: it answers 404 on /api/v1/health/readiness, /_health_check and /api/v2/ping, \
+         one of which every TFE release answers. Check [tfe] address: the host and port must be TFE's \
+         (another web server listens there)"
+    )
 }
 
 /// The error when TFE did not become ready within `[wait] timeout`.

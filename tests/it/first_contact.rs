@@ -399,3 +399,146 @@ fn the_init_config_passes_preflight_and_runs_as_printed() {
     assert_eq!(w.snapshot()["users"].as_array().unwrap().len(), 1);
     assert!(w.authenticates(&w.token_at(&w.token_file())));
 }
+
+/// A web server that answers 404 to everything, as any other server on the
+/// wrong port does; it serves until the test ends.
+fn not_tfe_server() -> String {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            // One thread a connection: a client may hold one open idle.
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = c.read(&mut buf);
+                let _ = c.write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found",
+                );
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Issue 34: preflight and `run` against another web server (the wrong
+/// port) say it is not TFE at that address, instead of "not ready yet"
+/// and a wait of the whole `[wait] timeout` (exit 3).
+#[test]
+fn a_web_server_that_is_not_tfe_is_named_as_such() {
+    let w = World::new(sim_opts());
+    let url = not_tfe_server();
+    let t = w.config_text();
+    let old = t
+        .lines()
+        .find(|l| l.starts_with("address = "))
+        .unwrap()
+        .to_string();
+    w.edit_config(&old, &format!("address = \"{url}\""));
+    let r = w.run(&["validate", "--preflight"]);
+    assert_code(&r, 2);
+    assert!(
+        r.stdout.contains("is not TFE") && r.stdout.contains("[tfe] address"),
+        "{}",
+        r.both()
+    );
+    let r = w.run(&["run"]);
+    assert_code(&r, 2);
+    assert!(
+        r.stderr.contains("is not TFE") && r.stderr.contains("[tfe] address"),
+        "{}",
+        r.both()
+    );
+    assert!(w.requests().is_empty(), "the simulator was never asked");
+}
+
+/// Issue 34: bash completion completes after a subcommand: its flags
+/// (`run --f<TAB>`) and the step names `--force` takes. Drives the
+/// completion function the script defines, as bash does on TAB.
+#[test]
+fn bash_completion_completes_after_a_subcommand() {
+    let out = std::process::Command::new(bin())
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let d = tempfile::tempdir().unwrap();
+    let script = d.path().join("tfe-bootstrap.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    let complete = |words: &[&str]| -> String {
+        let cword = words.len() - 1;
+        let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+        let prog = format!(
+            "source '{}'; COMP_WORDS=({}); COMP_CWORD={cword}; COMP_LINE='{}'; COMP_POINT=${{#COMP_LINE}}; \
+             _tfe__bootstrap tfe-bootstrap '{}' '{}'; echo \"${{COMPREPLY[@]}}\"",
+            script.display(),
+            quoted.join(" "),
+            words.join(" "),
+            words[cword],
+            words[cword - 1],
+        );
+        let o = std::process::Command::new("bash")
+            .args(["-c", &prog])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    assert_eq!(complete(&["tfe-bootstrap", "re"]), "renew reset");
+    let flags = complete(&["tfe-bootstrap", "run", "--f"]);
+    assert_eq!(flags, "--force", "run --f<TAB>");
+    let steps = complete(&["tfe-bootstrap", "run", "--force", "verify"]);
+    assert_eq!(
+        steps, "verify-tokens",
+        "--force <TAB> offers the step names"
+    );
+}
+
+/// Issue 34: a run that ended well says what to do next: where to sign in,
+/// as whom, where the token is, and how Terraform gets a token for a host
+/// with a port (no TF_TOKEN_* then).
+#[test]
+fn a_finished_run_says_what_to_do_next() {
+    let w = World::new(sim_opts());
+    let r = w.run(&["run"]);
+    assert_code(&r, 0);
+    let next: Vec<&str> = r
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("next:"))
+        .collect();
+    let text = next.join("\n");
+    assert!(
+        text.contains(&format!("sign in at {}", w.sim.url()))
+            && text.contains("\"tfe-admin\"")
+            && text.contains(&w.token_file().display().to_string()),
+        "{}",
+        r.stdout
+    );
+    let host = w.sim.url().trim_start_matches("http://").to_string();
+    assert!(text.contains(&format!("terraform login {host}")), "{text}");
+    assert!(
+        text.contains("TF_TOKEN_* cannot name a host with a port"),
+        "{text}"
+    );
+    // Not in JSON output: the event stream stays as it is.
+    let r = w.run(&["--output", "json", "run"]);
+    assert!(!r.stdout.contains("next:"), "{}", r.stdout);
+}
+
+/// Issue 34: a value of the wrong type names its key and the type wanted,
+/// not serde's `expected i64`.
+#[test]
+fn a_type_error_names_the_key() {
+    let w = World::new(sim_opts());
+    w.edit_config("api_rate_limit = 60", "api_rate_limit = \"sixty\"");
+    let r = w.run(&["validate"]);
+    assert_code(&r, 2);
+    assert!(
+        r.stderr
+            .contains("[general] api_rate_limit: string \"sixty\" is not a whole number"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("i64"), "{}", r.stderr);
+}
