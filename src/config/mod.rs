@@ -312,7 +312,7 @@ impl Config {
     }
 
     /// Validates an already parsed file, section by section
-    /// ([`sections`]): every problem is reported, each naming its key.
+    /// (`config/sections.rs`): every problem is reported, each naming its key.
     pub fn from_raw(
         mut raw: RawConfig,
         file: &Path,

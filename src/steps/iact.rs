@@ -1,6 +1,6 @@
 //! `iact`: obtain the Initial Admin Creation Token, in memory only.
 //!
-//! The sources are in [`super::iact_source`]. With `[store]`, only the
+//! The sources are in `steps/iact_source.rs`. With `[store]`, only the
 //! node that takes the duty to create the admin obtains it: the duty is
 //! taken here, without waiting, and held by this node's store handle until
 //! the `admin` step finishes it.

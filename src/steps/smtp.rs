@@ -91,9 +91,11 @@ enum Next {
 /// so TFE is read back before anything is sent again:
 /// - a lost answer after a timeout: TFE may still be talking to the relay,
 ///   so it is read back for up to `[tfe] request_timeout`, never re-sent;
-/// - a dropped connection: read back once; when TFE does not hold the
-///   settings it did not take the PATCH (TFE keeps the settings in the same
-///   request that sends the mail), so no mail went, and it is sent once more;
+/// - a dropped connection: read back for up to `[tfe] request_timeout` too
+///   (a proxy may have cut it while TFE still works); when TFE still does
+///   not hold the settings it did not take the PATCH (TFE keeps the
+///   settings in the same request that sends the mail), so no mail went,
+///   and it is sent once more;
 /// - a 500: TFE's API docs give it for an SMTP server error during the test
 ///   mail, but TFE itself, or a load balancer in front of it, answers 500
 ///   too: read back, and when TFE does not hold the settings say both,
@@ -133,7 +135,9 @@ fn after_failure(
         ));
     }
     if e.is_ambiguous() {
-        if held(Duration::ZERO) {
+        // A proxy may have cut the connection while TFE still talks to the
+        // relay: TFE gets the same window as after a timeout to show them.
+        if held(ctx.cfg.tfe.request_timeout) {
             witness::clear(ctx, NAME);
             return Ok(Next::Done(Done::changed(format!(
                 "TFE's answer to the PATCH was lost ({e}), but it holds these settings ({unread}); \

@@ -1,7 +1,7 @@
 //! The admin token's lifecycle: where the run's site-admin token comes
 //! from (`[admin] token`, `token_file`, a rescue, the `[store]`), how it is
 //! checked ([`load_admin_client`]), claimed and kept before the one-time
-//! answer exists ([`claim_space`], [`keep_token`]), published to the other
+//! answer exists (`claim_space`, `keep_token`), published to the other
 //! nodes and adopted from them (checked as a site admin's first), and
 //! refreshed when another node rotated it under a TTL policy
 //! ([`refresh_from_store`]). The site-admin client of a run is
@@ -435,12 +435,11 @@ pub fn take_rotated(ctx: &mut Ctx<'_>, step: StepName) -> Result<bool, Error> {
 }
 
 /// `token-ttl`: rotates the admin token into token_file within the user
-/// TTL policy (a new user token; the previous one still works, a user
-/// holds many), then publishes it with its companion first.
-/// Mints a new admin token that expires within `ttl_ms` ([`expiry_within`]),
-/// writes it to `token_file` atomically, and switches the run to it.
-/// Returns the expiry; `None` for a team or organization token (its
-/// service user has no tokens of its own to mint).
+/// TTL policy: a new user token that expires within `ttl_ms`
+/// ([`super::expiry_within`]; the previous one still works, a user holds
+/// many), written atomically, published with its companion first, and
+/// used by the run from then on. Returns the expiry; `None` for a team or
+/// organization token (its service user has no tokens of its own to mint).
 pub fn rotate(ctx: &mut Ctx<'_>, ttl_ms: u64) -> Result<Option<String>, Error> {
     let client = client(ctx, TOKEN_TTL)?.clone();
     let me = client.account().map_err(|e| api_error(TOKEN_TTL, ctx, e))?;

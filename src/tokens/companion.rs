@@ -64,7 +64,10 @@ impl Companion {
     }
 }
 
-/// See [`ServiceAccount::store_key`]: injective, and within `[a-z0-9.-]`.
+/// Escapes an organization name into a `[store]` key: injective, and within
+/// `[a-z0-9.-]` (Kubernetes names are the strictest): lower-case letters,
+/// digits and `-` stay, every other byte becomes `.xx` (hex), so `team-a`,
+/// `team_a` and `Team-A` get three different keys ([`super::TokenKind::store_key`]).
 pub fn store_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {

@@ -192,7 +192,7 @@ pub fn stamp(file: &Path) -> String {
 }
 
 /// Unix seconds at which a token minted now lives for at most `ttl_ms`, by
-/// TFE's clock (`client`'s [`Client::tfe_now`]): this host's clock may be
+/// TFE's clock (`client`'s [`crate::tfe::Client::tfe_now`]): this host's clock may be
 /// hours fast or days slow, and TFE judges `expired-at` by its own. The
 /// margin scales with the lifetime: a hundredth of it, at least a minute
 /// (the time between TFE's `Date` and its check) and at most a day, and
