@@ -55,6 +55,7 @@ pub const ORDER: &[&dyn Step] = &[
     &steps::team_token::TeamToken,
     &steps::agent_token::AgentToken,
     &steps::token_ttl::TokenTtl,
+    &steps::terraform_credentials::TerraformCredentials,
     &steps::verify_tokens::VerifyTokens,
 ];
 
@@ -225,6 +226,13 @@ fn scheduled(out: &mut [(&'static dyn Step, Assessment)], cfg: &Config, state: &
                     }
                 } else {
                     done_or(format!("not needed: the {other} step does not run"))
+                };
+            }
+            // Done, but what it made changed since (its `recheck`).
+            _ if rechecked.contains(&name) => {
+                *a = Assessment::Pending {
+                    changed: false,
+                    forced: false,
                 };
             }
             _ => {}

@@ -42,4 +42,5 @@ pub const ORG_TOKEN: StepName = StepName::new("org-token");
 pub const TEAM_TOKEN: StepName = StepName::new("team-token");
 pub const AGENT_TOKEN: StepName = StepName::new("agent-token");
 pub const TOKEN_TTL: StepName = StepName::new("token-ttl");
+pub const TERRAFORM_CREDENTIALS: StepName = StepName::new("terraform-credentials");
 pub const VERIFY_TOKENS: StepName = StepName::new("verify-tokens");

@@ -94,4 +94,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "store.timeout",
     "renew.before",
     "renew.grace",
+    "terraform.credentials_file",
+    "terraform.token",
+    "terraform.host",
 ];

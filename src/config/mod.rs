@@ -218,6 +218,44 @@ pub struct RenewConfig {
     pub grace: Option<Duration>,
 }
 
+/// `[terraform] token`: which token Terraform gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TerraformToken {
+    /// The admin's (a site admin's: for administration).
+    Admin,
+    /// The organization's (`[organization.service_token]`).
+    Organization,
+    /// The owners team's (`[organization.owners_team_token]`).
+    OwnersTeam,
+}
+
+impl TerraformToken {
+    /// As the config spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TerraformToken::Admin => "admin",
+            TerraformToken::Organization => "organization",
+            TerraformToken::OwnersTeam => "owners_team",
+        }
+    }
+}
+
+/// `[terraform]`: the hand-off to Terraform, a `credentials.tfrc.json`
+/// entry for this TFE (Terraform CLI config docs, "Credentials").
+#[derive(Debug, Clone, PartialEq)]
+pub struct TerraformConfig {
+    /// Default: `$HOME/.terraform.d/credentials.tfrc.json`, where `terraform
+    /// login` keeps its tokens.
+    pub credentials_file: PathBuf,
+    /// Which token: admin, organization or owners_team. Default:
+    /// owners_team, else organization, whichever the config writes, else
+    /// admin.
+    pub token: TerraformToken,
+    /// The credentials' key: TFE's host, with its port when the address has
+    /// one. Default: from `[tfe] address`.
+    pub host: String,
+}
+
 /// With `[store]`, the grace a replaced token keeps when `[renew] grace`
 /// is not set: two daily timer runs.
 pub const FLEET_RENEW_GRACE: Duration = Duration::from_secs(2 * 86_400);
@@ -255,6 +293,7 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub store: Option<StoreConfig>,
     pub renew: RenewConfig,
+    pub terraform: Option<TerraformConfig>,
     /// Non-fatal findings (e.g. a literal secret in a world-readable file).
     pub warnings: Vec<String>,
     /// Secrets whose source is absent (config key → why, e.g. "refers to
@@ -380,6 +419,10 @@ impl Config {
         sections::admin_lockout(&mut c, organization.as_ref(), &a);
         let store = sections::store(&mut c, raw.store.as_ref(), tfe.request_deadline);
         let renew = sections::renew(&mut c, raw.renew.as_ref());
+        let terraform = raw
+            .terraform
+            .as_ref()
+            .and_then(|t| sections::terraform(&mut c, t, organization.as_ref(), &tfe));
         sections::child_env(&mut c, store.as_ref(), &iact);
         if !c.problems.is_empty() {
             return Err(ConfigError {
@@ -403,6 +446,7 @@ impl Config {
             state_dir,
             store,
             renew,
+            terraform,
             warnings: warnings.into_iter().chain(c.warnings).collect(),
             absent: c.absent,
             secret_envs: c.secret_envs,
@@ -468,6 +512,9 @@ impl Config {
             "state": {"dir": self.state_dir.display().to_string()},
             "store": self.store.as_ref().map(|s| json!({"command": s.command,
                 "wait": duration::format_duration(s.wait), "timeout": duration::format_duration(s.timeout)})),
+            "terraform": self.terraform.as_ref().map(|t| json!({"credentials_file": t.credentials_file.display().to_string(),
+                "token": t.token.as_str(),
+                "host": t.host})),
             "renew": {"before": self.renew.before.map(duration::format_duration).unwrap_or_else(|| "a third of each token's lifetime".into()),
                       "grace": self.renew.grace.map(duration::format_duration)},
         })

@@ -24,6 +24,7 @@ pub struct RawConfig {
     pub state: Option<RawState>,
     pub store: Option<RawStore>,
     pub renew: Option<RawRenew>,
+    pub terraform: Option<RawTerraform>,
 }
 
 /// `[customization]`
@@ -35,6 +36,15 @@ pub struct RawCustomization {
     pub footer: Option<String>,
     pub error: Option<String>,
     pub new_user: Option<String>,
+}
+
+/// `[terraform]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTerraform {
+    pub credentials_file: Option<std::path::PathBuf>,
+    pub token: Option<String>,
+    pub host: Option<String>,
 }
 
 /// `[renew]`

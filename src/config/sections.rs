@@ -9,11 +9,12 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::check::{Checker, parse_address};
-use super::raw::{RawAdmin, RawConfig, RawIact, RawRenew, RawStore, RawTfe, RawWait};
+use super::raw::{RawAdmin, RawConfig, RawIact, RawRenew, RawStore, RawTerraform, RawTfe, RawWait};
 use super::secret::SecretSource;
 use super::{
     AdminConfig, HCP_ADDRESS, IactConfig, IactSource, OrgConfig, Platform, RenewConfig,
-    StoreConfig, TFE_DEFAULT_TOKEN_LIFETIME_MS, TfeConfig, WaitConfig, did_you_mean, duration,
+    StoreConfig, TFE_DEFAULT_TOKEN_LIFETIME_MS, TerraformConfig, TfeConfig, WaitConfig,
+    did_you_mean, duration,
 };
 
 /// The warning for a file readable by group or others that holds literal
@@ -427,4 +428,78 @@ pub(super) fn child_env(c: &mut Checker, store: Option<&StoreConfig>, iact: &Iac
             }
         }
     }
+}
+
+/// `[terraform]`: which token goes to Terraform, for which host, where.
+pub(super) fn terraform(
+    c: &mut Checker,
+    t: &RawTerraform,
+    org: Option<&OrgConfig>,
+    tfe: &TfeConfig,
+) -> Option<TerraformConfig> {
+    use super::TerraformToken as T;
+    let has_team = org.is_some_and(|o| o.owners_team_token_file.is_some());
+    let has_org = org.is_some_and(|o| o.service_token_file.is_some());
+    let token = match t.token.as_deref() {
+        None if has_team => T::OwnersTeam,
+        None if has_org => T::Organization,
+        None | Some("admin") => T::Admin,
+        Some("organization") if has_org => T::Organization,
+        Some("owners_team") if has_team => T::OwnersTeam,
+        Some(k @ ("organization" | "owners_team")) => {
+            let table = if k == "organization" {
+                "[organization.service_token]"
+            } else {
+                "[organization.owners_team_token]"
+            };
+            c.fail(
+                "[terraform] token",
+                format!("{k:?} needs {table} with a file: the run writes that token, and Terraform gets it"),
+            );
+            return None;
+        }
+        Some(other) => {
+            let hint = did_you_mean(other, ["admin", "organization", "owners_team"])
+                .map(|s| format!(" (did you mean {s:?}?)"))
+                .unwrap_or_default();
+            c.fail(
+                "[terraform] token",
+                format!("{other:?} is not one of admin, organization, owners_team{hint}"),
+            );
+            return None;
+        }
+    };
+    let credentials_file = match (&t.credentials_file, std::env::var_os("HOME")) {
+        (Some(f), _) => f.clone(),
+        (None, Some(h)) if !h.is_empty() => {
+            std::path::PathBuf::from(h).join(".terraform.d/credentials.tfrc.json")
+        }
+        (None, _) => {
+            c.fail(
+                "[terraform] credentials_file",
+                "is required when HOME is not set (Terraform reads ~/.terraform.d/credentials.tfrc.json)",
+            );
+            return None;
+        }
+    };
+    let default_port = if tfe.https { 443 } else { 80 };
+    let host = t.host.clone().unwrap_or_else(|| {
+        if tfe.port == default_port {
+            tfe.host.clone()
+        } else {
+            format!("{}:{}", tfe.host, tfe.port)
+        }
+    });
+    if host.trim().is_empty() || host.contains('/') {
+        c.fail(
+            "[terraform] host",
+            format!("{host:?} is not a host name (with an optional :port)"),
+        );
+        return None;
+    }
+    Some(TerraformConfig {
+        credentials_file,
+        token,
+        host,
+    })
 }

@@ -22,6 +22,7 @@ pub mod saml;
 mod settings;
 pub mod smtp;
 pub mod team_token;
+pub mod terraform_credentials;
 pub mod token_ttl;
 pub mod twilio;
 pub mod verify_tokens;

@@ -27,6 +27,7 @@ use crate::util::{Reservation, write_atomic};
 pub mod admin;
 pub mod agent;
 pub mod companion;
+pub mod credentials;
 pub mod kind;
 pub mod renew;
 pub mod service;

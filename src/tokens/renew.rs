@@ -195,6 +195,23 @@ pub fn renew(ctx: &mut Ctx<'_>, dry_run: bool) -> Result<Vec<Renewed>, Error> {
         out.push(Renewed { step, applied });
     }
     retire(ctx, dry_run, &mut out)?;
+    // The hand-off to Terraform follows the token it hands over.
+    if let Some(t) = ctx.cfg.terraform.as_ref()
+        && !dry_run
+        && super::credentials::stale(ctx.cfg, t).is_some()
+    {
+        let step = crate::step_name::TERRAFORM_CREDENTIALS;
+        super::credentials::write(ctx.cfg, t, step)?;
+        out.push(Renewed {
+            step,
+            applied: Done::changed(format!(
+                "{} for {} written to {} (0600)",
+                super::credentials::kind(t).what(),
+                t.host,
+                t.credentials_file.display()
+            )),
+        });
+    }
     Ok(out)
 }
 

@@ -2,6 +2,7 @@
 
 mod compat;
 mod configs;
+mod day_one;
 mod examples;
 mod extras;
 mod faults;

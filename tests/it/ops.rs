@@ -309,7 +309,7 @@ fn terminal_session_shows_a_spinner_and_a_clean_summary() {
         "no spinner frame: {screen}"
     );
     assert!(
-        screen.contains("done: 10 applied, 0 unchanged, 6 skipped, 0 failed"),
+        screen.contains("done: 10 applied, 0 unchanged, 7 skipped, 0 failed"),
         "{screen}"
     );
     // NO_COLOR is honoured even on a terminal.
