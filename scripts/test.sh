@@ -23,6 +23,8 @@ command -v aws >/dev/null && command -v moto_server >/dev/null ||
   echo "test.sh: aws / moto_server are not on PATH: the aws-ssm store test will be skipped (pip install awscli 'moto[server]')" >&2
 command -v faketime >/dev/null ||
   echo "test.sh: libfaketime is not installed: the wrong-clock tests will be skipped (apt-get install faketime)" >&2
+command -v promtool >/dev/null ||
+  echo "test.sh: promtool is not installed: the metrics textfile is not checked with it (apt-get install prometheus)" >&2
 command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
   echo "test.sh: etcd is not installed: the [store] tests against a real etcd will be skipped (apt-get install etcd-server etcd-client)" >&2
 cargo fmt --all -- --check

@@ -110,6 +110,18 @@ fn files_section(w: &mut Vec<u8>) -> std::io::Result<()> {
         ),
         ("<state dir>/lock", "Advisory lock held for the whole run."),
         (
+            "<state dir>/public-fingerprints.json",
+            "For each done step whose config holds a secret, a salted fingerprint of the rest of its config: a change is seen while the secret is absent (the run then stops, exit 2).",
+        ),
+        (
+            "$HOME/.terraform.d/credentials.tfrc.json",
+            "With [terraform]: this TFE's entry (the host, with its port) holds the chosen token; other entries are kept. The default [terraform] credentials_file.",
+        ),
+        (
+            "[metrics] textfile",
+            "A Prometheus textfile (0644) for node_exporter's textfile collector: each token's expiry, the last run's and renew's outcome and time.",
+        ),
+        (
             "<state dir>/admin-token",
             "The admin's API token (0600), the default [admin] token_file.",
         ),

@@ -4,6 +4,7 @@
 //! reporter; `main` only maps the returned error to an exit code.
 
 mod man;
+mod metrics;
 mod plan;
 mod preflight;
 mod renew;
@@ -168,7 +169,9 @@ fn run(cli: &Cli, sel: &Selection, report: &Arc<Reporter>) -> Result<u8, Error> 
     }
     let client = client(&cfg, report)?;
     started(report, &cfg, "run");
-    machine::run(&cfg, sel, client, report)?;
+    let result = machine::run(&cfg, sel, client, report);
+    metrics::record(report, &cfg, "run", result.is_ok());
+    result?;
     next_steps(report, &cfg);
     Ok(exit::OK)
 }

@@ -24,7 +24,23 @@ pub(super) fn renew(cli: &Cli, report: &Arc<Reporter>, dry_run: bool) -> Result<
         ));
         return Ok(exit::OK);
     };
-    let mut ctx = session.ctx(&cfg, client, state, report);
+    let result = renew_in(&cfg, &session, state, client, report, dry_run);
+    if !dry_run {
+        super::metrics::record(report, &cfg, "renew", result.is_ok());
+    }
+    result
+}
+
+/// The renewal in an open session, reported through one [`Tally`].
+fn renew_in(
+    cfg: &crate::config::Config,
+    session: &Session,
+    state: crate::state::State,
+    client: crate::tfe::Client,
+    report: &Reporter,
+    dry_run: bool,
+) -> Result<u8, Error> {
+    let mut ctx = session.ctx(cfg, client, state, report);
     let started = Instant::now();
     let mut tally = Tally::default();
     match crate::tokens::renew::renew(&mut ctx, dry_run) {

@@ -97,4 +97,5 @@ pub const KNOWN_KEYS: &[&str] = &[
     "terraform.credentials_file",
     "terraform.token",
     "terraform.host",
+    "metrics.textfile",
 ];

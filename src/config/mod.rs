@@ -294,6 +294,9 @@ pub struct Config {
     pub store: Option<StoreConfig>,
     pub renew: RenewConfig,
     pub terraform: Option<TerraformConfig>,
+    /// `[metrics] textfile`: a Prometheus textfile (node_exporter's textfile
+    /// collector) written at the end of `run` and `renew`.
+    pub metrics_textfile: Option<PathBuf>,
     /// Non-fatal findings (e.g. a literal secret in a world-readable file).
     pub warnings: Vec<String>,
     /// Secrets whose source is absent (config key → why, e.g. "refers to
@@ -399,19 +402,12 @@ impl Config {
             .general
             .map(|g| settings::general(&mut c, g))
             .filter(|g| !g.attributes.is_empty());
-
-        // [smtp]
         let smtp = raw.smtp.map(|s| settings::smtp(&mut c, s));
-
-        // [saml]
         let saml = raw.saml.map(|s| settings::saml(&mut c, s));
-
-        // [twilio]
-        let (twilio, twilio_test_number) = match raw.twilio.map(|t| settings::twilio(&mut c, t)) {
-            Some((t, n)) => (Some(t), n),
-            None => (None, None),
-        };
-
+        let (twilio, twilio_test_number) = raw
+            .twilio
+            .map(|t| settings::twilio(&mut c, t))
+            .map_or((None, None), |(t, n)| (Some(t), n));
         let organization = raw
             .organization
             .map(|o| organization::organization(&mut c, o));
@@ -423,6 +419,10 @@ impl Config {
             .terraform
             .as_ref()
             .and_then(|t| sections::terraform(&mut c, t, organization.as_ref(), &tfe));
+        let metrics_textfile = raw
+            .metrics
+            .as_ref()
+            .and_then(|m| sections::metrics(&mut c, m));
         sections::child_env(&mut c, store.as_ref(), &iact);
         if !c.problems.is_empty() {
             return Err(ConfigError {
@@ -447,6 +447,7 @@ impl Config {
             store,
             renew,
             terraform,
+            metrics_textfile,
             warnings: warnings.into_iter().chain(c.warnings).collect(),
             absent: c.absent,
             secret_envs: c.secret_envs,
@@ -515,6 +516,7 @@ impl Config {
             "terraform": self.terraform.as_ref().map(|t| json!({"credentials_file": t.credentials_file.display().to_string(),
                 "token": t.token.as_str(),
                 "host": t.host})),
+            "metrics": self.metrics_textfile.as_ref().map(|f| json!({"textfile": f.display().to_string()})),
             "renew": {"before": self.renew.before.map(duration::format_duration).unwrap_or_else(|| "a third of each token's lifetime".into()),
                       "grace": self.renew.grace.map(duration::format_duration)},
         })

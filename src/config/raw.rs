@@ -25,6 +25,7 @@ pub struct RawConfig {
     pub store: Option<RawStore>,
     pub renew: Option<RawRenew>,
     pub terraform: Option<RawTerraform>,
+    pub metrics: Option<RawMetrics>,
 }
 
 /// `[customization]`
@@ -36,6 +37,13 @@ pub struct RawCustomization {
     pub footer: Option<String>,
     pub error: Option<String>,
     pub new_user: Option<String>,
+}
+
+/// `[metrics]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub textfile: Option<std::path::PathBuf>,
 }
 
 /// `[terraform]`

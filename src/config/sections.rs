@@ -9,7 +9,9 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::check::{Checker, parse_address};
-use super::raw::{RawAdmin, RawConfig, RawIact, RawRenew, RawStore, RawTerraform, RawTfe, RawWait};
+use super::raw::{
+    RawAdmin, RawConfig, RawIact, RawMetrics, RawRenew, RawStore, RawTerraform, RawTfe, RawWait,
+};
 use super::secret::SecretSource;
 use super::{
     AdminConfig, HCP_ADDRESS, IactConfig, IactSource, OrgConfig, Platform, RenewConfig,
@@ -502,4 +504,20 @@ pub(super) fn terraform(
         token,
         host,
     })
+}
+
+/// `[metrics] textfile`: required, and a `.prom` file, the only ones
+/// node_exporter's textfile collector reads.
+pub(super) fn metrics(c: &mut Checker, m: &RawMetrics) -> Option<std::path::PathBuf> {
+    let f = m.textfile.clone();
+    if f.as_ref()
+        .is_none_or(|f| f.extension().is_none_or(|e| e != "prom"))
+    {
+        c.fail(
+            "[metrics] textfile",
+            "is required, and must end in .prom (node_exporter's textfile collector reads only those), \
+             e.g. \"/var/lib/prometheus/node-exporter/tfe-bootstrap.prom\"",
+        );
+    }
+    f
 }

@@ -98,3 +98,85 @@ fn a_credentials_file_that_is_not_terraforms_is_left_alone() {
     assert!(r.stderr.contains("left as it is"), "{}", r.stderr);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "not json");
 }
+
+/// Issue 34, day two in monitoring: `[metrics] textfile` holds each
+/// token's expiry and the last run's and renew's outcome and time, in the
+/// format node_exporter's textfile collector reads; `promtool check
+/// metrics` (Debian's `prometheus` package) accepts it. A run that fails
+/// says 0 and keeps the renew's lines.
+#[test]
+fn the_metrics_textfile_says_what_monitoring_needs() {
+    let w = World::new(sim_opts()).with_service_tokens();
+    let file = w.dir.path().join("textfile/tfe-bootstrap.prom");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let mut t = w.config_text();
+    t.push_str(&format!("\n[metrics]\ntextfile = \"{}\"\n", file.display()));
+    w.write_config(&t);
+    assert_code(&w.run(&["run"]), 0);
+    assert_code(&w.run(&["renew"]), 0);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o644,
+        "the collector runs as another user"
+    );
+    for want in [
+        "tfe_bootstrap_last_run_success{command=\"run\"} 1",
+        "tfe_bootstrap_last_run_success{command=\"renew\"} 1",
+        "tfe_bootstrap_token_expiry_timestamp_seconds{token=\"admin\"",
+        "tfe_bootstrap_token_expiry_timestamp_seconds{token=\"org-token\"",
+        "tfe_bootstrap_token_expiry_timestamp_seconds{token=\"team-token\"",
+    ] {
+        assert!(text.contains(want), "{want} not in:\n{text}");
+    }
+    // The expiries are status's.
+    let r = w.run(&["status", "--output", "json"]);
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    for tok in v["tokens"].as_array().unwrap() {
+        let Some(at) = tok["expires"].as_str() else {
+            continue;
+        };
+        let secs = tfe_bootstrap::util::parse_rfc3339_ms(at).unwrap() / 1000;
+        assert!(
+            text.contains(&format!("token=\"{}\"", tok["step"].as_str().unwrap()))
+                && text.contains(&format!("}} {secs}\n")),
+            "{tok} in:\n{text}"
+        );
+    }
+    if tools_present(
+        &["promtool"],
+        "TFE_BOOTSTRAP_REQUIRE_PROMTOOL",
+        "apt-get install prometheus",
+    ) {
+        let out = std::process::Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::fs::File::open(&file).unwrap())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool check metrics:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        println!("SKIPPED promtool check metrics: promtool is not installed");
+    }
+    // A failed run says so, and keeps what renew said.
+    let r = to_run(
+        w.command(&["run", "--force", "smtp"])
+            .env_remove("T_SMTP_PASSWORD")
+            .output_timed()
+            .unwrap(),
+    );
+    assert_code(&r, 2);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("tfe_bootstrap_last_run_success{command=\"run\"} 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tfe_bootstrap_last_run_success{command=\"renew\"} 1"),
+        "{text}"
+    );
+}
