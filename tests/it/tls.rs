@@ -196,16 +196,7 @@ fn terraform_cli_starts_from_the_discovery_document_over_tls() {
     w.edit_config("allow_insecure_http = true\n", "");
     trust(&w, &pki.ca_pem);
     assert_code(&w.run(&["run"]), 0);
-    let host = w.sim.url().trim_start_matches("https://").to_string();
-    let work = w.dir.path().join("tf");
-    std::fs::create_dir_all(&work).unwrap();
-    std::fs::write(
-        work.join("main.tf"),
-        format!(
-            "terraform {{\n  cloud {{\n    hostname = \"{host}\"\n    organization = \"my-org\"\n    workspaces {{ name = \"demo\" }}\n  }}\n}}\n"
-        ),
-    )
-    .unwrap();
+    let (host, work) = cloud_workdir(&w, "demo");
     let admin = w.token_at(&w.token_file());
     let rc = w.dir.path().join("terraform.rc");
     std::fs::write(
@@ -274,16 +265,7 @@ fn terraform_init_works_with_the_credentials_the_run_handed_over() {
     ));
     w.write_config(&t);
     assert_code(&w.run(&["run"]), 0);
-    let host = w.sim.url().trim_start_matches("https://").to_string();
-    let work = w.dir.path().join("tf");
-    std::fs::create_dir_all(&work).unwrap();
-    std::fs::write(
-        work.join("main.tf"),
-        format!(
-            "terraform {{\n  cloud {{\n    hostname = \"{host}\"\n    organization = \"my-org\"\n    workspaces {{ name = \"handed-over\" }}\n  }}\n}}\n"
-        ),
-    )
-    .unwrap();
+    let (_, work) = cloud_workdir(&w, "handed-over");
     let mut init = terraform_init(&w, &work);
     init.env("HOME", &home).env_remove("TF_CLI_CONFIG_FILE");
     let (ok, text) = output_of(init);
@@ -314,4 +296,20 @@ fn output_of(mut c: std::process::Command) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
+}
+
+/// A Terraform working directory with a `cloud` block for the world's TFE,
+/// organization my-org and `workspace`; the host it names.
+fn cloud_workdir(w: &World, workspace: &str) -> (String, std::path::PathBuf) {
+    let host = w.sim.url().trim_start_matches("https://").to_string();
+    let work = w.dir.path().join("tf");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(
+        work.join("main.tf"),
+        format!(
+            "terraform {{\n  cloud {{\n    hostname = \"{host}\"\n    organization = \"my-org\"\n    workspaces {{ name = \"{workspace}\" }}\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    (host, work)
 }
