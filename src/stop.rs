@@ -12,9 +12,17 @@ use std::time::{Duration, Instant};
 
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
 
+/// Said on stderr when the first stop request arrives, so that a Ctrl-C
+/// during a slow request is acknowledged at once.
+const STOPPING: &[u8] = b"tfe-bootstrap: stopping: the request under way finishes first (within [tfe] request_timeout), then the run saves its checkpoints and ends\n";
+
 extern "C" fn record(sig: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    SIGNAL.store(sig, Ordering::SeqCst);
+    // An atomic swap and one write(2): both async-signal-safe. Said once:
+    // a second signal finds the first recorded.
+    if SIGNAL.swap(sig, Ordering::SeqCst) == 0 {
+        // SAFETY: write(2) on stderr with a static buffer and its length.
+        let _ = unsafe { libc::write(2, STOPPING.as_ptr().cast(), STOPPING.len()) };
+    }
 }
 
 /// Installs the handlers for SIGTERM and SIGINT (with `SA_RESTART`, which

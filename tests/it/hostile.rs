@@ -917,3 +917,48 @@ fn a_fleet_holder_whose_disk_fills_during_the_mint_keeps_and_publishes_it() {
         "RELIABILITY hostile-fleet-holder-disk-full-during-mint kept=yes published=yes nodes=1+3 exit=0"
     );
 }
+
+/// Issue 34: Ctrl-C during a slow request is acknowledged at once, while
+/// the request is still held (it then finishes, and the run stops at the
+/// next safe point with exit 130), not only when the request returns.
+#[test]
+fn a_stop_during_a_held_request_is_acknowledged_at_once() {
+    use std::io::BufRead;
+    let w = World::new(sim_opts());
+    w.sim.add_fault(
+        tfe_bootstrap::sim::faults::FaultRule::parse("patch=/api/v2/admin/general-settings:pause")
+            .unwrap(),
+    );
+    let mut child = w
+        .command(&["run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    assert!(
+        w.sim.wait_parked(Duration::from_secs(60)).is_some(),
+        "the PATCH never arrived"
+    );
+    // SAFETY: signalling our own child by pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let said = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("nothing said while the request is held");
+    assert!(said.contains("stopping"), "{said}");
+    assert!(
+        matches!(child.try_wait(), Ok(None)),
+        "said while the run still waits for the held request"
+    );
+    w.sim.release();
+    let out = child.wait_timed().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+}
