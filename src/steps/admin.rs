@@ -205,7 +205,9 @@ fn create(
         // document initial-admin-user-api.txt; a 404 otherwise), so one
         // re-send with the same IACT either creates it or is refused: it
         // never makes a second admin. Not after a timeout: that POST may
-        // still be on its way through TFE, and would race the re-send.
+        // still be on its way through TFE, and would race the re-send. (A
+        // dropped connection could hide one still in flight too; that TFE's
+        // "no users yet" check holds against two at once is unconfirmed.)
         Err(first)
             if first.status() == Some(500) || (first.is_ambiguous() && !first.timed_out()) =>
         {

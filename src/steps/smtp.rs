@@ -93,9 +93,11 @@ enum Next {
 ///   so it is read back for up to `[tfe] request_timeout`, never re-sent;
 /// - a dropped connection: read back for up to `[tfe] request_timeout` too
 ///   (a proxy may have cut it while TFE still works); when TFE still does
-///   not hold the settings it did not take the PATCH (TFE keeps the
-///   settings in the same request that sends the mail), so no mail went,
-///   and it is sent once more;
+///   not hold the settings it is taken as not taken, so no mail went, and
+///   it is sent once more. That rests on a belief no source confirms, and
+///   which tfe-sim shares (sim/tfe/settings.rs): that TFE saves the
+///   settings in the request that sends the mail, within that window;
+///   were it slower, the re-send would be a second mail;
 /// - a 500: TFE's API docs give it for an SMTP server error during the test
 ///   mail, but TFE itself, or a load balancer in front of it, answers 500
 ///   too: read back, and when TFE does not hold the settings say both,

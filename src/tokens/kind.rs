@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::step::StepName;
 use crate::step_name::{ADMIN, AGENT_TOKEN, ORG_TOKEN, TEAM_TOKEN};
 
-use super::companion::{companion_key, store_escape};
+use super::companion::store_escape;
 
 /// A token the run writes to a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,11 +44,6 @@ impl TokenKind {
         }
     }
 
-    /// The kind a step writes, if it writes one.
-    pub fn of_step(step: StepName) -> Option<TokenKind> {
-        Self::ALL.into_iter().find(|k| k.step() == step)
-    }
-
     /// In the operator's words.
     pub fn what(self) -> &'static str {
         match self {
@@ -71,12 +66,6 @@ impl TokenKind {
             TokenKind::Team => format!("team-token-{org}"),
             TokenKind::Agent => format!("agent-token-{org}"),
         }
-    }
-
-    /// The key of its companion ([`super::companion::Companion`]); the
-    /// agent token has none (its value carries its id).
-    pub fn companion_key(self, org: &str) -> Option<String> {
-        (self != TokenKind::Agent).then(|| companion_key(&self.store_key(org)))
     }
 
     /// Its second place, in the state directory: where the token goes when

@@ -523,15 +523,30 @@ fn echoed_secrets_are_redacted_in_text_and_json() {
 /// Starts `cmd` with stdout piped and returns the child and a channel of
 /// its stdout lines (read on a thread, so waiting has a deadline).
 fn spawn_lines(
+    cmd: std::process::Command,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    spawn_lines_of(cmd, false)
+}
+
+/// [`spawn_lines`] for stdout, or with `stderr` for stderr.
+fn spawn_lines_of(
     mut cmd: std::process::Command,
+    stderr: bool,
 ) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     use std::io::BufRead;
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
+    use std::process::Stdio;
+    // The stream not read goes nowhere, so it can never fill its pipe.
+    let (o, e) = if stderr {
+        (Stdio::null(), Stdio::piped())
+    } else {
+        (Stdio::piped(), Stdio::null())
+    };
+    let mut child = cmd.stdout(o).stderr(e).spawn().unwrap();
+    let out: Box<dyn std::io::Read + Send> = if stderr {
+        Box::new(child.stderr.take().unwrap())
+    } else {
+        Box::new(child.stdout.take().unwrap())
+    };
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
@@ -923,27 +938,12 @@ fn a_fleet_holder_whose_disk_fills_during_the_mint_keeps_and_publishes_it() {
 /// next safe point with exit 130), not only when the request returns.
 #[test]
 fn a_stop_during_a_held_request_is_acknowledged_at_once() {
-    use std::io::BufRead;
     let w = World::new(sim_opts());
     w.sim.add_fault(
         tfe_bootstrap::sim::faults::FaultRule::parse("patch=/api/v2/admin/general-settings:pause")
             .unwrap(),
     );
-    let mut child = w
-        .command(&["run"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let err = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, rx) = spawn_lines_of(w.command(&["run"]), true);
     assert!(
         w.sim.wait_parked(Duration::from_secs(60)).is_some(),
         "the PATCH never arrived"

@@ -184,17 +184,7 @@ fn terraform_cli_starts_from_the_discovery_document_over_tls() {
         return;
     };
     assert!(out.status.success());
-    let pki = pki(&["localhost"]);
-    let w = World::new(SimOptions {
-        tls: Some((
-            pki.leaf_pem.as_bytes().to_vec(),
-            pki.leaf_key.as_bytes().to_vec(),
-        )),
-        hostname: Some("localhost".into()),
-        ..sim_opts()
-    });
-    w.edit_config("allow_insecure_http = true\n", "");
-    trust(&w, &pki.ca_pem);
+    let w = localhost_tls_world();
     assert_code(&w.run(&["run"]), 0);
     let (host, work) = cloud_workdir(&w, "demo");
     let admin = w.token_at(&w.token_file());
@@ -245,18 +235,7 @@ fn terraform_init_works_with_the_credentials_the_run_handed_over() {
         println!("SKIPPED terraform with the handed-over credentials: no terraform binary on PATH");
         return;
     }
-    let pki = pki(&["localhost"]);
-    let w = World::new(SimOptions {
-        tls: Some((
-            pki.leaf_pem.as_bytes().to_vec(),
-            pki.leaf_key.as_bytes().to_vec(),
-        )),
-        hostname: Some("localhost".into()),
-        ..sim_opts()
-    })
-    .with_service_tokens();
-    w.edit_config("allow_insecure_http = true\n", "");
-    trust(&w, &pki.ca_pem);
+    let w = localhost_tls_world().with_service_tokens();
     let home = w.dir.path().join("home");
     let mut t = w.config_text();
     t.push_str(&format!(
@@ -312,4 +291,22 @@ fn cloud_workdir(w: &World, workspace: &str) -> (String, std::path::PathBuf) {
     )
     .unwrap();
     (host, work)
+}
+
+/// A world whose TFE serves HTTPS as `localhost`, with a certificate of a
+/// private CA the config trusts (Terraform CLI trusts it through
+/// SSL_CERT_FILE).
+fn localhost_tls_world() -> World {
+    let pki = pki(&["localhost"]);
+    let w = World::new(SimOptions {
+        tls: Some((
+            pki.leaf_pem.as_bytes().to_vec(),
+            pki.leaf_key.as_bytes().to_vec(),
+        )),
+        hostname: Some("localhost".into()),
+        ..sim_opts()
+    });
+    w.edit_config("allow_insecure_http = true\n", "");
+    trust(&w, &pki.ca_pem);
+    w
 }

@@ -145,7 +145,9 @@ fn a_client_that_starts_from_the_discovery_document_authenticates() {
 /// forms the docs define: every service URL relative and ending in `/`
 /// (Remote Service Discovery, module registry protocol), and `login.v1` as
 /// the login protocol describes it. An SDK that reads `modules.v1` or
-/// `login.v1` at start-up finds them.
+/// `login.v1` at start-up finds them. The exact paths compared are the
+/// sim's choices (sim/tfe/mod.rs `discovery_doc` says which are
+/// unconfirmed); the forms are the docs'.
 #[test]
 fn the_discovery_document_lists_what_a_tfe_host_offers() {
     let (_w, h, _admin) = after_a_run();

@@ -837,10 +837,11 @@ fn service_user_doc(kind: &TokenKind) -> Value {
 /// - `tfe.v2`, `tfe.v2.1`, `tfe.v2.2` and `state.v2` at `/api/v2/`, as
 ///   Terraform's own cloud backend test server serves them (terraform
 ///   `internal/cloud/testing.go`, `testDefaultRequestHandlers`);
-/// - `modules.v1` at `/api/registry/v1/modules/` and `providers.v1` at
-///   `/api/registry/v1/providers/`: the private registry's base paths (the
-///   Terraform Enterprise Registry API docs, "private registry", and the
-///   module registry protocol docs, which name `modules.v1`);
+/// - `modules.v1` at `/api/registry/v1/modules/`: the private registry's
+///   module API (TFE "Registry Modules API" docs, which point at the Module
+///   Registry HTTP API under that base; the module registry protocol docs
+///   name `modules.v1`); `providers.v1` at `/api/registry/v1/providers/`
+///   is HCP Terraform's listing, unconfirmed for TFE;
 /// - `login.v1`, in the shape Terraform's login protocol defines (docs
 ///   "Login Protocol": `client`, `grant_types`, `authz`, `token`, `ports`);
 ///   its paths and the `motd.v1` path are those HCP Terraform's document

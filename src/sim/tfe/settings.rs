@@ -321,8 +321,12 @@ impl Tfe {
         // Unconfirmed by either source: that a failed mail leaves the
         // settings unsaved, and that a successful one is saved after the
         // mail (so a slow relay delays the save: `stall=` acts this way).
-        // The client does not rely on the second: after a lost answer it
-        // reads back, and fails without resending when TFE holds nothing new.
+        // A belief the client shares (steps/smtp.rs `after_failure`): after
+        // a timeout it reads back and never re-sends; after a dropped
+        // connection it reads back for `[tfe] request_timeout` and, TFE
+        // holding nothing new, takes the PATCH as not taken and sends it
+        // once more. Were TFE to send the mail and save the settings later
+        // than that window, that re-send would be a second mail.
         // With SMTP disabled there is nothing to send through: no test mail,
         // and the PATCH still succeeds (go-tfe
         // `admin_setting_smtp_integration_test.go` patches `enabled = false`
