@@ -83,8 +83,10 @@ pub enum Command {
     /// Check the config and every referenced secret; print a summary with secrets masked.
     Validate {
         /// Also check the environment: state and token_file directories, and
-        /// whether TFE resolves, listens, speaks TLS and answers (exit 2 for
-        /// the config or environment, 3 for an unreachable TFE).
+        /// whether TFE resolves, listens, speaks TLS and answers, and, while
+        /// the admin is still to be created, hands this host the IACT (exit 2
+        /// for the config or environment, 3 for an unreachable TFE, 4 for an
+        /// IACT refused).
         #[arg(long)]
         preflight: bool,
     },

@@ -52,6 +52,10 @@ struct Args {
     /// CIDRs allowed to GET /admin/retrieve-iact (as TFE_IACT_SUBNETS), comma-separated.
     #[arg(long, value_delimiter = ',')]
     iact_subnets: Vec<IpNet>,
+    /// Proxy addresses (CIDRs) whose X-Forwarded-For is believed for the
+    /// IACT subnet check (as TFE_IACT_TRUSTED_PROXIES), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    iact_trusted_proxies: Vec<IpNet>,
     /// Minutes after start during which /admin/retrieve-iact answers, or "unlimited".
     #[arg(long, default_value = "60")]
     iact_time_limit: String,
@@ -169,6 +173,7 @@ fn main() -> ExitCode {
         legacy_health: args.legacy_health,
         iact: args.iact,
         iact_subnets: args.iact_subnets,
+        iact_trusted_proxies: args.iact_trusted_proxies,
         iact_time_limit,
         existing_admin_token: args.existing_admin_token,
         user_tokens: args.user_token,

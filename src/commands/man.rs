@@ -204,7 +204,9 @@ fn exit_section(w: &mut Vec<u8>) -> std::io::Result<()> {
         ),
         (
             "4",
-            "No initial admin could be created, and no admin token to resume with.",
+            "No initial admin could be created, and no admin token to resume with \
+             (validate \\-\\-preflight: TFE refuses this host the IACT, and the refusal names the address \
+             this host asks from and TFE_IACT_TRUSTED_PROXIES when a load balancer stands between).",
         ),
         (
             "5",

@@ -193,7 +193,10 @@ pub(super) fn remote(cfg: &Config, client: &Client) -> Vec<Check> {
         }
     }
     match probe.ready_probe(cfg.tfe.platform) {
-        Ok(_) => out.push(Check::pass("tfe", "TFE answers ready".into())),
+        Ok(_) => {
+            out.push(Check::pass("tfe", "TFE answers ready".into()));
+            out.extend(iact(cfg, &probe));
+        }
         Err(TfeError::Tls { detail }) => out.push(Check::fail(
             "tls",
             exit::USAGE,
@@ -226,6 +229,42 @@ pub(super) fn remote(cfg: &Config, client: &Client) -> Vec<Check> {
         },
     }
     out
+}
+
+/// Whether TFE hands this host the IACT over its HTTP API, when a run
+/// would still ask it for one (no admin yet, `[iact] source` api or auto
+/// without a pre-seeded token). Behind a load balancer TFE judges the
+/// balancer's address: the refusal says so, and which setting to change.
+fn iact(cfg: &Config, client: &Client) -> Option<Check> {
+    use crate::config::IactSource;
+    if cfg.tfe.platform != crate::config::Platform::Enterprise || cfg.admin.token.is_some() {
+        return None;
+    }
+    let fallback = match cfg.iact.source {
+        IactSource::Api => None,
+        IactSource::Auto if cfg.iact.token.is_none() => cfg.iact.command.as_ref(),
+        _ => return None,
+    };
+    let state = crate::session::load_state(&cfg.state_dir, Some(&cfg.tfe.address))
+        .ok()
+        .flatten();
+    if state
+        .as_ref()
+        .is_some_and(|s| s.steps.contains_key(crate::step_name::ADMIN.as_str()))
+    {
+        return None;
+    }
+    let first_ready = state.and_then(|s| s.facts.first_ready_unix);
+    Some(
+        match crate::steps::iact_source::api(cfg, client, first_ready) {
+            Ok((_, how)) => Check::pass("iact", format!("TFE hands out the IACT over {how}")),
+            Err(e) if e.is_empty() => return None,
+            Err(e) if fallback.is_some() => {
+                Check::pass("iact", format!("{e}; `run` falls back to [iact] command"))
+            }
+            Err(e) => Check::fail("iact", exit::NO_ADMIN, e),
+        },
+    )
 }
 
 /// The exit code for a list of checks: the first failure's, else 0.

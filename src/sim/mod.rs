@@ -45,6 +45,9 @@ pub struct SimOptions {
     pub legacy_health: bool,
     pub iact: Option<String>,
     pub iact_subnets: Vec<IpNet>,
+    /// Proxies whose `X-Forwarded-For` TFE believes for the IACT subnet
+    /// check (as TFE_IACT_TRUSTED_PROXIES; see `tfe::boot`).
+    pub iact_trusted_proxies: Vec<IpNet>,
     pub iact_time_limit: Option<Duration>,
     pub existing_admin_token: Option<String>,
     pub user_tokens: Vec<String>,
@@ -86,6 +89,7 @@ impl Default for SimOptions {
             legacy_health: false,
             iact: None,
             iact_subnets: vec![],
+            iact_trusted_proxies: vec![],
             iact_time_limit: Some(Duration::from_secs(60 * 60)),
             existing_admin_token: None,
             user_tokens: vec![],
@@ -181,6 +185,7 @@ impl Sim {
             legacy_health: opts.legacy_health,
             iact,
             iact_subnets: opts.iact_subnets.clone(),
+            iact_trusted_proxies: opts.iact_trusted_proxies.clone(),
             iact_time_limit: opts.iact_time_limit,
             smtp_fail: opts.smtp_fail,
             version: opts.version.clone(),

@@ -10,12 +10,13 @@
 use std::net::{IpAddr, ToSocketAddrs, UdpSocket};
 use std::time::Duration;
 
-use crate::config::IactSource;
 use crate::config::duration::format_duration;
 use crate::config::secret::Secret;
+use crate::config::{Config, IactSource};
 use crate::error::Error;
 use crate::step::{Ctx, Done};
 use crate::step_name::IACT as NAME;
+use crate::tfe::Client;
 use crate::util::unix_now;
 
 /// Obtains the IACT from the configured sources into `ctx.iact`.
@@ -74,9 +75,9 @@ pub(super) fn obtain(ctx: &mut Ctx<'_>) -> Result<Done, Error> {
     ))
 }
 
-/// This host's source address toward TFE (no packet is sent: a UDP
-/// "connect" only picks the route).
-fn local_addr_toward(host: &str, port: u16) -> Result<IpAddr, String> {
+/// This host's source address toward TFE, and TFE's address it goes to
+/// (no packet is sent: a UDP "connect" only picks the route).
+fn route_toward(host: &str, port: u16) -> Result<(IpAddr, IpAddr), String> {
     let target = (host, port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {host}: {e}"))?
@@ -90,27 +91,41 @@ fn local_addr_toward(host: &str, port: u16) -> Result<IpAddr, String> {
     let sock = UdpSocket::bind(bind).map_err(|e| e.to_string())?;
     sock.connect(target)
         .map_err(|e| format!("no route to {target}: {e}"))?;
-    Ok(sock.local_addr().map_err(|e| e.to_string())?.ip())
+    Ok((
+        sock.local_addr().map_err(|e| e.to_string())?.ip(),
+        target.ip(),
+    ))
 }
 
 fn from_api(ctx: &Ctx<'_>) -> Result<(Secret, String), String> {
-    let cfg = &ctx.cfg.iact;
-    let me = local_addr_toward(&ctx.cfg.tfe.host, ctx.cfg.tfe.port)
-        .map_err(|e| format!("HTTP API: {e}"))?;
+    api(ctx.cfg, &ctx.client, ctx.state.facts.first_ready_unix)
+}
+
+/// `GET /admin/retrieve-iact` if this host may ask: `Err("")` when there
+/// is nothing to try, else the reason it was not obtained. `first_ready`
+/// is when TFE first answered ready (the start of its time limit).
+pub(crate) fn api(
+    cfg: &Config,
+    client: &Client,
+    first_ready: Option<u64>,
+) -> Result<(Secret, String), String> {
+    let iact = &cfg.iact;
+    let (me, tfe) =
+        route_toward(&cfg.tfe.host, cfg.tfe.port).map_err(|e| format!("HTTP API: {e}"))?;
     // Without [iact] subnets only TFE's own host may ask (blank
     // TFE_IACT_SUBNETS still allows localhost: FDO configuration docs);
     // from anywhere else there is nothing to try ("" skips the source).
-    if cfg.subnets.is_empty() && !me.is_loopback() {
+    if iact.subnets.is_empty() && !me.is_loopback() {
         return Err(String::new());
     }
-    if !cfg.subnets.is_empty() && !cfg.subnets.iter().any(|n| n.contains(&me)) {
-        let nets: Vec<String> = cfg.subnets.iter().map(|n| n.to_string()).collect();
+    let nets: Vec<String> = iact.subnets.iter().map(|n| n.to_string()).collect();
+    if !iact.subnets.is_empty() && !iact.subnets.iter().any(|n| n.contains(&me)) {
         return Err(format!(
             "HTTP API: this host's address toward TFE ({me}) is outside [iact] subnets ({})",
             nets.join(", ")
         ));
     }
-    if let (Some(limit), Some(first)) = (cfg.time_limit, ctx.state.facts.first_ready_unix) {
+    if let (Some(limit), Some(first)) = (iact.time_limit, first_ready) {
         let age = Duration::from_secs(unix_now().saturating_sub(first));
         if age >= limit {
             return Err(format!(
@@ -120,14 +135,25 @@ fn from_api(ctx: &Ctx<'_>) -> Result<(Secret, String), String> {
             ));
         }
     }
-    match ctx.client.retrieve_iact() {
+    match client.retrieve_iact() {
         Ok(t) => Ok((
             Secret::new(t, "GET /admin/retrieve-iact"),
-            "the HTTP API (/admin/retrieve-iact)".into(),
+            format!("the HTTP API (/admin/retrieve-iact, asked from {me})"),
         )),
-        Err(e) => Err(format!(
-            "HTTP API refused: {e} (outside TFE's iact_subnet_list, or its time limit passed)"
-        )),
+        Err(e) => {
+            let allowed = if nets.is_empty() {
+                "TFE's own host, as blank TFE_IACT_SUBNETS allows".to_string()
+            } else {
+                format!("inside [iact] subnets ({})", nets.join(", "))
+            };
+            Err(format!(
+                "HTTP API refused: {e}. TFE judges the address it sees. This host asks from {me} \
+                 ({allowed}), so unless TFE_IACT_TIME_LIMIT has passed or TFE_IACT_SUBNETS differs \
+                 from [iact] subnets, TFE saw another address: that of a load balancer or proxy at \
+                 {tfe} in front of TFE. Set TFE_IACT_TRUSTED_PROXIES on the install to the \
+                 balancer's address (TFE then reads {me} from X-Forwarded-For), or give [iact] command"
+            ))
+        }
     }
 }
 

@@ -14,7 +14,7 @@ pub mod agent_token;
 pub mod customization;
 pub mod general;
 pub mod iact;
-mod iact_source;
+pub(crate) mod iact_source;
 pub mod org_defaults;
 pub mod org_token;
 pub mod organization;

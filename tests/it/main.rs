@@ -1,5 +1,6 @@
 //! Integration tests: the real binaries against tfe-sim.
 
+mod balancer;
 mod compat;
 mod configs;
 mod day_one;

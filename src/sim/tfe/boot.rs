@@ -66,8 +66,9 @@ impl Tfe {
         // the container"). The Replicated-era setting had no such
         // exception (`iact_subnet_list`, no default: disabled), modelled
         // for the older shape.
-        let in_subnet = b.iact_subnets.iter().any(|n| n.contains(&req.peer))
-            || (b.iact_subnets.is_empty() && req.peer.is_loopback() && !self.legacy_api());
+        let client = iact_client(req, &b.iact_trusted_proxies);
+        let in_subnet = b.iact_subnets.iter().any(|n| n.contains(&client))
+            || (b.iact_subnets.is_empty() && client.is_loopback() && !self.legacy_api());
         let in_time = b.iact_time_limit.is_none_or(|l| self.boot.elapsed() < l);
         if in_subnet && in_time {
             Response::new(200, "text/plain", b.iact.clone())
@@ -138,4 +139,35 @@ impl Tfe {
         let token = self.issue_token(TokenKind::User(id));
         Response::plain_json(200, &json!({"status": "created", "token": token}))
     }
+}
+
+/// The address TFE judges an IACT request by. TFE_IACT_TRUSTED_PROXIES
+/// (configuration reference, "Initial admin creation token": proxy IPs
+/// "allowed to retrieve the TFE initial admin creation token via the API
+/// or web browser"; the same words in HashiCorp's terraform-enterprise-hvd
+/// modules' `tfe_iact_trusted_proxies` variable) is the only way through a
+/// load balancer: without it TFE sees the balancer's address. How TFE then
+/// finds the client is UNCONFIRMED (shared/spec/tfe-api.md: "presumably
+/// X-Forwarded-For"); modelled as Rails' `ActionDispatch::RemoteIp` does it
+/// (TFE's web tier is Rails): only from a trusted peer, the rightmost
+/// `X-Forwarded-For` entry that is not itself a trusted proxy. The client
+/// does not depend on this: it sends no `X-Forwarded-For` (the balancer
+/// adds it), and only its advice names the setting.
+fn iact_client(req: &Request, trusted: &[IpNet]) -> std::net::IpAddr {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&req.peer) {
+        return req.peer;
+    }
+    let forwarded: Vec<std::net::IpAddr> = req
+        .header("x-forwarded-for")
+        .unwrap_or("")
+        .split(',')
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .copied()
+        .unwrap_or(req.peer)
 }

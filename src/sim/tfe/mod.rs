@@ -115,6 +115,7 @@ pub struct Behaviour {
     pub legacy_health: bool,
     pub iact: String,
     pub iact_subnets: Vec<IpNet>,
+    pub iact_trusted_proxies: Vec<IpNet>,
     /// `None` = unlimited.
     pub iact_time_limit: Option<Duration>,
     /// Make the SMTP test mail fail with this status (401, 500 or 504).
