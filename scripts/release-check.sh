@@ -5,8 +5,12 @@
 #     through a full bootstrap, and a rerun sends no request;
 #   - README's "Install" steps for the .deb work as written: the package
 #     installs (--version, man -w, the unit), writes nothing under
-#     /etc/tfe-bootstrap, and a purge leaves none of its files;
-#   - the .rpm holds the same files as the .deb (rpm -qlp, Debian's rpm).
+#     /etc/tfe-bootstrap, units the operator enabled are disabled on
+#     removal (and by the .rpm's %preun), and a purge leaves none of its
+#     files;
+#   - the .rpm holds the same files as the .deb (rpm -qlp, Debian's rpm);
+#   - the container image's fetch stage (scripts/kubernetes/Dockerfile) runs
+#     on the tarballs and leaves a static binary for each architecture.
 # Needs root (dpkg -i). `--install` installs qemu-user, man-db and rpm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +24,7 @@ if [ "${1:-}" = "--install" ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
   fi
 fi
-for t in qemu-aarch64 man rpm file dpkg python3; do
+for t in qemu-aarch64 man rpm file dpkg python3 systemctl; do
   command -v "$t" >/dev/null || { echo "release-check: missing $t (scripts/release-check.sh --install)" >&2; exit 2; }
 done
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
@@ -77,6 +81,28 @@ assert urllib.request.urlopen(req).status == 200
 PY
 ok "aarch64 under qemu: full bootstrap, rerun sent no request, token_file authenticates"
 
+# The container image's fetch stage (scripts/kubernetes/Dockerfile), its RUN
+# line as written, on the real tarballs for both TARGETARCHs: no container
+# engine runs here, so the image itself is not built. kubectl is a stand-in
+# with its .sha256 (the download is the one step not executed).
+run_line=$(awk '/^RUN set -eu; cd \/fetch;/{f=1} f{print} f && !/\\$/{exit}' scripts/kubernetes/Dockerfile | sed 's/^RUN //')
+[ -n "$run_line" ] || fail "no fetch RUN line in scripts/kubernetes/Dockerfile"
+for targetarch in amd64 arm64; do
+  fetch=$work/fetch-$targetarch
+  mkdir -p "$fetch"
+  cp dist/SHA256SUMS dist/tfe-bootstrap-"$version"-*-linux.tar.gz "$fetch/"
+  echo "stand-in kubectl" > "$fetch/kubectl"
+  sha256sum "$fetch/kubectl" | cut -d' ' -f1 > "$fetch/kubectl.sha256"
+  (VERSION=$version TARGETARCH=$targetarch sh -c "${run_line//cd \/fetch/cd $fetch}") >/dev/null \
+    || fail "the Dockerfile's fetch stage for $targetarch"
+  want=$([ "$targetarch" = amd64 ] && echo x86-64 || echo aarch64)
+  file "$fetch/out/tfe-bootstrap" | grep -q "$want.*statically linked" \
+    || fail "the $targetarch image would hold $(file "$fetch/out/tfe-bootstrap")"
+  [ -x "$fetch/out/kubectl" ] || fail "the $targetarch image would lack kubectl"
+done
+"$work/fetch-amd64/out/tfe-bootstrap" --version | grep -q "x86_64-unknown-linux-musl" || fail "the image's binary does not run"
+ok "Dockerfile fetch stage: checksums verified, static tfe-bootstrap for amd64 and arm64, kubectl beside it"
+
 # README's install steps, as written (the block after <!-- install-deb -->).
 steps=$(awk '/<!-- install-deb -->/{f=1; next} f && /^```sh/{g=1; next} g && /^```/{exit} g' README.md)
 [ -n "$steps" ] || fail "README has no install-deb block"
@@ -92,9 +118,27 @@ grep -q '^ExecStart=/usr/bin/tfe-bootstrap ' /usr/lib/systemd/system/tfe-bootstr
 [ -x /usr/lib/tfe-bootstrap/store/etcd ] || fail "no store helpers"
 [ "$(ls -A /etc/tfe-bootstrap 2>/dev/null | sort || true)" = "$etc_before" ] || fail "the package wrote to /etc/tfe-bootstrap"
 files=$(dpkg -L tfe-bootstrap | while read -r p; do [ -f "$p" ] && echo "$p"; done)
+# The operator enables the units (README "systemd"); removing the package
+# disables them: no link is left dangling in /etc/systemd/system (the
+# maintainer scripts in scripts/packaging/deb, as debhelper and Fedora's
+# macros do it). The .rpm's %preun does the same against the same files.
+units_enabled() { find /etc/systemd/system -name 'tfe-bootstrap*' | grep -q .; }
+enable_units() {
+  systemctl enable tfe-bootstrap.service tfe-bootstrap-renew.timer >/dev/null 2>&1 || fail "systemctl enable"
+  [ -L /etc/systemd/system/multi-user.target.wants/tfe-bootstrap.service ] || fail "systemctl enable made no link"
+}
+enable_units
+rpm -qp --queryformat '%{PREUN}' "dist/tfe-bootstrap-$version-1.x86_64.rpm" > "$work/preun"
+grep -q 'disable' "$work/preun" || fail "the .rpm has no %preun disable"
+sh "$work/preun" 0 || fail "the .rpm's %preun"
+! units_enabled || fail "the .rpm's %preun left $(find /etc/systemd/system -name 'tfe-bootstrap*')"
+enable_units
+dpkg -r tfe-bootstrap >/dev/null
+! units_enabled || fail "dpkg -r left $(find /etc/systemd/system -name 'tfe-bootstrap*')"
 dpkg -P tfe-bootstrap >/dev/null
+[ -z "$(find /etc/systemd/system -xtype l -name 'tfe-bootstrap*')" ] || fail "dangling links: $(find /etc/systemd/system -xtype l -name 'tfe-bootstrap*')"
 for p in $files; do [ ! -e "$p" ] || fail "$p is left after the purge"; done
-ok ".deb: installs as README says, --version, man -w, unit and helpers; purge leaves nothing"
+ok ".deb: installs as README says, --version, man -w, unit and helpers; enabled units are disabled on removal (and by the .rpm's %preun); purge leaves nothing"
 
 deb_files=$(dpkg-deb -c "dist/tfe-bootstrap_${version}_amd64.deb" | awk '$1 !~ /^d/ {print $6}' | sed 's|^\./|/|' | sort)
 rpm_files=$(rpm -qlp "dist/tfe-bootstrap-$version-1.x86_64.rpm" 2>/dev/null | while read -r p; do

@@ -124,6 +124,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$debroot/DEBIAN"
   sed "s/@VERSION@/$version/; s/@ARCH@/$debarch/; s/@SIZE@/$(du -sk "$root" | cut -f1)/" \
     scripts/packaging/control > "$debroot/DEBIAN/control"
+  install -m 0755 scripts/packaging/deb/postinst scripts/packaging/deb/prerm scripts/packaging/deb/postrm "$debroot/DEBIAN/"
   dpkg-deb --root-owner-group -Zxz --build "$debroot" "dist/tfe-bootstrap_${version}_$debarch.deb" >/dev/null
 
   # .rpm (prebuilt files: no compile, no strip, no debug package)

@@ -140,20 +140,20 @@ pub(crate) fn api(
             Secret::new(t, "GET /admin/retrieve-iact"),
             format!("the HTTP API (/admin/retrieve-iact, asked from {me})"),
         )),
-        Err(e) => {
-            let allowed = if nets.is_empty() {
-                "TFE's own host, as blank TFE_IACT_SUBNETS allows".to_string()
-            } else {
-                format!("inside [iact] subnets ({})", nets.join(", "))
-            };
-            Err(format!(
-                "HTTP API refused: {e}. TFE judges the address it sees. This host asks from {me} \
-                 ({allowed}), so unless TFE_IACT_TIME_LIMIT has passed or TFE_IACT_SUBNETS differs \
-                 from [iact] subnets, TFE saw another address: that of a load balancer or proxy at \
-                 {tfe} in front of TFE. Set TFE_IACT_TRUSTED_PROXIES on the install to the \
-                 balancer's address (TFE then reads {me} from X-Forwarded-For), or give [iact] command"
-            ))
-        }
+        Err(e) if nets.is_empty() => Err(format!(
+            "HTTP API refused: {e}. TFE refuses even a request from its own host ({me} toward {tfe}): \
+             TFE_IACT_SUBNETS on the install is not blank (give its CIDRs as [iact] subnets), its \
+             TFE_IACT_TIME_LIMIT has passed, or a proxy at {tfe} stands between (then set \
+             TFE_IACT_TRUSTED_PROXIES on the install to the proxy's address)"
+        )),
+        Err(e) => Err(format!(
+            "HTTP API refused: {e}. TFE judges the address it sees. This host asks from {me} \
+             (inside [iact] subnets ({})), so unless TFE_IACT_TIME_LIMIT has passed or \
+             TFE_IACT_SUBNETS differs from [iact] subnets, TFE saw another address: that of a load \
+             balancer or proxy at {tfe} in front of TFE. Set TFE_IACT_TRUSTED_PROXIES on the install \
+             to the balancer's address (TFE then reads {me} from X-Forwarded-For)",
+            nets.join(", ")
+        )),
     }
 }
 

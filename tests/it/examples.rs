@@ -50,6 +50,19 @@ fn every_example_config_validates_as_shipped() {
         }
     }
     assert!(n >= 5, "only {n} configs");
+    // The Kubernetes ConfigMap's config (its indented block), without the
+    // tools tests/it/kubernetes.rs needs.
+    let yaml = read("scripts/kubernetes/config.yaml");
+    let start = yaml
+        .find("tfe-bootstrap.toml: |")
+        .expect("the ConfigMap's config");
+    let toml: Vec<&str> = yaml[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("    ") || l.trim().is_empty())
+        .map(|l| l.strip_prefix("    ").unwrap_or(""))
+        .collect();
+    validates(&toml.join("\n"), "scripts/kubernetes/config.yaml");
 }
 
 /// The Packer template: every variable it uses is declared with a

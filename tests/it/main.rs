@@ -1,6 +1,7 @@
 //! Integration tests: the real binaries against tfe-sim.
 
 mod balancer;
+mod capture;
 mod compat;
 mod configs;
 mod day_one;
@@ -14,6 +15,7 @@ mod fleet_field;
 mod fuzz;
 mod hcp;
 mod hostile;
+mod kubernetes;
 mod layout;
 mod ops;
 mod real_tfe;
