@@ -147,4 +147,13 @@ rpm_only_files=$(comm -13 <(echo "$deb_files") <(echo "$rpm_files") | grep -v -x
 deb_only=$(comm -23 <(echo "$deb_files") <(echo "$rpm_files"))
 [ -z "$deb_only" ] && [ -z "$rpm_only_files" ] || fail ".deb and .rpm differ: deb only: $deb_only; rpm only: $rpm_only_files"
 ok ".rpm lists the same $(echo "$rpm_files" | wc -l) files as the .deb"
+# The cloud-init user-data files with the real release tarball (the test
+# suite runs them with one assembled from the debug binary).
+if command -v cloud-init >/dev/null && command -v moto_server >/dev/null; then
+  scripts/cloud-init/run-example.sh --bin-dir target/debug --dist dist >"$work/cloud-init.log" 2>&1 \
+    || { cat "$work/cloud-init.log"; fail "the cloud-init examples with the release tarball"; }
+  ok "cloud-init: both user-data files install the release tarball and bootstrap"
+else
+  echo "release-check: cloud-init examples with the release tarball SKIPPED (cloud-init or moto_server missing)"
+fi
 echo "release-check: all passed"

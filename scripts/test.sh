@@ -30,5 +30,23 @@ command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --quiet
-cargo test --locked
+# Which tests used an external tool (etcd, faketime, promtool, terraform,
+# cloud-init, packer, kubectl, root ...) and which skipped for want of one:
+# each records itself (tests/it/util.rs `external`); said at the end, so a
+# reader of CI's log knows what ran.
+report=$(mktemp)
+trap 'rm -f "$report"' EXIT
+summary() {
+  echo "test.sh: external-tool tests:"
+  if [ ! -s "$report" ]; then echo "  (none recorded)"; return; fi
+  # One line per test: SKIPPED when any of its tools was missing.
+  sort -u "$report" | awk -F'\t' '
+    { if ($1 == "SKIPPED") skip[$2] = (skip[$2] ? skip[$2] "; " : "") $3; else tools[$2] = (tools[$2] ? tools[$2] ", " : "") $3 }
+    END {
+      for (t in tools) if (!(t in skip)) printf "  ran      %s (%s)\n", t, tools[t]
+      for (t in skip) printf "  SKIPPED  %s (%s)\n", t, skip[t]
+    }' | sort -k1,1r -k2
+}
+TFE_BOOTSTRAP_TOOL_REPORT=$report cargo test --locked || { summary; exit 1; }
+summary
 scripts/pytfe-check.sh

@@ -228,13 +228,18 @@ impl Client {
     pub fn new(cfg: &TfeConfig) -> Result<Client, ClientError> {
         use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
         let mut tls = TlsConfig::builder().provider(TlsProvider::Rustls);
+        // The system's trust store, plus ca_bundle (interface: "trusted in
+        // addition to the system roots"). Only a host with no store at all
+        // (a scratch image) falls back to the Mozilla roots built in.
+        let mut roots = system_roots();
         if let Some((path, pem)) = &cfg.ca_bundle {
             let extra = pem_certs(pem);
             if extra.is_empty() {
                 return Err(ClientError::NoCertificate(path.display().to_string()));
             }
-            let mut roots = system_roots();
             roots.extend(extra);
+        }
+        if !roots.is_empty() {
             tls = tls.root_certs(RootCerts::new_with_certs(&roots));
         }
         let agent: ureq::Agent = ureq::Agent::config_builder()

@@ -264,3 +264,52 @@ fn the_systemd_unit_is_hardened() {
         "README reports another exposure than {score:.1}"
     );
 }
+
+/// The two cloud-init user-data files, executed by cloud-init itself
+/// (`scripts/cloud-init/run-example.sh`: NoCloud seed, the init, config
+/// and final stages, in throwaway network and mount namespaces) against
+/// tfe-sim, with the release served over HTTPS, secrets from a Secrets
+/// Manager emulator and the fleet's store in a real etcd. Root only.
+#[test]
+fn the_cloud_init_user_data_runs_under_cloud_init() {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout == b"0\n");
+    assert!(
+        root || std::env::var_os("TFE_BOOTSTRAP_REQUIRE_ROOT").is_none(),
+        "TFE_BOOTSTRAP_REQUIRE_ROOT is set, but this test runs as a user"
+    );
+    if !external("root", root, "not root: namespaces and mounts")
+        || !tools_present(
+            &[
+                "cloud-init",
+                "etcd",
+                "aws",
+                "moto_server",
+                "openssl",
+                "curl",
+            ],
+            "TFE_BOOTSTRAP_REQUIRE_CLOUD_INIT",
+            "apt-get install cloud-init etcd-server etcd-client; pip install awscli 'moto[server]'",
+        )
+    {
+        return;
+    }
+    let bins = std::path::Path::new(bin()).parent().unwrap();
+    let out = std::process::Command::new(repo("scripts/cloud-init/run-example.sh"))
+        .arg("--bin-dir")
+        .arg(bins)
+        .output_timed()
+        .unwrap();
+    let r = to_run(out);
+    assert_code(&r, 0);
+    for said in [
+        "user-data.yaml: installed, config 0600, bootstrap done",
+        "user-data.yaml: a second boot of the same instance does nothing",
+        "fleet-user-data.yaml: two instances at once against one etcd",
+        "fleet-user-data.yaml: a second boot of the same instance does nothing",
+    ] {
+        assert!(r.stdout.contains(said), "{said:?} not said:\n{}", r.both());
+    }
+}

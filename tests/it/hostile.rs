@@ -90,6 +90,8 @@ impl Tmpfs {
     /// a test that would skip fails instead.
     fn mount(kib: u32) -> Result<Tmpfs, String> {
         let r = Self::try_mount(kib);
+        let why = r.as_ref().err().cloned().unwrap_or_default();
+        external("tmpfs (root)", r.is_ok(), &why);
         if let Err(why) = &r {
             assert!(
                 std::env::var("TFE_BOOTSTRAP_REQUIRE_ROOT").as_deref() != Ok("1"),
@@ -336,7 +338,11 @@ fn unsafe_or_unwritable_state_dirs_exit_2_before_sending() {
             assert!(r.stderr.contains("Read-only file system"), "{}", r.stderr);
             cases += 1;
         } else {
-            println!("SKIPPED read-only state dir: cannot mount a read-only tmpfs");
+            external(
+                "read-only tmpfs (root)",
+                false,
+                "cannot mount a read-only tmpfs",
+            );
         }
     } else {
         std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o500)).unwrap();
@@ -378,7 +384,7 @@ fn loose_token_files_are_tightened_foreign_ones_refused() {
         assert_code(&r, 2);
         assert!(r.stderr.contains("owned by uid 65534"), "{}", r.stderr);
     } else {
-        println!("SKIPPED foreign token file: not root, cannot chown");
+        external("chown (root)", false, "not root, cannot chown");
     }
     println!("RELIABILITY hostile-loose-token-file 0644=tightened-with-warning foreign=exit-2");
 }

@@ -73,6 +73,27 @@ fn private_ca_through_ca_bundle_works() {
     assert_eq!(s["users"].as_array().unwrap().len(), 1);
 }
 
+/// The contract: ca_bundle is trusted "in addition to the system roots",
+/// so the system store alone must do for a CA installed there
+/// (update-ca-certificates, an image's baked-in corporate CA). Executing
+/// the fleet cloud-init user-data, which sets no ca_bundle, showed the
+/// client trusting only its bundled Mozilla roots without one.
+#[test]
+fn a_ca_in_the_system_trust_store_is_trusted_without_ca_bundle() {
+    let p = pki(&["127.0.0.1", "localhost"]);
+    let w = tls_world(&p.leaf_pem, &p.leaf_key);
+    let store = w.dir.path().join("system-store.pem");
+    std::fs::write(&store, &p.ca_pem).unwrap();
+    let out = w
+        .command(&["run"])
+        .env("SSL_CERT_FILE", &store)
+        .output_timed()
+        .unwrap();
+    let r = to_run(out);
+    assert_code(&r, 0);
+    assert_eq!(w.snapshot()["users"].as_array().unwrap().len(), 1);
+}
+
 #[test]
 fn untrusted_ca_fails_before_any_request_naming_ca_bundle() {
     let p = pki(&["127.0.0.1"]);
@@ -176,13 +197,14 @@ fn tls_trouble_other_than_the_certificate_counts_as_not_ready() {
 /// `terraform` binary the test says it skipped (CI does not require it).
 #[test]
 fn terraform_cli_starts_from_the_discovery_document_over_tls() {
-    let Ok(out) = std::process::Command::new("terraform")
+    let found = std::process::Command::new("terraform")
         .arg("version")
-        .output()
-    else {
-        println!("SKIPPED terraform against the sim: no terraform binary on PATH");
+        .output();
+    let Ok(out) = found else {
+        external("terraform", false, "no terraform binary on PATH");
         return;
     };
+    external("terraform", true, "");
     assert!(out.status.success());
     let w = localhost_tls_world();
     assert_code(&w.run(&["run"]), 0);
@@ -227,12 +249,11 @@ fn terraform_cli_starts_from_the_discovery_document_over_tls() {
 /// file's format is checked against the docs by `day_one.rs` either way.
 #[test]
 fn terraform_init_works_with_the_credentials_the_run_handed_over() {
-    if std::process::Command::new("terraform")
+    let found = std::process::Command::new("terraform")
         .arg("version")
         .output()
-        .is_err()
-    {
-        println!("SKIPPED terraform with the handed-over credentials: no terraform binary on PATH");
+        .is_ok();
+    if !external("terraform", found, "no terraform binary on PATH") {
         return;
     }
     let w = localhost_tls_world().with_service_tokens();

@@ -394,6 +394,7 @@ pub fn faketime_lib() -> Option<PathBuf> {
     .iter()
     .map(|d| Path::new(d).join("faketime/libfaketime.so.1"))
     .find(|p| p.exists());
+    external("libfaketime", found.is_some(), "apt-get install faketime");
     if found.is_none() {
         assert!(
             std::env::var("TFE_BOOTSTRAP_REQUIRE_FAKETIME").as_deref() != Ok("1"),
@@ -624,6 +625,30 @@ impl ChildWithin for std::process::Child {
     }
 }
 
+/// Records that the running test used an external tool (`present`) or
+/// skipped for want of it (`missing`: how to get it), for the summary
+/// `scripts/test.sh` prints at the end (the file it names in
+/// `TFE_BOOTSTRAP_TOOL_REPORT`); a passing test's own output is not shown.
+/// Returns `present`.
+pub fn external(tool: &str, present: bool, missing: &str) -> bool {
+    use std::io::Write;
+    if let Some(path) = std::env::var_os("TFE_BOOTSTRAP_TOOL_REPORT") {
+        let test = std::thread::current().name().unwrap_or("?").to_string();
+        let line = if present {
+            format!("ran\t{test}\t{tool}\n")
+        } else {
+            format!("SKIPPED\t{test}\t{tool}: {missing}\n")
+        };
+        // One short O_APPEND write per line: whole across test threads.
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+    }
+    present
+}
+
 /// Whether every program in `tools` runs (`--version`). When one does not
 /// and the variable `require` is set (CI sets it), the test fails saying
 /// how to install them, instead of skipping quietly.
@@ -637,6 +662,7 @@ pub fn tools_present(tools: &[&str], require: &str, install: &str) -> bool {
             .is_ok()
     };
     let ok = tools.iter().all(runs);
+    external(&tools.join(", "), ok, install);
     assert!(
         ok || std::env::var_os(require).is_none(),
         "{require} is set but {} are not all installed ({install})",

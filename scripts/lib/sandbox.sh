@@ -1,0 +1,64 @@
+# Sourced by the example runners (scripts/cloud-init/run-example.sh,
+# scripts/packer/run-example.sh): a throwaway machine inside a network and
+# mount namespace of this one. Call `sandbox_enter "$0" ARGS...` first
+# (re-executes the script inside `unshare --mount --net`), then, inside,
+# `sandbox_setup NAME` and `sandbox_sim`.
+#
+# Inside: loopback only; /etc/hosts names tfe.example.com (127.0.0.1),
+# artifacts.example.com (127.0.0.2) and etcd.internal.example.com
+# (127.0.0.3); one private CA, trusted in the system store
+# (/etc/ssl/certs/ca-certificates.crt, bind-mounted), has issued
+# $work/tls.pem for all three names. Nothing outside the namespace changes.
+
+sandbox_enter() { # SCRIPT ARGS...: re-exec SCRIPT inside the namespaces
+  [ "$(id -u)" = 0 ] || { echo "$(basename "$1"): needs root (namespaces, mounts)" >&2; exit 2; }
+  local script=$1; shift
+  exec unshare --mount --net --fork -- "$script" --inside "$@"
+}
+
+sandbox_setup() { # NAME: the work dir, hosts, CA, trust store, cleanup
+  sandbox_name=$1
+  work=$(mktemp -d "/tmp/tfe-$sandbox_name.XXXXXX")
+  pids=()
+  trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
+  mount --make-rprivate /
+  ip link set lo up
+  cat /etc/hosts > "$work/hosts"
+  printf '127.0.0.1 tfe.example.com\n127.0.0.2 artifacts.example.com\n127.0.0.3 etcd.internal.example.com\n' >> "$work/hosts"
+  mount --bind "$work/hosts" /etc/hosts
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=example test CA" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign \
+    -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=tfe.example.com" \
+    -keyout "$work/tls.key" -out "$work/tls.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:tfe.example.com,DNS:artifacts.example.com,DNS:etcd.internal.example.com\nextendedKeyUsage=serverAuth\n' > "$work/ext"
+  openssl x509 -req -in "$work/tls.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
+    -days 2 -extfile "$work/ext" -out "$work/tls.pem" 2>/dev/null
+  local store=/etc/ssl/certs/ca-certificates.crt
+  { cat "$store" 2>/dev/null; cat "$work/ca.pem"; } > "$work/trust.pem"
+  [ -e "$store" ] || { mkdir -p "$(dirname "$store")"; : > "$store"; }
+  mount --bind "$work/trust.pem" "$store"
+}
+
+fail() { echo "$sandbox_name example: FAIL: $*" >&2; exit 1; }
+ok() { echo "$sandbox_name example: ok: $*"; }
+
+sim=
+sandbox_sim() { # TFE_SIM [ARGS...]: a fresh TFE on https://tfe.example.com (IACT $iact)
+  local bin=$1; shift
+  if [ -n "$sim" ]; then kill "$sim" 2>/dev/null || true; wait "$sim" 2>/dev/null || true; fi
+  : > "$work/sim.url"
+  TFE_SIM_IACT=$iact "$bin" --listen 127.0.0.1:443 --hostname tfe.example.com \
+    --tls-cert "$work/tls.pem" --tls-key "$work/tls.key" "$@" >"$work/sim.url" 2>"$work/sim.log" &
+  sim=$!
+  pids+=("$sim")
+  for _ in $(seq 1 300); do [ -s "$work/sim.url" ] && return; sleep 0.05; done
+  fail "tfe-sim did not start: $(cat "$work/sim.log")"
+}
+sim_count() { # PYTHON-EXPRESSION over the sim's state `s`
+  curl -fsS https://tfe.example.com/_sim/state | python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"
+}
+authenticates() { # TOKEN-FILE
+  curl -fsS -o /dev/null -H "Authorization: Bearer $(head -1 "$1")" https://tfe.example.com/api/v2/account/details
+}
+random_secret() { echo "$1-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"; }
