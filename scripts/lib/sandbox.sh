@@ -40,6 +40,17 @@ sandbox_setup() { # NAME: the work dir, hosts, CA, trust store, cleanup
   mount --bind "$work/trust.pem" "$store"
 }
 
+sandbox_overlay() { # DIR...: changes under /DIR land in overlays that vanish
+  local d
+  for d in "$@"; do
+    mkdir -p "$work/$d-up" "$work/$d-work"
+    mount -t overlay overlay -o "lowerdir=/$d,upperdir=$work/$d-up,workdir=$work/$d-work" "/$d"
+  done
+  # An overlay over /etc hides the bind mounts made before it: again.
+  mount --bind "$work/hosts" /etc/hosts
+  mount --bind "$work/trust.pem" /etc/ssl/certs/ca-certificates.crt
+}
+
 fail() { echo "$sandbox_name example: FAIL: $*" >&2; exit 1; }
 ok() { echo "$sandbox_name example: ok: $*"; }
 

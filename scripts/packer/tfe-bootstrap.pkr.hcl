@@ -9,15 +9,9 @@
 # file it names is in this repository. Run from the repository's root:
 #   scripts/release.sh
 #   packer init scripts/packer && packer build -var source_ami=ami-... scripts/packer
-
-packer {
-  required_plugins {
-    amazon = {
-      source  = "github.com/hashicorp/amazon"
-      version = ">= 1.2.0"
-    }
-  }
-}
+# Packer 1.7 or newer (plugins.pkr.hcl); with Debian's 1.6 see README.md
+# here. The provisioning itself is provision.sh, which the tests run with
+# a null source (scripts/packer/run-example.sh).
 
 variable "region" {
   type        = string
@@ -68,8 +62,8 @@ variable "config_file" {
 
 locals {
   package = var.package != "" ? var.package : "dist/tfe-bootstrap-${var.version}-1.${var.arch}.rpm"
-  # rpm on RHEL and Amazon Linux; dpkg for a .deb on Ubuntu.
-  install = endswith(local.package, ".deb") ? "sudo dpkg -i /tmp/tfe-bootstrap.pkg" : "sudo rpm -U --replacepkgs /tmp/tfe-bootstrap.pkg"
+  # Uploaded under its own name: provision.sh tells a .deb from an .rpm.
+  staged = "/tmp/${basename(local.package)}"
 }
 
 source "amazon-ebs" "tfe" {
@@ -85,23 +79,19 @@ build {
 
   provisioner "file" {
     source      = local.package
-    destination = "/tmp/tfe-bootstrap.pkg"
+    destination = local.staged
   }
   provisioner "file" {
     source      = var.config_file
     destination = "/tmp/tfe-bootstrap.toml"
   }
 
+  # Installs the package, bakes in the config (0600), fails the image build
+  # on a bad config (validate sends nothing to TFE; secrets may be absent
+  # until the first boot) and enables the unit.
   provisioner "shell" {
-    inline = [
-      local.install,
-      "sudo install -d -m 0700 /etc/tfe-bootstrap",
-      "sudo install -m 0600 /tmp/tfe-bootstrap.toml /etc/tfe-bootstrap/config.toml",
-      # Fail the image build on a bad config: validate sends nothing to TFE,
-      # and secrets from the environment may be absent until the first boot.
-      "sudo /usr/bin/tfe-bootstrap validate --config /etc/tfe-bootstrap/config.toml",
-      # The package installs the unit in /usr/lib/systemd/system.
-      "sudo systemctl enable tfe-bootstrap.service",
-    ]
+    script           = "scripts/packer/provision.sh"
+    environment_vars = ["PACKAGE=${local.staged}", "CONFIG=/tmp/tfe-bootstrap.toml"]
+    execute_command  = "chmod +x {{ .Path }}; sudo env {{ .Vars }} {{ .Path }}"
   }
 }

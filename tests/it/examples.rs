@@ -139,8 +139,9 @@ fn the_packer_template_names_only_files_that_exist_or_are_inputs() {
         "release.sh no longer writes the .rpm the template installs"
     );
     assert_eq!(default("version"), env!("CARGO_PKG_VERSION"));
-    // The unit it enables is the one the packages install.
-    assert!(hcl.contains("systemctl enable tfe-bootstrap.service"));
+    // The unit it enables (through provision.sh, the script both the AMI
+    // build and the tests' null build run) is the one the packages install.
+    assert!(read("scripts/packer/provision.sh").contains("systemctl enable tfe-bootstrap.service"));
     assert!(repo("scripts/systemd/tfe-bootstrap.service").exists());
 }
 
@@ -312,4 +313,43 @@ fn the_cloud_init_user_data_runs_under_cloud_init() {
     ] {
         assert!(r.stdout.contains(said), "{said:?} not said:\n{}", r.both());
     }
+}
+
+/// `packer validate` of the shipped template, with Debian's Packer (1.6):
+/// the template beside the tests' null build (symlinks, not copies: see
+/// scripts/packer/README.md), as scripts/packer/run-example.sh builds it
+/// (that build needs the release's .deb: scripts/release-check.sh runs it).
+#[test]
+fn the_packer_template_validates_with_packer_itself() {
+    if !tools_present(
+        &["packer"],
+        "TFE_BOOTSTRAP_REQUIRE_PACKER",
+        "apt-get install packer",
+    ) {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    for f in [
+        "scripts/packer/tfe-bootstrap.pkr.hcl",
+        "tests/fixtures/packer/null.pkr.hcl",
+    ] {
+        let name = Path::new(f).file_name().unwrap();
+        std::os::unix::fs::symlink(repo(f), d.path().join(name)).unwrap();
+    }
+    let out = std::process::Command::new("packer")
+        .args(["validate", "-var", "source_ami=ami-0123456789abcdef0"])
+        .arg(d.path())
+        .current_dir(repo(""))
+        .output_timed()
+        .unwrap();
+    let r = to_run(out);
+    assert_code(&r, 0);
+    // The provisioning is one script both builds run, and it exists.
+    let shipped = read("scripts/packer/tfe-bootstrap.pkr.hcl");
+    let null = read("tests/fixtures/packer/null.pkr.hcl");
+    for hcl in [&shipped, &null] {
+        assert!(hcl.contains("script           = \"scripts/packer/provision.sh\""));
+    }
+    assert!(repo("scripts/packer/provision.sh").exists());
+    assert!(read("scripts/packer/plugins.pkr.hcl").contains("github.com/hashicorp/amazon"));
 }
