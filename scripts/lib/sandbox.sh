@@ -72,4 +72,23 @@ sim_count() { # PYTHON-EXPRESSION over the sim's state `s`
 authenticates() { # TOKEN-FILE
   curl -fsS -o /dev/null -H "Authorization: Bearer $(head -1 "$1")" https://tfe.example.com/api/v2/account/details
 }
+# UNIT-FILE: its ExecStart line as written, in the environment systemd
+# would give it: a clean environment, its EnvironmentFile's lines (a "-"
+# prefix: the file may be absent), STATE_DIRECTORY made with
+# StateDirectoryMode, and its UMask. No systemd runs here (no PID 1), so
+# the line is read from the unit and executed, not `systemd-run`.
+unit_exec() {
+  local unit=$1 exec_start env_file state mode umask_
+  exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
+  env_file=$(sed -n 's/^EnvironmentFile=-\{0,1\}//p' "$unit")
+  state=$(sed -n 's/^StateDirectory=//p' "$unit")
+  mode=$(sed -n 's/^StateDirectoryMode=//p' "$unit")
+  umask_=$(sed -n 's/^UMask=//p' "$unit")
+  [ -n "$exec_start" ] && [ -n "$state" ] || fail "$unit has no ExecStart or StateDirectory"
+  install -d -m "${mode:-0755}" "/var/lib/$state"
+  # shellcheck disable=SC2046 # the env file's lines, one word each
+  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin STATE_DIRECTORY="/var/lib/$state" \
+    $([ -f "$env_file" ] && cat "$env_file") \
+    sh -c "umask ${umask_:-0022}; exec $exec_start"
+}
 random_secret() { echo "$1-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"; }

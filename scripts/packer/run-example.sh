@@ -78,26 +78,13 @@ admin_pw=$(random_secret adm1n)
 sandbox_sim "$bin_dir/tfe-sim" --ready-after 1s
 printf 'TFE_IACT_TOKEN=%s\nTFE_ADMIN_PASSWORD=%s\n' "$iact" "$admin_pw" > /etc/tfe-bootstrap/env
 chmod 0600 /etc/tfe-bootstrap/env
-first_boot() { # the unit's ExecStart as written, in the unit's environment
-  local exec_start env_file state umask_
-  exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
-  env_file=$(sed -n 's/^EnvironmentFile=-\{0,1\}//p' "$unit")
-  state=$(sed -n 's/^StateDirectory=//p' "$unit")
-  umask_=$(sed -n 's/^UMask=//p' "$unit")
-  [ -n "$exec_start" ] && [ -n "$state" ] || fail "the unit has no ExecStart or StateDirectory"
-  install -d -m "$(sed -n 's/^StateDirectoryMode=//p' "$unit")" "/var/lib/$state"
-  # systemd: a clean environment, the env file's lines, STATE_DIRECTORY.
-  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin STATE_DIRECTORY="/var/lib/$state" \
-    $([ -f "$env_file" ] && cat "$env_file") \
-    sh -c "umask $umask_; exec $exec_start"
-}
-first_boot >"$work/boot1.log" 2>&1 || { cat "$work/boot1.log"; fail "the first boot's ExecStart"; }
+unit_exec "$unit" >"$work/boot1.log" 2>&1 || { cat "$work/boot1.log"; fail "the first boot's ExecStart"; }
 grep -q 'done: .* (exit 0)' "$work/boot1.log" || fail "the first boot did not finish: $(tail -3 "$work/boot1.log")"
 [ "$(sim_count 'len(s["users"])')" = 1 ] || fail "not one admin after the first boot"
 authenticates /var/lib/tfe-bootstrap/admin-token || fail "the admin token does not authenticate"
 ! grep -qF -e "$iact" -e "$admin_pw" "$work/boot1.log" -r /var/lib/tfe-bootstrap || fail "a secret was printed or stored"
 ok "first boot: the unit's ExecStart as written bootstrapped TFE, the admin token authenticates"
 before=$(sim_count 'len(s["requests"])')
-first_boot >"$work/boot2.log" 2>&1 || { cat "$work/boot2.log"; fail "the second boot's ExecStart"; }
+unit_exec "$unit" >"$work/boot2.log" 2>&1 || { cat "$work/boot2.log"; fail "the second boot's ExecStart"; }
 [ "$(sim_count 'len(s["requests"])')" = "$before" ] || fail "the second boot sent requests"
 ok "second boot: the unit's ExecStart sends nothing"

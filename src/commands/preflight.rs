@@ -192,10 +192,18 @@ pub(super) fn remote(cfg: &Config, client: &Client) -> Vec<Check> {
             return out;
         }
     }
+    out.extend(readiness(cfg, &probe));
+    out
+}
+
+/// Whether TFE answers ready (then whether it hands this host the IACT),
+/// is still starting, or is no TFE at all.
+fn readiness(cfg: &Config, probe: &Client) -> Vec<Check> {
+    let mut out = vec![];
     match probe.ready_probe(cfg.tfe.platform) {
         Ok(_) => {
             out.push(Check::pass("tfe", "TFE answers ready".into()));
-            out.extend(iact(cfg, &probe));
+            out.extend(iact(cfg, probe));
         }
         Err(TfeError::Tls { detail }) => out.push(Check::fail(
             "tls",

@@ -691,7 +691,7 @@ fn tls_explanation(e: &ureq::Error) -> Option<String> {
          rustls refuses a CA certificate used as a server certificate even when it is trusted. \
          Issue a leaf certificate for the TFE host name from a CA, serve that leaf, and put the CA in [tfe] ca_bundle"
     } else if has("UnknownIssuer") {
-        "the server's certificate is not signed by a trusted CA: set [tfe] ca_bundle to the PEM file of the CA that issued it"
+        "the server's certificate is not signed by a trusted CA: set [tfe] ca_bundle to the PEM file of the CA that issued it, or add that CA to the system trust store"
     } else if has("NotValidForName") {
         "the server's certificate does not cover the host name in [tfe] address: use the name the certificate was issued for"
     } else if has("Expired") {
