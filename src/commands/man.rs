@@ -158,7 +158,7 @@ fn environment_section(w: &mut Vec<u8>) -> std::io::Result<()> {
         ),
         (
             "SSL_CERT_FILE",
-            "A CA bundle to use as the system trust store.",
+            "A CA bundle to use as the system trust store (default: the first of /etc/ssl/certs/ca-certificates.crt, /etc/pki/tls/certs/ca-bundle.crt, /etc/ssl/cert.pem). Its roots are always trusted; [tfe] ca_bundle adds to them.",
         ),
         (
             "TFE_BOOTSTRAP_ADDRESS",
