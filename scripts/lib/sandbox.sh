@@ -34,10 +34,23 @@ sandbox_setup() { # NAME: the work dir, hosts, CA, trust store, cleanup
   printf 'subjectAltName=DNS:tfe.example.com,DNS:artifacts.example.com,DNS:etcd.internal.example.com\nextendedKeyUsage=serverAuth\n' > "$work/ext"
   openssl x509 -req -in "$work/tls.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
     -days 2 -extfile "$work/ext" -out "$work/tls.pem" 2>/dev/null
+  { cat /etc/ssl/certs/ca-certificates.crt 2>/dev/null || true; cat "$work/ca.pem"; } > "$work/trust.pem"
+  sandbox_trust
+}
+
+# The system store becomes $work/trust.pem, by a bind mount only: nothing
+# is created outside the namespace, even where the store is missing.
+sandbox_trust() {
   local store=/etc/ssl/certs/ca-certificates.crt
-  { cat "$store" 2>/dev/null; cat "$work/ca.pem"; } > "$work/trust.pem"
-  [ -e "$store" ] || { mkdir -p "$(dirname "$store")"; : > "$store"; }
-  mount --bind "$work/trust.pem" "$store"
+  if [ -e "$store" ]; then
+    mount --bind "$work/trust.pem" "$store"
+  else
+    [ -d /etc/ssl/certs ] || fail "no /etc/ssl/certs to hold the test CA (apt-get install ca-certificates)"
+    mkdir -p "$work/certs"
+    cp -a /etc/ssl/certs/. "$work/certs/"
+    cp "$work/trust.pem" "$work/certs/ca-certificates.crt"
+    mount --bind "$work/certs" /etc/ssl/certs
+  fi
 }
 
 sandbox_overlay() { # DIR...: changes under /DIR land in overlays that vanish
@@ -48,7 +61,7 @@ sandbox_overlay() { # DIR...: changes under /DIR land in overlays that vanish
   done
   # An overlay over /etc hides the bind mounts made before it: again.
   mount --bind "$work/hosts" /etc/hosts
-  mount --bind "$work/trust.pem" /etc/ssl/certs/ca-certificates.crt
+  sandbox_trust
 }
 
 fail() { echo "$sandbox_name example: FAIL: $*" >&2; exit 1; }
