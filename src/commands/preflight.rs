@@ -248,11 +248,21 @@ fn iact(cfg: &Config, client: &Client) -> Option<Check> {
     if cfg.tfe.platform != crate::config::Platform::Enterprise || cfg.admin.token.is_some() {
         return None;
     }
+    // What a run still has when TFE refuses this host: the command, or, in
+    // a fleet, another node that may create the admin and share its token.
     let fallback = match cfg.iact.source {
         IactSource::Api => None,
-        IactSource::Auto if cfg.iact.token.is_none() => cfg.iact.command.as_ref(),
+        IactSource::Auto if cfg.iact.token.is_none() => cfg
+            .iact
+            .command
+            .as_ref()
+            .map(|_| "`run` falls back to [iact] command"),
         _ => return None,
-    };
+    }
+    .or(cfg
+        .store
+        .as_ref()
+        .map(|_| "with [store], another node may create the admin and share its token"));
     let state = crate::session::load_state(&cfg.state_dir, Some(&cfg.tfe.address))
         .ok()
         .flatten();
@@ -267,10 +277,10 @@ fn iact(cfg: &Config, client: &Client) -> Option<Check> {
         match crate::steps::iact_source::api(cfg, client, first_ready) {
             Ok((_, how)) => Check::pass("iact", format!("TFE hands out the IACT over {how}")),
             Err(e) if e.is_empty() => return None,
-            Err(e) if fallback.is_some() => {
-                Check::pass("iact", format!("{e}; `run` falls back to [iact] command"))
-            }
-            Err(e) => Check::fail("iact", exit::NO_ADMIN, e),
+            Err(e) => match fallback {
+                Some(then) => Check::pass("iact", format!("{e}; {then}")),
+                None => Check::fail("iact", exit::NO_ADMIN, e),
+            },
         },
     )
 }

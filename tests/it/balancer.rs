@@ -217,3 +217,30 @@ fn the_sim_believes_x_forwarded_for_only_from_a_trusted_proxy() {
         "the rightmost untrusted entry counts"
     );
 }
+
+/// In a fleet a refusal is not the end: another node may create the admin
+/// and share its token through the store, so preflight says so and passes
+/// (the refusal's words still name the balancer).
+#[test]
+fn a_fleet_node_behind_an_untrusted_balancer_is_told_not_failed() {
+    let w = behind_balancer(&[]);
+    let store = w.dir.path().join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    let mut t = w.config_text();
+    t.push_str(&format!(
+        "\n[store]\ncommand = [\"{}\", \"{}\"]\n",
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scripts/store/file")
+            .display(),
+        store.display()
+    ));
+    w.write_config(&t);
+    let p = w.run(&["validate", "--preflight"]);
+    assert_code(&p, 0);
+    assert!(
+        p.stdout.contains("TFE_IACT_TRUSTED_PROXIES")
+            && p.stdout.contains("another node may create the admin"),
+        "{}",
+        p.stdout
+    );
+}
