@@ -14,11 +14,7 @@ set -euo pipefail
 root_dir=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=lib/sandbox.sh
 . "$root_dir/scripts/lib/sandbox.sh"
-if [ "${1:-}" != --inside ]; then
-  [ "${1:-}" = --bin-dir ] && [ "${3:-}" = --dist ] || { echo "usage: $0 --bin-dir DIR --dist DIR" >&2; exit 2; }
-  sandbox_enter "$0" "$(cd "$2" && pwd)" "$(cd "$4" && pwd)"
-fi
-bin_dir=$2 dist=$3
+sandbox_start "$0" required "dpkg" "$@"
 sandbox_setup quick-start
 sandbox_overlay usr etc var root
 [ ! -e /usr/bin/tfe-bootstrap ] || dpkg -P tfe-bootstrap >/dev/null 2>&1 || true

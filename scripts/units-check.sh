@@ -17,11 +17,7 @@ set -euo pipefail
 root_dir=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=lib/sandbox.sh
 . "$root_dir/scripts/lib/sandbox.sh"
-if [ "${1:-}" != --inside ]; then
-  [ "${1:-}" = --bin-dir ] && [ -n "${2:-}" ] || { echo "usage: $0 --bin-dir DIR" >&2; exit 2; }
-  sandbox_enter "$0" "$(cd "$2" && pwd)"
-fi
-bin_dir=$2
+sandbox_start "$0" none "" "$@"
 sandbox_setup systemd
 sandbox_overlay usr etc var root
 units=$root_dir/scripts/systemd

@@ -30,23 +30,7 @@ root_dir=$(cd "$here/../.." && pwd)
 # shellcheck source=../lib/sandbox.sh
 . "$root_dir/scripts/lib/sandbox.sh"
 
-if [ "${1:-}" != --inside ]; then
-  bin_dir= dist=
-  while [ $# -gt 0 ]; do
-    case $1 in
-      --bin-dir) bin_dir=$(cd "$2" && pwd); shift 2 ;;
-      --dist) dist=$(cd "$2" && pwd); shift 2 ;;
-      *) echo "usage: $0 --bin-dir DIR [--dist DIR]" >&2; exit 2 ;;
-    esac
-  done
-  [ -n "$bin_dir" ] || { echo "usage: $0 --bin-dir DIR [--dist DIR]" >&2; exit 2; }
-  for t in cloud-init unshare ip openssl curl python3 etcd etcdctl aws moto_server; do
-    command -v "$t" >/dev/null || { echo "run-example.sh: missing $t" >&2; exit 2; }
-  done
-  sandbox_enter "$0" "$bin_dir" "$dist"
-fi
-
-bin_dir=$2 dist=${3:-}
+sandbox_start "$0" optional "cloud-init etcd etcdctl aws moto_server" "$@"
 sandbox_setup cloud-init
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root_dir/Cargo.toml" | head -1)
 

@@ -1,8 +1,10 @@
 # Sourced by the example runners (scripts/cloud-init/run-example.sh,
-# scripts/packer/run-example.sh): a throwaway machine inside a network and
-# mount namespace of this one. Call `sandbox_enter "$0" ARGS...` first
-# (re-executes the script inside `unshare --mount --net`), then, inside,
-# `sandbox_setup NAME` and `sandbox_sim`.
+# scripts/packer/run-example.sh, scripts/units-check.sh,
+# scripts/quick-start-check.sh): a throwaway machine inside a network and
+# mount namespace of this one. Call `sandbox_start "$0" DIST TOOLS "$@"`
+# first (outside: parses --bin-dir/--dist, checks root and the tools,
+# re-executes the script inside `unshare --mount --net`; inside: sets
+# bin_dir and dist), then `sandbox_setup NAME` and `sandbox_sim`.
 #
 # Inside: loopback only; /etc/hosts names tfe.example.com (127.0.0.1),
 # artifacts.example.com (127.0.0.2) and etcd.internal.example.com
@@ -10,10 +12,34 @@
 # (/etc/ssl/certs/ca-certificates.crt, bind-mounted), has issued
 # $work/tls.pem for all three names. Nothing outside the namespace changes.
 
-sandbox_enter() { # SCRIPT ARGS...: re-exec SCRIPT inside the namespaces
-  [ "$(id -u)" = 0 ] || { echo "$(basename "$1"): needs root (namespaces, mounts)" >&2; exit 2; }
-  local script=$1; shift
-  exec unshare --mount --net --fork -- "$script" --inside "$@"
+# SCRIPT DIST TOOLS ARGS...: DIST is "required", "optional" or "none" (for
+# --dist DIR, the release's files); TOOLS the programs SCRIPT needs besides
+# the sandbox's own. Returns only inside the namespaces.
+sandbox_start() {
+  local script=$1 want_dist=$2 tools=$3
+  shift 3
+  if [ "${1:-}" = --inside ]; then
+    bin_dir=$2 dist=${3:-}
+    return
+  fi
+  local usage="usage: $script --bin-dir DIR"
+  case $want_dist in required) usage="$usage --dist DIR" ;; optional) usage="$usage [--dist DIR]" ;; esac
+  bin_dir= dist=
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --bin-dir) bin_dir=$(cd "$2" && pwd); shift 2 ;;
+      --dist) [ "$want_dist" != none ] || { echo "$usage" >&2; exit 2; }; dist=$(cd "$2" && pwd); shift 2 ;;
+      *) echo "$usage" >&2; exit 2 ;;
+    esac
+  done
+  [ -n "$bin_dir" ] || { echo "$usage" >&2; exit 2; }
+  [ "$want_dist" != required ] || [ -n "$dist" ] || { echo "$usage" >&2; exit 2; }
+  [ "$(id -u)" = 0 ] || { echo "$(basename "$script"): needs root (namespaces, mounts)" >&2; exit 2; }
+  local t
+  for t in $tools unshare ip openssl curl python3; do
+    command -v "$t" >/dev/null || { echo "$(basename "$script"): missing $t" >&2; exit 2; }
+  done
+  exec unshare --mount --net --fork -- "$script" --inside "$bin_dir" "$dist"
 }
 
 sandbox_setup() { # NAME: the work dir, hosts, CA, trust store, cleanup

@@ -146,6 +146,10 @@ pub(crate) fn api(
              TFE_IACT_TIME_LIMIT has passed, or a proxy at {tfe} stands between (then set \
              TFE_IACT_TRUSTED_PROXIES on the install to the proxy's address)"
         )),
+        // "TFE then reads {me} from X-Forwarded-For" is the one belief this
+        // advice shares with tfe-sim (sim/tfe/boot.rs `iact_client`): TFE's
+        // docs name TFE_IACT_TRUSTED_PROXIES but not how it reads the
+        // header. The setting itself is documented.
         Err(e) => Err(format!(
             "HTTP API refused: {e}. TFE judges the address it sees. This host asks from {me} \
              (inside [iact] subnets ({})), so unless TFE_IACT_TIME_LIMIT has passed or \

@@ -156,6 +156,9 @@ fn an_untrusted_balancer_is_named_with_the_setting_to_change() {
     w.assert_no_secrets(&r);
 }
 
+/// What this shows is the client working through a proxy that TFE trusts;
+/// that TFE then judges the `X-Forwarded-For` address is tfe-sim's model
+/// (unconfirmed, see `iact_client`), not something this test can prove.
 #[test]
 fn a_trusted_balancer_passes_this_hosts_address_through() {
     let w = behind_balancer(&["127.0.0.2/32"]);

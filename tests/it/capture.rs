@@ -72,9 +72,6 @@ fn masked(screen: &str) -> String {
 
 #[test]
 fn readme_what_it_looks_like_is_a_real_run() {
-    if !tools_present(&["script"], "TFE_BOOTSTRAP_REQUIRE_ROOT", "bsdutils") {
-        return;
-    }
     let readme_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
     let readme = std::fs::read_to_string(&readme_path).unwrap();
     let start = readme.find(BEGIN).expect("README marks its capture") + BEGIN.len();
@@ -105,7 +102,7 @@ fn readme_what_it_looks_like_is_a_real_run() {
         .env("COLUMNS", "200")
         .stdin(std::process::Stdio::null())
         .output_timed()
-        .unwrap();
+        .expect("script(1) from util-linux (scripts/test.sh requires it)");
     let raw = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{raw}");
     // The demo's own address and paths, for the ones this run happened on.

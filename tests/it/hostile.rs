@@ -69,17 +69,6 @@ fn a_lost_smtp_answer_is_read_back_on_rerun_not_resent() {
     println!("RELIABILITY hostile-lost-smtp-answer runs=2 test-mails=1 exit=0");
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let uid = unsafe { libc::geteuid() };
-    // Where root-only cases must run (CI), a test never skips them quietly.
-    assert!(
-        uid == 0 || std::env::var("TFE_BOOTSTRAP_REQUIRE_ROOT").as_deref() != Ok("1"),
-        "TFE_BOOTSTRAP_REQUIRE_ROOT=1, but the tests do not run as root: the tmpfs and chown cases would skip"
-    );
-    uid == 0
-}
-
 /// A small tmpfs, mounted for one test (needs root and CAP_SYS_ADMIN).
 struct Tmpfs {
     dir: tempfile::TempDir,

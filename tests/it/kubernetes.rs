@@ -19,10 +19,10 @@ fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/kubernetes")
 }
 
-/// The rendered objects as JSON, or None when kubectl or
-/// kubernetes-validate is missing (CI installs both and sets
-/// TFE_BOOTSTRAP_REQUIRE_KUBE).
-fn rendered() -> Option<Vec<Value>> {
+/// The rendered manifests (`kubectl kustomize`'s YAML) and their objects
+/// as JSON, or None when kubectl or kubernetes-validate is missing (CI
+/// installs both and sets TFE_BOOTSTRAP_REQUIRE_KUBE).
+fn rendered() -> Option<(String, Vec<Value>)> {
     if !tools_present(
         &["kubectl", "kubernetes-validate"],
         "TFE_BOOTSTRAP_REQUIRE_KUBE",
@@ -75,7 +75,7 @@ fn rendered() -> Option<Vec<Value>> {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
-    Some(serde_json::from_slice(&out.stdout).unwrap())
+    Some((yaml, serde_json::from_slice(&out.stdout).unwrap()))
 }
 
 fn object<'a>(objs: &'a [Value], kind: &str, name: &str) -> &'a Value {
@@ -94,14 +94,11 @@ fn strings(v: &Value) -> Vec<String> {
 
 #[test]
 fn the_manifests_render_and_validate_against_kubernetes_schemas() {
-    let Some(objs) = rendered() else { return };
+    let Some((yaml, objs)) = rendered() else {
+        return;
+    };
     let rendered = tempfile::NamedTempFile::new().unwrap();
-    let out = Command::new("kubectl")
-        .arg("kustomize")
-        .arg(dir())
-        .output_timed()
-        .unwrap();
-    std::fs::write(rendered.path(), &out.stdout).unwrap();
+    std::fs::write(rendered.path(), yaml).unwrap();
     for k8s in ["1.30.0", "1.33.0"] {
         let v = Command::new("kubernetes-validate")
             .args(["--strict", "-k", k8s])
@@ -126,6 +123,7 @@ fn the_manifests_render_and_validate_against_kubernetes_schemas() {
     assert_eq!(binding["subjects"][0]["name"], "tfe-bootstrap");
     let job = object(&objs, "Job", "tfe-bootstrap");
     let cron = object(&objs, "CronJob", "tfe-bootstrap-renew");
+    let dockerfile = std::fs::read_to_string(dir().join("Dockerfile")).unwrap();
     for pod in [
         &job["spec"]["template"]["spec"],
         &cron["spec"]["jobTemplate"]["spec"]["template"]["spec"],
@@ -135,7 +133,6 @@ fn the_manifests_render_and_validate_against_kubernetes_schemas() {
         let c = &pod["containers"][0];
         assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
         // The image's entrypoint and user (scripts/kubernetes/Dockerfile).
-        let dockerfile = std::fs::read_to_string(dir().join("Dockerfile")).unwrap();
         assert!(dockerfile.contains(&format!(
             "ENTRYPOINT [\"{}\"]",
             c["command"][0].as_str().unwrap()
@@ -149,7 +146,6 @@ fn the_manifests_render_and_validate_against_kubernetes_schemas() {
         job["metadata"]["annotations"]["helm.sh/hook"], "post-install",
         "the Job doubles as a Helm post-install hook"
     );
-    let dockerfile = std::fs::read_to_string(dir().join("Dockerfile")).unwrap();
     assert!(
         dockerfile.contains("ARG BASE=gcr.io/distroless/static-debian12:nonroot"),
         "a distroless static base"
@@ -164,7 +160,9 @@ fn the_manifests_render_and_validate_against_kubernetes_schemas() {
 /// admin token` does.
 #[test]
 fn the_job_runs_as_written_against_tfe_sim() {
-    let Some(objs) = rendered() else { return };
+    let Some((_, objs)) = rendered() else {
+        return;
+    };
     // TFE allows the API only from elsewhere (here the test is not inside
     // the pod CIDR): the IACT must come from the command.
     let w = World::new(tfe_bootstrap::sim::SimOptions {

@@ -649,6 +649,19 @@ pub fn external(tool: &str, present: bool, missing: &str) -> bool {
     present
 }
 
+/// Whether the tests run as root (tmpfs, chown, namespaces). Where
+/// root-only cases must run (CI: TFE_BOOTSTRAP_REQUIRE_ROOT=1), a test
+/// never skips them quietly.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    assert!(
+        uid == 0 || std::env::var("TFE_BOOTSTRAP_REQUIRE_ROOT").as_deref() != Ok("1"),
+        "TFE_BOOTSTRAP_REQUIRE_ROOT=1, but the tests do not run as root: the root-only cases would skip"
+    );
+    uid == 0
+}
+
 /// Whether every program in `tools` runs (`--version`). When one does not
 /// and the variable `require` is set (CI sets it), the test fails saying
 /// how to install them, instead of skipping quietly.

@@ -141,18 +141,23 @@ impl Tfe {
     }
 }
 
-/// The address TFE judges an IACT request by. TFE_IACT_TRUSTED_PROXIES
-/// (configuration reference, "Initial admin creation token": proxy IPs
-/// "allowed to retrieve the TFE initial admin creation token via the API
-/// or web browser"; the same words in HashiCorp's terraform-enterprise-hvd
-/// modules' `tfe_iact_trusted_proxies` variable) is the only way through a
-/// load balancer: without it TFE sees the balancer's address. How TFE then
-/// finds the client is UNCONFIRMED (shared/spec/tfe-api.md: "presumably
-/// X-Forwarded-For"); modelled as Rails' `ActionDispatch::RemoteIp` does it
-/// (TFE's web tier is Rails): only from a trusted peer, the rightmost
+/// The address TFE judges an IACT request by. The setting's existence and
+/// meaning: TFE's configuration reference, section "Initial admin creation
+/// token" (`web-unified-docs:.../2.0.x/docs/enterprise/deploy/reference/
+/// configuration.mdx`, as shared/spec/tfe-api.md cites it: "proxy IPs
+/// allowed to fetch the IACT through a proxy"), and HashiCorp's
+/// terraform-enterprise-hvd modules, whose `tfe_iact_trusted_proxies`
+/// variable reads "Comma-separated list of proxy IP addresses that are
+/// allowed to retrieve the TFE initial admin creation token via the API or
+/// web browser" and lands in TFE_IACT_TRUSTED_PROXIES. Without it TFE sees
+/// the balancer's own address. How TFE then finds the client is
+/// UNCONFIRMED (the spec: "presumably X-Forwarded-For"; no source says
+/// which entry): modelled as Rails' `ActionDispatch::RemoteIp` does it
+/// (TFE's web tier is Rails), from a trusted peer only, the rightmost
 /// `X-Forwarded-For` entry that is not itself a trusted proxy. The client
-/// does not depend on this: it sends no `X-Forwarded-For` (the balancer
-/// adds it), and only its advice names the setting.
+/// sends no `X-Forwarded-For` (a balancer adds it), so its requests do not
+/// depend on this; its advice (steps/iact_source.rs) shares the belief and
+/// says so there, and the trusted-balancer test proves only this model.
 fn iact_client(req: &Request, trusted: &[IpNet]) -> std::net::IpAddr {
     let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&req.peer) {
